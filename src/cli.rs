@@ -1,0 +1,215 @@
+//! The command line: `serve`, `check`, `query`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser as SqlParser;
+use futures::StreamExt;
+
+use crate::config;
+use crate::engine::error::{classify, QueryError};
+use crate::engine::{plan_statement, Engine, SessionSettings, Status};
+
+#[derive(Parser)]
+#[command(name = "fedsql", version, about = "One Postgres endpoint over MySQL, Redshift/PostgreSQL and Parquet")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every catalog over the Postgres protocol.
+    Serve {
+        #[arg(long, default_value = "catalogs")]
+        catalogs: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:5433")]
+        listen: String,
+    },
+    /// Validate every catalog file, connect, and report each catalog.
+    Check {
+        #[arg(long, default_value = "catalogs")]
+        catalogs: PathBuf,
+    },
+    /// Run one SQL text and print or write its result.
+    Query {
+        #[arg(long, default_value = "catalogs")]
+        catalogs: PathBuf,
+        sql: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    Table,
+    Csv,
+    Json,
+    Parquet,
+}
+
+pub fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "fedsql=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fedsql: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start(dir: &PathBuf) -> Result<Arc<Engine>, String> {
+    let configs = config::load_dir(dir).map_err(|e| e.to_string())?;
+    Ok(Arc::new(Engine::start(configs).await?))
+}
+
+async fn run(command: Command) -> Result<ExitCode, String> {
+    match command {
+        Command::Serve { catalogs, listen } => {
+            let engine = start(&catalogs).await?;
+            for c in engine.catalogs() {
+                let (schemas, tables) = c.counts();
+                match c.status() {
+                    Status::Available => tracing::info!(
+                        catalog = c.name(),
+                        schemas,
+                        tables,
+                        "catalog ready"
+                    ),
+                    Status::Unavailable(why) => {
+                        tracing::warn!(catalog = c.name(), "{why}; will retry")
+                    }
+                }
+            }
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            // Scripts wait for this line.
+            eprintln!("fedsql listening on {addr}");
+            crate::server::serve(engine, listener)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { catalogs } => {
+            let engine = start(&catalogs).await?;
+            let mut ok = true;
+            for c in engine.catalogs() {
+                let (schemas, tables) = c.counts();
+                let what = config::describe(c.config());
+                match c.status() {
+                    Status::Available => println!(
+                        "{}\tok\t{} schemas\t{} tables\t{what}",
+                        c.name(),
+                        schemas,
+                        tables
+                    ),
+                    Status::Unavailable(why) => {
+                        ok = false;
+                        println!("{}\tunavailable\t{why}", c.name());
+                    }
+                }
+            }
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Query {
+            catalogs,
+            sql,
+            format,
+            output,
+        } => {
+            let engine = start(&catalogs).await?;
+            match query(&engine, &sql, format, output).await {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) => {
+                    eprintln!("ERROR {}: {}", e.sqlstate, e.message);
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
+}
+
+async fn query(
+    engine: &Engine,
+    sql: &str,
+    format: OutputFormat,
+    output: Option<PathBuf>,
+) -> Result<(), QueryError> {
+    let statements = SqlParser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
+        QueryError::new(crate::engine::error::sqlstate::SYNTAX_ERROR, e.to_string())
+    })?;
+    let ctx = engine.session(&SessionSettings::default());
+    let mut out: Box<dyn std::io::Write + Send> = match &output {
+        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| {
+            QueryError::new("58030", format!("cannot write {}: {e}", p.display()))
+        })?),
+        None => Box::new(std::io::stdout()),
+    };
+    let io = |e: std::io::Error| QueryError::new("58030", e.to_string());
+    let arrow = |e: datafusion::arrow::error::ArrowError| classify(&e.into());
+    for stmt in statements {
+        let plan = plan_statement(&ctx, &stmt).await?;
+        let df = ctx.execute_logical_plan(plan).await.map_err(|e| classify(&e))?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let mut stream = df.execute_stream().await.map_err(|e| classify(&e))?;
+        match format {
+            OutputFormat::Table => {
+                let mut batches: Vec<RecordBatch> = Vec::new();
+                while let Some(b) = stream.next().await {
+                    batches.push(b.map_err(|e| classify(&e))?);
+                }
+                let text = pretty_format_batches(&batches).map_err(arrow)?;
+                writeln!(out, "{text}").map_err(io)?;
+            }
+            OutputFormat::Csv => {
+                let mut w = datafusion::arrow::csv::Writer::new(&mut out);
+                while let Some(b) = stream.next().await {
+                    w.write(&b.map_err(|e| classify(&e))?).map_err(arrow)?;
+                }
+            }
+            OutputFormat::Json => {
+                let mut w = datafusion::arrow::json::LineDelimitedWriter::new(&mut out);
+                while let Some(b) = stream.next().await {
+                    w.write(&b.map_err(|e| classify(&e))?).map_err(arrow)?;
+                }
+                w.finish().map_err(arrow)?;
+            }
+            OutputFormat::Parquet => {
+                if output.is_none() {
+                    return Err(QueryError::new("22023", "--format parquet needs --output FILE"));
+                }
+                let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(&mut out, schema, None)
+                    .map_err(|e| QueryError::new("58030", e.to_string()))?;
+                while let Some(b) = stream.next().await {
+                    w.write(&b.map_err(|e| classify(&e))?)
+                        .map_err(|e| QueryError::new("58030", e.to_string()))?;
+                }
+                w.close().map_err(|e| QueryError::new("58030", e.to_string()))?;
+            }
+        }
+    }
+    out.flush().map_err(io)?;
+    Ok(())
+}

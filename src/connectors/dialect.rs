@@ -1,0 +1,86 @@
+//! What DataFusion's unparser writes and what each source understands differ.
+//! These rewrites run on the SQL text's AST just before it is sent, so a pushed-down
+//! query means exactly what the same query means when computed by the engine.
+
+use std::ops::ControlFlow;
+
+use datafusion::error::DataFusionError;
+use datafusion::sql::sqlparser::ast::{self, Expr, Ident, ObjectName, ObjectNamePart};
+use datafusion_federation::sql::AstAnalyzer;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceDialect {
+    MySql,
+    Postgres,
+    Redshift,
+}
+
+/// DataFusion's aggregate names mapped to names with one meaning everywhere.
+///
+/// DataFusion: `stddev`/`var` are the *sample* statistics. MySQL/MariaDB: `STDDEV` and
+/// `VARIANCE` are *population*. PostgreSQL/Redshift have no `var`. The `_samp`/`_pop`
+/// spellings mean the same thing in all three sources.
+fn portable_aggregate(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "stddev" | "stddev_samp" => "stddev_samp",
+        "var" | "var_samp" | "var_sample" | "variance" | "variance_samp" => "var_samp",
+        "stddev_pop" => "stddev_pop",
+        "var_pop" | "var_population" | "variance_pop" => "var_pop",
+        _ => return None,
+    })
+}
+
+fn rewrite_expr(expr: &mut Expr) {
+    if let Expr::Function(f) = expr {
+        if let [ObjectNamePart::Identifier(id)] = f.name.0.as_slice() {
+            if let Some(new) = portable_aggregate(&id.value.to_ascii_lowercase()) {
+                f.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(new))]);
+            }
+        }
+    }
+}
+
+/// Rewrites one statement for `dialect`.
+pub fn rewrite_statement(
+    _dialect: SourceDialect,
+    mut stmt: ast::Statement,
+) -> Result<ast::Statement, DataFusionError> {
+    let _ = ast::visit_expressions_mut(&mut stmt, |e| {
+        rewrite_expr(e);
+        ControlFlow::<()>::Continue(())
+    });
+    Ok(stmt)
+}
+
+/// The rewrite as a federation AST analyzer.
+pub fn rewrite_for(dialect: SourceDialect) -> AstAnalyzer {
+    Box::new(move |stmt| rewrite_statement(dialect, stmt))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    fn rw(sql: &str) -> String {
+        let stmt = Parser::parse_sql(&GenericDialect {}, sql).unwrap().remove(0);
+        rewrite_statement(SourceDialect::MySql, stmt).unwrap().to_string()
+    }
+
+    #[test]
+    fn sample_and_population_names_are_explicit() {
+        assert_eq!(
+            rw("SELECT stddev(a), var(b), variance(c), var_pop(d), stddev_pop(e) FROM t"),
+            "SELECT stddev_samp(a), var_samp(b), var_samp(c), var_pop(d), stddev_pop(e) FROM t"
+        );
+    }
+
+    #[test]
+    fn quoted_identifiers_and_literals_are_untouched() {
+        assert_eq!(
+            rw("SELECT \"stddev\", 'var(x)' FROM \"Var\" WHERE `select` = 'it''s'"),
+            "SELECT \"stddev\", 'var(x)' FROM \"Var\" WHERE `select` = 'it''s'"
+        );
+    }
+}

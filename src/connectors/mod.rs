@@ -1,0 +1,81 @@
+//! Connectors: the code for one kind of source. A catalog is one configured instance.
+//!
+//! Adding a source kind:
+//! 1. a module here with a type implementing [`Connector`];
+//! 2. one arm in [`connect`];
+//! 3. its keys in `config.rs` and its name in `ConnectorKind`.
+
+mod dialect;
+mod mysql;
+mod parquet;
+mod postgres;
+mod sql;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::TableProvider;
+use datafusion::execution::runtime_env::RuntimeEnv;
+
+use crate::config::{CatalogConfig, SourceConfig};
+
+pub use dialect::{rewrite_for, SourceDialect};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The source cannot be reached (network, auth, server down).
+    #[error("catalog `{catalog}` is unavailable: {message}")]
+    Unreachable { catalog: String, message: String },
+    /// The source answered with an error.
+    #[error("catalog `{catalog}`: {message}")]
+    Source { catalog: String, message: String },
+}
+
+/// One table as the source lists it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TableEntry {
+    pub schema: String,
+    pub table: String,
+}
+
+/// A connected catalog. Listing is one call so that a refresh costs one round trip per source.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// Every table and view, across the allowed schemas.
+    async fn list_tables(&self) -> Result<Vec<TableEntry>, ConnectorError>;
+    /// A read-only provider for one table (federated for SQL sources).
+    async fn table_provider(
+        &self,
+        schema: &str,
+        table: &str,
+    ) -> Result<Arc<dyn TableProvider>, ConnectorError>;
+}
+
+/// Connects one catalog. Object stores are registered on `runtime`.
+pub async fn connect(
+    cfg: &CatalogConfig,
+    runtime: &Arc<RuntimeEnv>,
+) -> Result<Arc<dyn Connector>, ConnectorError> {
+    match &cfg.source {
+        SourceConfig::Db(db) => match cfg.kind {
+            crate::config::ConnectorKind::Mysql => {
+                Ok(Arc::new(mysql::MySqlConnector::connect(&cfg.name, db).await?))
+            }
+            kind => Ok(Arc::new(
+                postgres::PostgresConnector::connect(&cfg.name, db, kind).await?,
+            )),
+        },
+        SourceConfig::Parquet(p) => Ok(Arc::new(parquet::ParquetConnector::connect(
+            &cfg.name, p, runtime,
+        )?)),
+    }
+}
+
+/// Removes a secret from a message that came back from a driver.
+pub(crate) fn redact(message: String, secret: &str) -> String {
+    if secret.len() >= 2 {
+        message.replace(secret, "***")
+    } else {
+        message
+    }
+}

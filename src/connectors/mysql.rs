@@ -1,0 +1,109 @@
+//! MySQL and MariaDB, through datafusion-table-providers' MySQL pool and tables.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::TableProvider;
+use datafusion::common::TableReference;
+use datafusion_table_providers::mysql::sql_table::MySQLTable;
+use datafusion_table_providers::sql::db_connection_pool::mysqlpool::MySQLConnectionPool;
+use datafusion_table_providers::util::secrets::to_secret_map;
+
+use super::dialect::SourceDialect;
+use super::sql::{federate, literal, query_strings};
+use super::{redact, Connector, ConnectorError, TableEntry};
+use crate::config::{DbConfig, SslMode};
+
+pub struct MySqlConnector {
+    catalog: String,
+    pool: Arc<MySQLConnectionPool>,
+    schemas: Vec<String>,
+    password: String,
+}
+
+impl MySqlConnector {
+    pub async fn connect(catalog: &str, db: &DbConfig) -> Result<Self, ConnectorError> {
+        let sslmode = match db.sslmode {
+            SslMode::Disable => "disabled",
+            SslMode::Prefer => "preferred",
+            SslMode::Require | SslMode::VerifyFull => "required",
+        };
+        let mut params = HashMap::from([
+            ("host".to_string(), db.host.clone()),
+            ("tcp_port".to_string(), db.port.to_string()),
+            ("user".to_string(), db.user.clone()),
+            ("db".to_string(), db.database.clone()),
+            ("sslmode".to_string(), sslmode.to_string()),
+            ("pool_min".to_string(), "0".to_string()),
+            ("pool_max".to_string(), db.max_connections.to_string()),
+        ]);
+        if !db.password.expose().is_empty() {
+            params.insert("pass".into(), db.password.expose().to_string());
+        }
+        if let Some(cert) = &db.sslrootcert {
+            params.insert("sslrootcert".into(), cert.clone());
+        }
+        let pool = MySQLConnectionPool::new(to_secret_map(params))
+            .await
+            .map_err(|e| ConnectorError::Unreachable {
+                catalog: catalog.to_string(),
+                message: redact(e.to_string(), db.password.expose()),
+            })?;
+        Ok(Self {
+            catalog: catalog.to_string(),
+            pool: Arc::new(pool),
+            // A MySQL "schema" is a database; by default only the configured one is shown.
+            schemas: db
+                .schemas
+                .clone()
+                .unwrap_or_else(|| vec![db.database.clone()]),
+            password: db.password.expose().to_string(),
+        })
+    }
+
+    fn source_error(&self, message: String) -> ConnectorError {
+        ConnectorError::Source {
+            catalog: self.catalog.clone(),
+            message: redact(message, &self.password),
+        }
+    }
+}
+
+#[async_trait]
+impl Connector for MySqlConnector {
+    async fn list_tables(&self) -> Result<Vec<TableEntry>, ConnectorError> {
+        let list = self
+            .schemas
+            .iter()
+            .map(|s| literal(s))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA IN ({list}) ORDER BY 1, 2"
+        );
+        let rows = query_strings(self.pool.as_ref(), &sql)
+            .await
+            .map_err(|m| self.source_error(m))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| TableEntry {
+                schema: r[0].clone(),
+                table: r[1].clone(),
+            })
+            .collect())
+    }
+
+    async fn table_provider(
+        &self,
+        schema: &str,
+        table: &str,
+    ) -> Result<Arc<dyn TableProvider>, ConnectorError> {
+        let table_ref = TableReference::partial(schema, table);
+        let table = MySQLTable::new(&self.pool, table_ref.clone())
+            .await
+            .map_err(|e| self.source_error(format!("table {schema}.{table}: {e}")))?;
+        Ok(federate(Arc::new(table), table_ref, SourceDialect::MySql))
+    }
+}

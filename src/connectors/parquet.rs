@@ -1,0 +1,169 @@
+//! Parquet files under one location (S3 or a local directory).
+//!
+//! Layout: `<location>/<schema>/<table>/[key=value/...]*.parquet`. `key=value` folders
+//! become string partition columns and prune scans.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::SessionStateBuilder;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use url::Url;
+
+use super::{Connector, ConnectorError, TableEntry};
+use crate::config::ParquetConfig;
+
+pub struct ParquetConnector {
+    catalog: String,
+    location: String,
+    store: Arc<dyn ObjectStore>,
+    /// The store-relative prefix of `location` ("" or "a/b/").
+    prefix: String,
+    runtime: Arc<RuntimeEnv>,
+}
+
+impl ParquetConnector {
+    pub fn connect(
+        catalog: &str,
+        cfg: &ParquetConfig,
+        runtime: &Arc<RuntimeEnv>,
+    ) -> Result<Self, ConnectorError> {
+        let err = |message: String| ConnectorError::Unreachable {
+            catalog: catalog.to_string(),
+            message,
+        };
+        let url = Url::parse(&cfg.location).map_err(|e| err(format!("bad location: {e}")))?;
+        let (store, prefix): (Arc<dyn ObjectStore>, String) = if url.scheme() == "s3" {
+            let bucket = url
+                .host_str()
+                .ok_or_else(|| err("location has no bucket".into()))?;
+            let mut b = AmazonS3Builder::new()
+                .with_bucket_name(bucket)
+                .with_allow_http(cfg.s3.allow_http)
+                .with_region(cfg.s3.region.clone().unwrap_or_else(|| "us-east-1".into()));
+            if let Some(ep) = &cfg.s3.endpoint {
+                b = b.with_endpoint(ep).with_virtual_hosted_style_request(false);
+            }
+            if let Some(k) = &cfg.s3.access_key_id {
+                b = b.with_access_key_id(k.expose());
+            }
+            if let Some(s) = &cfg.s3.secret_access_key {
+                b = b.with_secret_access_key(s.expose());
+            }
+            let store = b.build().map_err(|e| err(e.to_string()))?;
+            let store: Arc<dyn ObjectStore> = Arc::new(store);
+            let root = Url::parse(&format!("s3://{bucket}")).expect("bucket URL");
+            runtime.register_object_store(&root, store.clone());
+            (store, url.path().trim_start_matches('/').to_string())
+        } else {
+            (
+                Arc::new(LocalFileSystem::new()),
+                url.path().trim_start_matches('/').to_string(),
+            )
+        };
+        Ok(Self {
+            catalog: catalog.to_string(),
+            location: cfg.location.clone(),
+            store,
+            prefix,
+            runtime: runtime.clone(),
+        })
+    }
+
+    fn error(&self, message: String) -> ConnectorError {
+        ConnectorError::Unreachable {
+            catalog: self.catalog.clone(),
+            message,
+        }
+    }
+
+    /// The folder names directly under `prefix` ("a/b/").
+    async fn folders(&self, prefix: &str) -> Result<Vec<String>, ConnectorError> {
+        let path = StorePath::from(prefix);
+        let listing = self
+            .store
+            .list_with_delimiter(Some(&path))
+            .await
+            .map_err(|e| self.error(format!("listing {}: {e}", self.location)))?;
+        let mut names: Vec<String> = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .filter(|n| !n.starts_with('.') && !n.starts_with('_'))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Partition keys from the first chain of `key=value` folders under a table.
+    async fn partition_keys(&self, table_prefix: &str) -> Result<Vec<String>, ConnectorError> {
+        let mut keys = Vec::new();
+        let mut prefix = table_prefix.to_string();
+        loop {
+            let folders = self.folders(&prefix).await?;
+            let Some(first) = folders.first() else {
+                break;
+            };
+            let Some((key, _)) = first.split_once('=') else {
+                break;
+            };
+            keys.push(key.to_string());
+            prefix = format!("{prefix}{first}/");
+        }
+        Ok(keys)
+    }
+}
+
+#[async_trait]
+impl Connector for ParquetConnector {
+    async fn list_tables(&self) -> Result<Vec<TableEntry>, ConnectorError> {
+        let mut out = Vec::new();
+        for schema in self.folders(&self.prefix).await? {
+            for table in self.folders(&format!("{}{schema}/", self.prefix)).await? {
+                out.push(TableEntry {
+                    schema: schema.clone(),
+                    table,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn table_provider(
+        &self,
+        schema: &str,
+        table: &str,
+    ) -> Result<Arc<dyn TableProvider>, ConnectorError> {
+        let table_prefix = format!("{}{schema}/{table}/", self.prefix);
+        let keys = self.partition_keys(&table_prefix).await?;
+        let url = ListingTableUrl::parse(format!("{}{schema}/{table}/", self.location))
+            .map_err(|e| self.error(e.to_string()))?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(keys.into_iter().map(|k| (k, DataType::Utf8)).collect())
+            .with_collect_stat(true);
+        let state = SessionStateBuilder::new()
+            .with_runtime_env(self.runtime.clone())
+            .build();
+        let file_schema = options
+            .infer_schema(&state, &url)
+            .await
+            .map_err(|e| self.error(format!("table {schema}.{table}: {e}")))?;
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(file_schema);
+        let table = ListingTable::try_new(config)
+            .map_err(|e| self.error(format!("table {schema}.{table}: {e}")))?;
+        Ok(Arc::new(table))
+    }
+}

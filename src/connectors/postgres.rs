@@ -1,0 +1,194 @@
+//! PostgreSQL and Redshift (through its Postgres protocol), through
+//! datafusion-table-providers' Postgres pool and SQL tables.
+//!
+//! Redshift lacks much of modern Postgres (jsonb, LATERAL, string_agg, ...). The Redshift
+//! catalog therefore never uses the table providers' schema query: it reads
+//! `information_schema.columns`, which both Redshift and PostgreSQL have.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit, Schema, TimeUnit};
+use datafusion::catalog::TableProvider;
+use datafusion::common::TableReference;
+use datafusion::sql::unparser::dialect::PostgreSqlDialect;
+use datafusion_table_providers::postgres::DynPostgresConnectionPool;
+use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresConnectionPool;
+use datafusion_table_providers::sql::sql_provider_datafusion::SqlTable;
+use datafusion_table_providers::util::secrets::to_secret_map;
+use datafusion_table_providers::UnsupportedTypeAction;
+
+use super::dialect::SourceDialect;
+use super::sql::{federate, literal, query_strings};
+use super::{redact, Connector, ConnectorError, TableEntry};
+use crate::config::{ConnectorKind, DbConfig, SslMode};
+
+pub struct PostgresConnector {
+    catalog: String,
+    pool: Arc<DynPostgresConnectionPool>,
+    schemas: Option<Vec<String>>,
+    dialect: SourceDialect,
+    password: String,
+}
+
+impl PostgresConnector {
+    pub async fn connect(
+        catalog: &str,
+        db: &DbConfig,
+        kind: ConnectorKind,
+    ) -> Result<Self, ConnectorError> {
+        let sslmode = match db.sslmode {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyFull => "verify-full",
+        };
+        let mut params = HashMap::from([
+            ("host".to_string(), db.host.clone()),
+            ("port".to_string(), db.port.to_string()),
+            ("user".to_string(), db.user.clone()),
+            ("db".to_string(), db.database.clone()),
+            ("sslmode".to_string(), sslmode.to_string()),
+            (
+                "connection_pool_size".to_string(),
+                db.max_connections.to_string(),
+            ),
+        ]);
+        if !db.password.expose().is_empty() {
+            params.insert("pass".into(), db.password.expose().to_string());
+        }
+        if let Some(cert) = &db.sslrootcert {
+            params.insert("sslrootcert".into(), cert.clone());
+        }
+        let pool = PostgresConnectionPool::new(to_secret_map(params))
+            .await
+            .map_err(|e| ConnectorError::Unreachable {
+                catalog: catalog.to_string(),
+                message: redact(e.to_string(), db.password.expose()),
+            })?
+            // jsonb (and other types without an Arrow twin) arrive as text.
+            .with_unsupported_type_action(UnsupportedTypeAction::String);
+        Ok(Self {
+            catalog: catalog.to_string(),
+            pool: Arc::new(pool),
+            schemas: db.schemas.clone(),
+            dialect: if kind == ConnectorKind::Redshift {
+                SourceDialect::Redshift
+            } else {
+                SourceDialect::Postgres
+            },
+            password: db.password.expose().to_string(),
+        })
+    }
+
+    fn source_error(&self, message: String) -> ConnectorError {
+        ConnectorError::Source {
+            catalog: self.catalog.clone(),
+            message: redact(message, &self.password),
+        }
+    }
+
+    /// Redshift-safe schema inference from `information_schema.columns`.
+    async fn redshift_schema(&self, schema: &str, table: &str) -> Result<Schema, ConnectorError> {
+        let sql = format!(
+            "SELECT column_name, data_type, numeric_precision, numeric_scale, is_nullable \
+             FROM information_schema.columns \
+             WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
+            literal(schema),
+            literal(table)
+        );
+        let rows = query_strings(self.pool.as_ref(), &sql)
+            .await
+            .map_err(|m| self.source_error(m))?;
+        if rows.is_empty() {
+            return Err(self.source_error(format!("table {schema}.{table} has no columns")));
+        }
+        let fields = rows
+            .iter()
+            .map(|r| {
+                let ty = redshift_type(&r[1], r[2].parse().ok(), r[3].parse().ok())
+                    .ok_or_else(|| {
+                        self.source_error(format!(
+                            "table {schema}.{table}: column {} has unsupported type {}",
+                            r[0], r[1]
+                        ))
+                    })?;
+                Ok(Field::new(&r[0], ty, r[4] != "NO"))
+            })
+            .collect::<Result<Vec<_>, ConnectorError>>()?;
+        Ok(Schema::new(fields))
+    }
+}
+
+/// Arrow types for the column types Redshift has, as the Postgres provider decodes them.
+fn redshift_type(name: &str, precision: Option<u8>, scale: Option<i8>) -> Option<DataType> {
+    Some(match name {
+        "smallint" => DataType::Int16,
+        "integer" => DataType::Int32,
+        "bigint" => DataType::Int64,
+        "numeric" => DataType::Decimal128(precision.unwrap_or(18), scale.unwrap_or(0)),
+        "real" => DataType::Float32,
+        "double precision" => DataType::Float64,
+        "boolean" => DataType::Boolean,
+        "character" | "character varying" | "text" | "name" | "super" => DataType::Utf8,
+        "date" => DataType::Date32,
+        "time without time zone" => DataType::Time64(TimeUnit::Nanosecond),
+        "timestamp without time zone" => DataType::Timestamp(TimeUnit::Nanosecond, None),
+        "timestamp with time zone" => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+        "interval" => DataType::Interval(IntervalUnit::MonthDayNano),
+        _ => return None,
+    })
+}
+
+#[async_trait]
+impl Connector for PostgresConnector {
+    async fn list_tables(&self) -> Result<Vec<TableEntry>, ConnectorError> {
+        let sql = "SELECT table_schema, table_name FROM information_schema.tables \
+                   WHERE table_schema NOT IN ('pg_catalog', 'information_schema') \
+                   AND table_schema NOT LIKE 'pg\\_%' ORDER BY 1, 2";
+        let rows = query_strings(self.pool.as_ref(), sql)
+            .await
+            .map_err(|m| self.source_error(m))?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| self.schemas.as_ref().is_none_or(|s| s.contains(&r[0])))
+            .map(|r| TableEntry {
+                schema: r[0].clone(),
+                table: r[1].clone(),
+            })
+            .collect())
+    }
+
+    async fn table_provider(
+        &self,
+        schema: &str,
+        table: &str,
+    ) -> Result<Arc<dyn TableProvider>, ConnectorError> {
+        let table_ref = TableReference::partial(schema, table);
+        let sql_table = if self.dialect == SourceDialect::Redshift {
+            let arrow_schema = self.redshift_schema(schema, table).await?;
+            SqlTable::new_with_schema("redshift", &self.pool, arrow_schema, table_ref.clone())
+        } else {
+            SqlTable::new("postgres", &self.pool, table_ref.clone())
+                .await
+                .map_err(|e| self.source_error(format!("table {schema}.{table}: {e}")))?
+        }
+        .with_dialect(Arc::new(PostgreSqlDialect {}));
+        Ok(federate(Arc::new(sql_table), table_ref, self.dialect))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redshift_numeric_keeps_precision() {
+        assert_eq!(
+            redshift_type("numeric", Some(12), Some(2)),
+            Some(DataType::Decimal128(12, 2))
+        );
+        assert_eq!(redshift_type("geometry", None, None), None);
+    }
+}

@@ -1,0 +1,138 @@
+//! What the SQL connectors share: federated providers with dialect rewrites, and
+//! catalog queries run through the table providers' own pools.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::TableProvider;
+use datafusion::common::{Statistics, TableReference};
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::{PhysicalExpr, SendableRecordBatchStream};
+use datafusion::sql::unparser::dialect::Dialect;
+use datafusion_federation::sql::{
+    AstAnalyzer, LogicalOptimizer, RemoteTableRef, SQLExecutor, SQLFederationProvider,
+    SQLTableSource,
+};
+use datafusion_federation::FederatedTableProviderAdaptor;
+use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
+use futures::TryStreamExt;
+
+use super::dialect::{rewrite_for, SourceDialect};
+
+/// Wraps a table provider's own SQL executor, adding our dialect rewrites.
+struct DialectExecutor {
+    inner: Arc<dyn SQLExecutor>,
+    dialect: SourceDialect,
+}
+
+#[async_trait]
+impl SQLExecutor for DialectExecutor {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn compute_context(&self) -> Option<String> {
+        self.inner.compute_context()
+    }
+    fn dialect(&self) -> Arc<dyn Dialect> {
+        self.inner.dialect()
+    }
+    fn logical_optimizer(&self) -> Option<LogicalOptimizer> {
+        self.inner.logical_optimizer()
+    }
+    fn ast_analyzer(&self) -> Option<AstAnalyzer> {
+        let mut ours = rewrite_for(self.dialect);
+        Some(match self.inner.ast_analyzer() {
+            Some(mut theirs) => Box::new(move |stmt| ours(theirs(stmt)?)),
+            None => ours,
+        })
+    }
+    fn execute(
+        &self,
+        query: &str,
+        schema: SchemaRef,
+        filters: &[Arc<dyn PhysicalExpr>],
+    ) -> DfResult<SendableRecordBatchStream> {
+        tracing::debug!(source = self.inner.name(), sql = query, "remote statement");
+        self.inner.execute(query, schema, filters)
+    }
+    async fn statistics(&self, plan: &LogicalPlan) -> DfResult<Statistics> {
+        self.inner.statistics(plan).await
+    }
+    async fn table_names(&self) -> DfResult<Vec<String>> {
+        self.inner.table_names().await
+    }
+    async fn get_table_schema(&self, table_name: &str) -> DfResult<SchemaRef> {
+        self.inner.get_table_schema(table_name).await
+    }
+}
+
+/// Makes a provider that is also a SQL executor federated, with our rewrites.
+pub(crate) fn federate<T>(
+    table: Arc<T>,
+    table_ref: TableReference,
+    dialect: SourceDialect,
+) -> Arc<dyn TableProvider>
+where
+    T: TableProvider + SQLExecutor + 'static,
+{
+    let schema = table.schema();
+    let executor = Arc::new(DialectExecutor {
+        inner: table.clone(),
+        dialect,
+    });
+    let provider = Arc::new(SQLFederationProvider::new(executor));
+    let source = Arc::new(SQLTableSource::new_with_schema(
+        provider,
+        RemoteTableRef::from(table_ref),
+        schema,
+    ));
+    Arc::new(FederatedTableProviderAdaptor::new_with_provider(source, table))
+}
+
+/// Runs a catalog query on the pool and returns its rows as strings (NULL as "").
+pub(crate) async fn query_strings<T: 'static, P: 'static>(
+    pool: &(dyn DbConnectionPool<T, P> + Send + Sync),
+    sql: &str,
+) -> Result<Vec<Vec<String>>, String> {
+    let conn = pool.connect().await.map_err(|e| e.to_string())?;
+    let conn = conn
+        .as_async()
+        .ok_or_else(|| "connection is not async".to_string())?;
+    let stream = conn
+        .query_arrow(sql, &[], None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    for batch in batches {
+        let cols = batch
+            .columns()
+            .iter()
+            .map(|c| cast(c, &DataType::Utf8).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        for i in 0..batch.num_rows() {
+            rows.push(
+                cols.iter()
+                    .map(|c| {
+                        let s = c.as_string::<i32>();
+                        if s.is_null(i) {
+                            String::new()
+                        } else {
+                            s.value(i).to_string()
+                        }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(rows)
+}
+
+/// A SQL string literal, quoted for any of our sources.
+pub(crate) fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}

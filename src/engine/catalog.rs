@@ -1,0 +1,246 @@
+//! A source catalog as DataFusion sees it: the table list is cached and refreshed on a
+//! schedule or on a miss, so planning never costs a remote round trip per table.
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::runtime_env::RuntimeEnv;
+
+use crate::config::CatalogConfig;
+use crate::connectors::{self, Connector, ConnectorError};
+
+/// A miss refreshes at most this often, so a typo cannot hammer the source.
+const MISS_REFRESH_INTERVAL: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Available,
+    Unavailable(String),
+}
+
+#[derive(Default)]
+struct Listing {
+    tables: BTreeMap<String, BTreeSet<String>>,
+    providers: HashMap<(String, String), Arc<dyn TableProvider>>,
+}
+
+pub struct SourceCatalog {
+    config: CatalogConfig,
+    runtime: Arc<RuntimeEnv>,
+    connector: RwLock<Option<Arc<dyn Connector>>>,
+    status: RwLock<Status>,
+    listing: RwLock<Listing>,
+    last_refresh: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for SourceCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SourceCatalog({})", self.config.name)
+    }
+}
+
+impl SourceCatalog {
+    pub fn new(config: CatalogConfig, runtime: Arc<RuntimeEnv>) -> Self {
+        Self {
+            config,
+            runtime,
+            connector: RwLock::new(None),
+            status: RwLock::new(Status::Unavailable("not connected yet".into())),
+            listing: RwLock::new(Listing::default()),
+            last_refresh: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn config(&self) -> &CatalogConfig {
+        &self.config
+    }
+
+    pub fn status(&self) -> Status {
+        self.status.read().unwrap().clone()
+    }
+
+    pub fn counts(&self) -> (usize, usize) {
+        let l = self.listing.read().unwrap();
+        (l.tables.len(), l.tables.values().map(BTreeSet::len).sum())
+    }
+
+    fn connector(&self) -> Option<Arc<dyn Connector>> {
+        self.connector.read().unwrap().clone()
+    }
+
+    /// Connects if needed and re-lists tables. Failures mark the catalog unavailable.
+    pub async fn refresh(&self) -> Status {
+        let mut last = self.last_refresh.lock().await;
+        *last = Some(Instant::now());
+        let result = self.try_refresh().await;
+        let status = match result {
+            Ok(()) => Status::Available,
+            Err(e) => {
+                tracing::warn!(catalog = self.name(), error = %e, "catalog unavailable");
+                Status::Unavailable(e.to_string())
+            }
+        };
+        *self.status.write().unwrap() = status.clone();
+        status
+    }
+
+    async fn try_refresh(&self) -> Result<(), ConnectorError> {
+        let connector = match self.connector() {
+            Some(c) => c,
+            None => {
+                let c = tokio::time::timeout(
+                    CONNECT_TIMEOUT,
+                    connectors::connect(&self.config, &self.runtime),
+                )
+                .await
+                .map_err(|_| ConnectorError::Unreachable {
+                    catalog: self.name().to_string(),
+                    message: format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()),
+                })??;
+                *self.connector.write().unwrap() = Some(c.clone());
+                c
+            }
+        };
+        let entries = connector.list_tables().await?;
+        let mut tables: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for e in entries {
+            tables.entry(e.schema).or_default().insert(e.table);
+        }
+        let mut listing = self.listing.write().unwrap();
+        listing.tables = tables;
+        // Schemas may have changed: providers are rebuilt on next use.
+        listing.providers.clear();
+        Ok(())
+    }
+
+    /// Refreshes after a miss, at most once per [`MISS_REFRESH_INTERVAL`].
+    async fn refresh_on_miss(&self) {
+        let recent = {
+            let last = self.last_refresh.lock().await;
+            last.is_some_and(|t| t.elapsed() < MISS_REFRESH_INTERVAL)
+        };
+        if !recent {
+            self.refresh().await;
+        }
+    }
+
+    fn has_table(&self, schema: &str, table: &str) -> bool {
+        let l = self.listing.read().unwrap();
+        l.tables.get(schema).is_some_and(|t| t.contains(table))
+    }
+
+    fn has_schema(&self, schema: &str) -> bool {
+        self.listing.read().unwrap().tables.contains_key(schema)
+    }
+
+    /// Whether the schema and the table exist, refreshing once on a miss.
+    pub async fn lookup(&self, schema: &str, table: &str) -> (bool, bool) {
+        if !self.has_table(schema, table) {
+            self.refresh_on_miss().await;
+        }
+        (self.has_schema(schema), self.has_table(schema, table))
+    }
+
+    async fn table(&self, schema: &str, table: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let key = (schema.to_string(), table.to_string());
+        if let Some(p) = self.listing.read().unwrap().providers.get(&key) {
+            return Ok(Some(p.clone()));
+        }
+        if !self.has_table(schema, table) {
+            return Ok(None);
+        }
+        let Some(connector) = self.connector() else {
+            return Err(DataFusionError::External(Box::new(
+                ConnectorError::Unreachable {
+                    catalog: self.name().to_string(),
+                    message: "not connected".into(),
+                },
+            )));
+        };
+        let provider = connector
+            .table_provider(schema, table)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        self.listing
+            .write()
+            .unwrap()
+            .providers
+            .insert(key, provider.clone());
+        Ok(Some(provider))
+    }
+
+    /// Refreshes on the catalog's schedule until the process ends.
+    pub fn spawn_refresher(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let every = Duration::from_secs(self.config.refresh_secs.max(1));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(catalog) = weak.upgrade() else { return };
+                catalog.refresh().await;
+            }
+        });
+    }
+}
+
+/// What DataFusion holds: a shared handle, so schema providers can keep their catalog.
+#[derive(Debug)]
+pub struct SourceCatalogProvider(pub Arc<SourceCatalog>);
+
+impl CatalogProvider for SourceCatalogProvider {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema_names(&self) -> Vec<String> {
+        self.0.listing.read().unwrap().tables.keys().cloned().collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        self.0.has_schema(name).then(|| {
+            Arc::new(SourceSchema {
+                catalog: self.0.clone(),
+                schema: name.to_string(),
+            }) as Arc<dyn SchemaProvider>
+        })
+    }
+}
+
+#[derive(Debug)]
+struct SourceSchema {
+    catalog: Arc<SourceCatalog>,
+    schema: String,
+}
+
+#[async_trait]
+impl SchemaProvider for SourceSchema {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn table_names(&self) -> Vec<String> {
+        let l = self.catalog.listing.read().unwrap();
+        l.tables
+            .get(&self.schema)
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        self.catalog.table(&self.schema, name).await
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.catalog.has_table(&self.schema, name)
+    }
+}

@@ -1,0 +1,151 @@
+//! One place that turns any failure into a Postgres SQLSTATE and a message.
+
+use datafusion::error::DataFusionError;
+
+use crate::connectors::ConnectorError;
+
+pub mod sqlstate {
+    pub const SYNTAX_ERROR: &str = "42601";
+    pub const UNDEFINED_TABLE: &str = "42P01";
+    pub const UNDEFINED_COLUMN: &str = "42703";
+    pub const UNDEFINED_FUNCTION: &str = "42883";
+    pub const INVALID_CATALOG_NAME: &str = "3D000";
+    pub const INVALID_SCHEMA_NAME: &str = "3F000";
+    pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
+    pub const CONNECTION_FAILURE: &str = "08006";
+    pub const CONNECTION_UNABLE: &str = "08001";
+    pub const QUERY_CANCELED: &str = "57014";
+    pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+    pub const DIVISION_BY_ZERO: &str = "22012";
+    pub const DATA_EXCEPTION: &str = "22000";
+    pub const OUT_OF_MEMORY: &str = "53200";
+    pub const DATATYPE_MISMATCH: &str = "42804";
+    pub const INTERNAL_ERROR: &str = "XX000";
+}
+
+/// An error ready for the client.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct QueryError {
+    pub sqlstate: &'static str,
+    pub message: String,
+}
+
+impl QueryError {
+    pub fn new(sqlstate: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            sqlstate,
+            message: message.into(),
+        }
+    }
+}
+
+const CONNECTION_WORDS: &[&str] = &[
+    "connection refused",
+    "connection reset",
+    "broken pipe",
+    "connection closed",
+    "unexpected eof",
+    "timed out",
+    "can't connect",
+    "could not connect",
+    "error connecting",
+    "unavailable",
+    "driver error",
+    "io error",
+];
+
+fn connector_error(e: &ConnectorError) -> QueryError {
+    match e {
+        ConnectorError::Unreachable { .. } => {
+            QueryError::new(sqlstate::CONNECTION_UNABLE, e.to_string())
+        }
+        ConnectorError::Source { message, .. } => {
+            let lower = message.to_lowercase();
+            let code = if CONNECTION_WORDS.iter().any(|w| lower.contains(w)) {
+                sqlstate::CONNECTION_FAILURE
+            } else {
+                sqlstate::INTERNAL_ERROR
+            };
+            QueryError::new(code, e.to_string())
+        }
+    }
+}
+
+/// Classifies a DataFusion error, looking through its wrappers.
+pub fn classify(e: &DataFusionError) -> QueryError {
+    match e {
+        DataFusionError::Context(_, inner) => classify(inner),
+        DataFusionError::Shared(inner) => classify(inner),
+        DataFusionError::Diagnostic(_, inner) => classify(inner),
+        DataFusionError::Collection(list) if !list.is_empty() => classify(&list[0]),
+        DataFusionError::External(inner) => {
+            if let Some(q) = inner.downcast_ref::<QueryError>() {
+                q.clone()
+            } else if let Some(c) = inner.downcast_ref::<ConnectorError>() {
+                connector_error(c)
+            } else if let Some(d) = inner.downcast_ref::<DataFusionError>() {
+                classify(d)
+            } else {
+                QueryError::new(sqlstate::INTERNAL_ERROR, inner.to_string())
+            }
+        }
+        DataFusionError::SQL(err, _) => QueryError::new(sqlstate::SYNTAX_ERROR, err.to_string()),
+        DataFusionError::ArrowError(err, _) => {
+            let msg = err.to_string();
+            if msg.contains("Divide by zero") {
+                QueryError::new(sqlstate::DIVISION_BY_ZERO, "division by zero")
+            } else {
+                QueryError::new(sqlstate::DATA_EXCEPTION, msg)
+            }
+        }
+        DataFusionError::NotImplemented(m) => {
+            QueryError::new(sqlstate::FEATURE_NOT_SUPPORTED, format!("not supported: {m}"))
+        }
+        DataFusionError::ResourcesExhausted(m) => QueryError::new(sqlstate::OUT_OF_MEMORY, m.clone()),
+        DataFusionError::SchemaError(err, _) => {
+            let msg = err.to_string();
+            let code = if msg.contains("No field named") || msg.contains("not found") {
+                sqlstate::UNDEFINED_COLUMN
+            } else {
+                sqlstate::INTERNAL_ERROR
+            };
+            QueryError::new(code, msg)
+        }
+        DataFusionError::Plan(m) => {
+            let code = if m.contains("table") && m.contains("not found") {
+                sqlstate::UNDEFINED_TABLE
+            } else if m.contains("Invalid function") || m.contains("No function matches") {
+                sqlstate::UNDEFINED_FUNCTION
+            } else if m.contains("Cannot infer common") || m.contains("does not support") {
+                sqlstate::DATATYPE_MISMATCH
+            } else {
+                sqlstate::SYNTAX_ERROR
+            };
+            QueryError::new(code, m.clone())
+        }
+        DataFusionError::Execution(m) if m.contains("Divide by zero") => {
+            QueryError::new(sqlstate::DIVISION_BY_ZERO, "division by zero")
+        }
+        other => QueryError::new(sqlstate::INTERNAL_ERROR, other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connector_errors_keep_their_catalog() {
+        let e = DataFusionError::Context(
+            "planning".into(),
+            Box::new(DataFusionError::External(Box::new(ConnectorError::Unreachable {
+                catalog: "live".into(),
+                message: "connection refused".into(),
+            }))),
+        );
+        let q = classify(&e);
+        assert_eq!(q.sqlstate, "08001");
+        assert!(q.message.contains("catalog `live`"), "{}", q.message);
+    }
+}

@@ -1,0 +1,97 @@
+//! Checks made before planning: writes are refused, and every table reference names a
+//! catalog, schema and table that exist (with the right SQLSTATE when they don't).
+
+use datafusion::catalog::CatalogProvider;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+
+use super::catalog::{SourceCatalogProvider, Status};
+use super::error::{classify, sqlstate, QueryError};
+
+/// The verb of a statement that would write, if it is one.
+fn write_verb(stmt: &Statement) -> Option<&'static str> {
+    Some(match stmt {
+        Statement::Insert(_) => "INSERT",
+        Statement::Update { .. } => "UPDATE",
+        Statement::Delete(_) => "DELETE",
+        Statement::Merge { .. } => "MERGE",
+        Statement::Truncate { .. } => "TRUNCATE",
+        Statement::CreateTable(_) => "CREATE TABLE",
+        Statement::CreateView { .. } => "CREATE VIEW",
+        Statement::CreateIndex(_) => "CREATE INDEX",
+        Statement::CreateSchema { .. } => "CREATE SCHEMA",
+        Statement::CreateDatabase { .. } => "CREATE DATABASE",
+        Statement::CreateFunction(_) => "CREATE FUNCTION",
+        Statement::AlterTable { .. } => "ALTER TABLE",
+        Statement::AlterView { .. } => "ALTER VIEW",
+        Statement::Drop { .. } => "DROP",
+        Statement::Copy { to: false, .. } => "COPY FROM",
+        Statement::Grant { .. } => "GRANT",
+        Statement::Revoke { .. } => "REVOKE",
+        _ => return None,
+    })
+}
+
+fn source(ctx: &SessionContext, name: &str) -> Option<std::sync::Arc<super::catalog::SourceCatalog>> {
+    let catalog = ctx.catalog(name)?;
+    catalog
+        .as_any()
+        .downcast_ref::<SourceCatalogProvider>()
+        .map(|p| p.0.clone())
+}
+
+/// Runs every check on one statement.
+pub async fn check(ctx: &SessionContext, stmt: &Statement) -> Result<(), QueryError> {
+    let df_stmt = DfStatement::Statement(Box::new(stmt.clone()));
+    let state = ctx.state();
+    let refs = state
+        .resolve_table_references(&df_stmt)
+        .map_err(|e| classify(&e))?;
+    let options = state.config().options();
+    let default_catalog = options.catalog.default_catalog.clone();
+    let default_schema = options.catalog.default_schema.clone();
+
+    if let Some(verb) = write_verb(stmt) {
+        let target = refs
+            .first()
+            .map(|r| r.clone().resolve(&default_catalog, &default_schema).catalog.to_string())
+            .filter(|c| source(ctx, c).is_some());
+        let message = match target {
+            Some(c) => format!("catalog `{c}` is read-only: {verb} is not allowed"),
+            None => format!("fedsql is read-only: {verb} is not allowed"),
+        };
+        return Err(QueryError::new(sqlstate::READ_ONLY_SQL_TRANSACTION, message));
+    }
+
+    for r in refs {
+        let full = r.resolve(&default_catalog, &default_schema);
+        let (cat, schema, table) = (&*full.catalog, &*full.schema, &*full.table);
+        if ctx.catalog(cat).is_none() {
+            return Err(QueryError::new(
+                sqlstate::INVALID_CATALOG_NAME,
+                format!("catalog `{cat}` does not exist (in `{cat}.{schema}.{table}`)"),
+            ));
+        }
+        let Some(src) = source(ctx, cat) else {
+            continue;
+        };
+        let (has_schema, has_table) = src.lookup(schema, table).await;
+        if let Status::Unavailable(reason) = src.status() {
+            return Err(QueryError::new(sqlstate::CONNECTION_UNABLE, reason));
+        }
+        if !has_schema {
+            return Err(QueryError::new(
+                sqlstate::INVALID_SCHEMA_NAME,
+                format!("schema `{schema}` does not exist in catalog `{cat}`"),
+            ));
+        }
+        if !has_table {
+            return Err(QueryError::new(
+                sqlstate::UNDEFINED_TABLE,
+                format!("relation `{cat}.{schema}.{table}` does not exist"),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! The engine: one DataFusion session template with every catalog, federation, and the
+//! guardrails. Fronts (server, cli) ask it for a per-client session.
+
+mod catalog;
+pub mod error;
+pub mod guard;
+
+use std::sync::Arc;
+
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_federation::FederatedQueryPlanner;
+use datafusion_postgres::auth::AuthManager;
+
+pub use catalog::{SourceCatalog, Status};
+use catalog::SourceCatalogProvider;
+
+use crate::config::CatalogConfig;
+use error::{classify, QueryError};
+
+/// The catalog that holds pg_catalog and scratch objects; sources can't use this name.
+pub const DEFAULT_CATALOG: &str = "fedsql";
+
+/// Settings that belong to one client session.
+#[derive(Debug, Clone, Default)]
+pub struct SessionSettings {
+    pub time_zone: Option<String>,
+}
+
+pub struct Engine {
+    template: SessionState,
+    catalogs: Vec<Arc<SourceCatalog>>,
+}
+
+impl Engine {
+    /// Connects every catalog (concurrently; a failing one is marked unavailable) and
+    /// starts their refreshers.
+    pub async fn start(configs: Vec<CatalogConfig>) -> Result<Engine, String> {
+        if let Some(c) = configs.iter().find(|c| c.name == DEFAULT_CATALOG) {
+            return Err(format!(
+                "{}: the catalog name `{DEFAULT_CATALOG}` is reserved; rename the file",
+                c.file.display()
+            ));
+        }
+        let runtime = Arc::new(RuntimeEnv::default());
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(DEFAULT_CATALOG, "public")
+            .with_create_default_catalog_and_schema(true);
+        let state = SessionStateBuilder::new()
+            .with_optimizer_rules(datafusion_federation::default_optimizer_rules())
+            .with_query_planner(Arc::new(FederatedQueryPlanner::new()))
+            .with_default_features()
+            .with_config(config)
+            .with_runtime_env(runtime.clone())
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+
+        let catalogs: Vec<Arc<SourceCatalog>> = configs
+            .into_iter()
+            .map(|c| Arc::new(SourceCatalog::new(c, runtime.clone())))
+            .collect();
+        for c in &catalogs {
+            ctx.register_catalog(c.name(), Arc::new(SourceCatalogProvider(c.clone())));
+        }
+        futures::future::join_all(catalogs.iter().map(|c| c.refresh())).await;
+        for c in &catalogs {
+            c.spawn_refresher();
+        }
+        datafusion_pg_catalog::setup_pg_catalog(&ctx, DEFAULT_CATALOG, AuthManager::default())
+            .map_err(|e| format!("pg_catalog: {e}"))?;
+        Ok(Engine {
+            template: ctx.state(),
+            catalogs,
+        })
+    }
+
+    pub fn catalogs(&self) -> &[Arc<SourceCatalog>] {
+        &self.catalogs
+    }
+
+    /// A fresh session for one client's statement, with that client's settings.
+    pub fn session(&self, settings: &SessionSettings) -> SessionContext {
+        let mut state = self.template.clone();
+        if let Some(tz) = &settings.time_zone {
+            state.config_mut().options_mut().execution.time_zone = Some(tz.clone());
+        }
+        SessionContext::new_with_state(state)
+    }
+}
+
+/// Checks and plans one statement: the single path every front uses.
+pub async fn plan_statement(ctx: &SessionContext, stmt: &Statement) -> Result<LogicalPlan, QueryError> {
+    guard::check(ctx, stmt).await?;
+    ctx.state()
+        .statement_to_plan(DfStatement::Statement(Box::new(stmt.clone())))
+        .await
+        .map_err(|e| classify(&e))
+}

@@ -1,0 +1,9 @@
+mod cli;
+mod config;
+mod connectors;
+mod engine;
+mod server;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,371 @@
+//! The Postgres wire front. Each statement runs in a session built for its client, so a
+//! SET in one connection is invisible to the others.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use datafusion_postgres::arrow_pg::datatypes::df::{deserialize_parameters, encode_dataframe};
+use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
+use datafusion_postgres::hooks::cursor::CursorStatementHook;
+use datafusion_postgres::hooks::set_show::SetShowHook;
+use datafusion_postgres::hooks::transactions::TransactionStatementHook;
+use datafusion_postgres::QueryHook;
+use futures::Sink;
+use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::auth::StartupHandler;
+use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{FieldInfo, Response};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers, Type,
+};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::types::format::FormatOptions;
+use tokio::net::TcpListener;
+
+use crate::engine::error::{classify, sqlstate, QueryError};
+use crate::engine::{plan_statement, Engine, SessionSettings};
+
+type PlannedStatement = (String, Option<(Statement, LogicalPlan)>);
+
+/// Keys the datafusion-postgres hooks keep in the client's metadata.
+const METADATA_TIMEZONE: &str = "timezone";
+const METADATA_STATEMENT_TIMEOUT: &str = "statement_timeout_ms";
+
+fn user_error(e: QueryError) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        e.sqlstate.into(),
+        e.message,
+    )))
+}
+
+fn df_error(e: datafusion::error::DataFusionError) -> PgWireError {
+    user_error(classify(&e))
+}
+
+fn settings<C: ClientInfo + ?Sized>(client: &C) -> SessionSettings {
+    SessionSettings {
+        time_zone: client.metadata().get(METADATA_TIMEZONE).cloned(),
+    }
+}
+
+fn statement_timeout<C: ClientInfo + ?Sized>(client: &C) -> Option<Duration> {
+    client
+        .metadata()
+        .get(METADATA_STATEMENT_TIMEOUT)
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+}
+
+async fn with_timeout<T>(
+    timeout: Option<Duration>,
+    fut: impl std::future::Future<Output = PgWireResult<T>>,
+) -> PgWireResult<T> {
+    match timeout {
+        Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| {
+            user_error(QueryError::new(
+                sqlstate::QUERY_CANCELED,
+                "canceling statement due to statement timeout",
+            ))
+        })?,
+        None => fut.await,
+    }
+}
+
+pub struct QueryService {
+    engine: Arc<Engine>,
+    parser: PostgresCompatibilityParser,
+    hooks: Vec<Arc<dyn QueryHook>>,
+}
+
+impl QueryService {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self {
+            engine,
+            parser: PostgresCompatibilityParser::new(),
+            hooks: vec![
+                Arc::new(CursorStatementHook),
+                Arc::new(SetShowHook),
+                Arc::new(TransactionStatementHook),
+            ],
+        }
+    }
+
+    fn parse(&self, sql: &str) -> PgWireResult<Vec<Statement>> {
+        self.parser.parse(sql).map_err(|e| {
+            user_error(QueryError::new(sqlstate::SYNTAX_ERROR, e.to_string()))
+        })
+    }
+
+    /// Checks and plans one statement.
+    async fn plan(&self, ctx: &SessionContext, stmt: &Statement) -> PgWireResult<LogicalPlan> {
+        plan_statement(ctx, stmt).await.map_err(user_error)
+    }
+}
+
+fn format_options<C: ClientInfo + ?Sized>(client: &C) -> Arc<FormatOptions> {
+    Arc::new(FormatOptions::from_client_metadata(client.metadata()))
+}
+
+async fn respond(df: DataFrame, format: &Format, options: Arc<FormatOptions>) -> PgWireResult<Response> {
+    let resp = encode_dataframe(df, format, Some(options)).await?;
+    Ok(Response::Query(resp))
+}
+
+#[async_trait]
+impl SimpleQueryHandler for QueryService {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statements = self.parse(query)?;
+        if statements.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut results = Vec::with_capacity(statements.len());
+        'statements: for stmt in statements {
+            // Earlier statements (SET TIME ZONE, ...) may change the session.
+            let ctx = self.engine.session(&settings(client));
+            for hook in &self.hooks {
+                if let Some(r) = hook.handle_simple_query(&stmt, &ctx, client).await {
+                    results.push(r?);
+                    continue 'statements;
+                }
+            }
+            let timeout = statement_timeout(client);
+            let options = format_options(client);
+            let resp = with_timeout(timeout, async {
+                let plan = self.plan(&ctx, &stmt).await?;
+                let df = ctx.execute_logical_plan(plan).await.map_err(df_error)?;
+                respond(df, &Format::UnifiedText, options).await
+            })
+            .await?;
+            results.push(resp);
+        }
+        Ok(results)
+    }
+}
+
+/// Parameter types in `$1, $2, ...` order; unknown ones are left to the client.
+fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<(String, Option<DataType>)>> {
+    let mut params: Vec<_> = plan
+        .get_parameter_types()
+        .map_err(df_error)?
+        .into_iter()
+        .collect();
+    params.sort_by_key(|(id, _)| id.trim_start_matches('$').parse::<u32>().unwrap_or(u32::MAX));
+    Ok(params)
+}
+
+pub struct StatementParser {
+    service: Arc<QueryService>,
+}
+
+#[async_trait]
+impl QueryParser for StatementParser {
+    type Statement = PlannedStatement;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let service = &self.service;
+        let mut statements = service.parse(sql)?;
+        if statements.is_empty() {
+            return Ok(None);
+        }
+        let stmt = statements.remove(0);
+        let query = stmt.to_string();
+        let ctx = service.engine.session(&settings(client));
+        for hook in &service.hooks {
+            if let Some(plan) = hook.handle_extended_parse_query(&stmt, &ctx, client).await {
+                return Ok(Some((query, Some((stmt, plan?)))));
+            }
+        }
+        let plan = service.plan(&ctx, &stmt).await?;
+        Ok(Some((query, Some((stmt, plan)))))
+    }
+
+    fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        let Some((_, plan)) = &stmt.1 else {
+            return Ok(vec![]);
+        };
+        parameter_types(plan)?
+            .into_iter()
+            .map(|(_, t)| t.map_or(Ok(Type::UNKNOWN), |t| into_pg_type(&t)))
+            .collect()
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Self::Statement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        match &stmt.1 {
+            Some((_, plan)) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) => {
+                arrow_schema_to_pg_fields(
+                    plan.schema().as_arrow(),
+                    column_format.unwrap_or(&Format::UnifiedText),
+                    None,
+                )
+            }
+            _ => Ok(vec![]),
+        }
+    }
+}
+
+pub struct ExtendedService {
+    service: Arc<QueryService>,
+    parser: Arc<StatementParser>,
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for ExtendedService {
+    type Statement = PlannedStatement;
+    type QueryParser = StatementParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let Some((stmt, plan)) = &portal.statement.statement.1 else {
+            return Ok(Response::EmptyQuery);
+        };
+        let types = parameter_types(plan)?;
+        let type_refs: Vec<Option<&DataType>> = types.iter().map(|(_, t)| t.as_ref()).collect();
+        let params: ParamValues = deserialize_parameters(portal, &type_refs)?;
+        let ctx = self.service.engine.session(&settings(client));
+        for hook in &self.service.hooks {
+            if let Some(r) = hook
+                .handle_extended_query(stmt, plan, &params, &ctx, client)
+                .await
+            {
+                return r;
+            }
+        }
+        let timeout = statement_timeout(client);
+        let options = format_options(client);
+        with_timeout(timeout, async {
+            let plan = plan.clone().replace_params_with_values(&params).map_err(df_error)?;
+            let df = ctx.execute_logical_plan(plan).await.map_err(df_error)?;
+            respond(df, &portal.result_column_format, options).await
+        })
+        .await
+    }
+}
+
+struct Startup {
+    connections: Arc<ConnectionManager>,
+}
+
+impl NoopStartupHandler for Startup {
+    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
+        Some(self.connections.clone())
+    }
+}
+
+/// Gives every error a fitting SQLSTATE, including those raised while rows stream.
+struct SqlStateErrors;
+
+impl ErrorHandler for SqlStateErrors {
+    fn on_error<C: ClientInfo>(&self, _client: &C, error: &mut PgWireError) {
+        if let PgWireError::ApiError(inner) = error {
+            let q = match inner.downcast_ref::<datafusion::error::DataFusionError>() {
+                Some(e) => classify(e),
+                None => QueryError::new(sqlstate::INTERNAL_ERROR, inner.to_string()),
+            };
+            *error = user_error(q);
+        }
+        tracing::info!(error = %error, "statement failed");
+    }
+}
+
+pub struct Handlers {
+    simple: Arc<QueryService>,
+    extended: Arc<ExtendedService>,
+    startup: Arc<Startup>,
+    cancel: Arc<DefaultCancelHandler>,
+}
+
+impl Handlers {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        let service = Arc::new(QueryService::new(engine));
+        let connections = Arc::new(ConnectionManager::new());
+        Self {
+            extended: Arc::new(ExtendedService {
+                service: service.clone(),
+                parser: Arc::new(StatementParser {
+                    service: service.clone(),
+                }),
+            }),
+            simple: service,
+            cancel: Arc::new(DefaultCancelHandler::new(connections.clone())),
+            startup: Arc::new(Startup { connections }),
+        }
+    }
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.simple.clone()
+    }
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.extended.clone()
+    }
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.startup.clone()
+    }
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::new(SqlStateErrors)
+    }
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.cancel.clone()
+    }
+}
+
+/// Serves until the process ends. Each connection runs on its own task.
+pub async fn serve(engine: Arc<Engine>, listener: TcpListener) -> std::io::Result<()> {
+    let handlers = Arc::new(Handlers::new(engine));
+    loop {
+        let (socket, addr) = listener.accept().await?;
+        let handlers = handlers.clone();
+        tokio::spawn(async move {
+            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                tracing::debug!(%addr, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
