@@ -170,7 +170,8 @@ pub fn load_file(path: &Path) -> Result<CatalogConfig, ConfigError> {
         .and_then(|s| s.to_str())
         .unwrap_or_default()
         .to_string();
-    parse_catalog(&name, &text, &|v| std::env::var(v).ok()).map_err(|message| {
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse_catalog(&name, &text, base, &|v| std::env::var(v).ok()).map_err(|message| {
         ConfigError::Invalid { file, message }
     })
     .map(|mut c| {
@@ -179,10 +180,12 @@ pub fn load_file(path: &Path) -> Result<CatalogConfig, ConfigError> {
     })
 }
 
-/// Parses one catalog file's text; `env` resolves `${VAR}`.
+/// Parses one catalog file's text; `env` resolves `${VAR}`, and a relative parquet
+/// `location` is taken from `base` (the file's directory).
 pub fn parse_catalog(
     name: &str,
     text: &str,
+    base: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<CatalogConfig, String> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -225,7 +228,7 @@ pub fn parse_catalog(
         .map(|v| v as u64)
         .unwrap_or(DEFAULT_REFRESH_SECS);
     let source = if kind == ConnectorKind::Parquet {
-        SourceConfig::Parquet(parse_parquet(&table)?)
+        SourceConfig::Parquet(parse_parquet(&table, base)?)
     } else {
         SourceConfig::Db(parse_db(kind, &table)?)
     };
@@ -293,8 +296,13 @@ fn expand_str(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, S
         let end = after
             .find('}')
             .ok_or_else(|| format!("unterminated `${{` in `{s}`"))?;
-        let var = &after[..end];
+        // `${VAR:-default}` falls back; plain `${VAR}` must be set.
+        let (var, default) = match after[..end].split_once(":-") {
+            Some((v, d)) => (v, Some(d)),
+            None => (&after[..end], None),
+        };
         let value = env(var)
+            .or_else(|| default.map(str::to_string))
             .ok_or_else(|| format!("environment variable `{var}` is not set"))?;
         out.push_str(&value);
         rest = &after[end + 1..];
@@ -446,16 +454,24 @@ fn parse_sslmode(s: &str) -> Result<SslMode, String> {
     })
 }
 
-fn parse_parquet(t: &toml::Table) -> Result<ParquetConfig, String> {
+fn parse_parquet(t: &toml::Table, base: &Path) -> Result<ParquetConfig, String> {
     let mut location = opt_str(t, "location")?
         .ok_or("missing `location` (s3://bucket/prefix/ or file:///abs/path/)")?;
+    if !location.contains("://") {
+        // A plain path, relative to the catalog file.
+        let path = base.join(&location);
+        let abs = path
+            .canonicalize()
+            .map_err(|e| format!("`location` {}: {e}", path.display()))?;
+        location = format!("file://{}", abs.display());
+    }
     if !location.ends_with('/') {
         location.push('/');
     }
     let is_s3 = location.starts_with("s3://");
     if !is_s3 && !location.starts_with("file:///") {
         return Err(format!(
-            "`location` = `{location}` must start with s3:// or file:/// (an absolute path)"
+            "`location` = `{location}` must start with s3:// or file:/// or be a path relative to this file"
         ));
     }
     let mut s3 = S3Config::default();
@@ -518,7 +534,7 @@ mod tests {
         let c = parse_catalog(
             "live",
             "connector = \"mysql\"\nurl = \"mysql://app:p%40ss@db.internal:3307/shop?sslmode=require\"\n",
-            &env(&[]),
+            Path::new("."), &env(&[]),
         )
         .unwrap();
         let SourceConfig::Db(d) = c.source else { panic!() };
@@ -537,7 +553,7 @@ mod tests {
         let c = parse_catalog(
             "wh",
             "connector = \"redshift\"\nhost = \"x\"\nuser = \"u\"\ndatabase = \"d\"\n",
-            &env(&[]),
+            Path::new("."), &env(&[]),
         )
         .unwrap();
         let SourceConfig::Db(d) = c.source else { panic!() };
@@ -548,12 +564,16 @@ mod tests {
     #[test]
     fn env_expansion_and_missing_var() {
         let text = "connector = \"postgres\"\nhost = \"h\"\nuser = \"u\"\npassword = \"${PGPW}\"\ndatabase = \"d\"\nport = \"${PGPORT}\"\n";
-        let c = parse_catalog("p", text, &env(&[("PGPW", "s3cret"), ("PGPORT", "6000")])).unwrap();
+        let c = parse_catalog("p", text, Path::new("."), &env(&[("PGPW", "s3cret"), ("PGPORT", "6000")])).unwrap();
         let SourceConfig::Db(d) = c.source else { panic!() };
         assert_eq!(d.password.expose(), "s3cret");
         assert_eq!(d.port, 6000);
-        let err = parse_catalog("p", text, &env(&[("PGPORT", "1")])).unwrap_err();
+        let err = parse_catalog("p", text, Path::new("."), &env(&[("PGPORT", "1")])).unwrap_err();
         assert_eq!(err, "environment variable `PGPW` is not set");
+        let with_default = text.replace("${PGPW}", "${PGPW:-dflt}");
+        let c = parse_catalog("p", &with_default, Path::new("."), &env(&[("PGPORT", "1")])).unwrap();
+        let SourceConfig::Db(d) = c.source else { panic!() };
+        assert_eq!(d.password.expose(), "dflt");
     }
 
     #[test]
@@ -561,16 +581,16 @@ mod tests {
         let err = parse_catalog(
             "p",
             "connector = \"postgres\"\nhost = \"h\"\nsslmod = \"disable\"\n",
-            &env(&[]),
+            Path::new("."), &env(&[]),
         )
         .unwrap_err();
         assert_eq!(err, "unknown key `sslmod` (did you mean `sslmode`?)");
-        let err = parse_catalog("p", "connector = \"oracle\"\n", &env(&[])).unwrap_err();
+        let err = parse_catalog("p", "connector = \"oracle\"\n", Path::new("."), &env(&[])).unwrap_err();
         assert!(err.contains("unknown connector `oracle`"), "{err}");
         let err = parse_catalog(
             "p",
             "connector = \"parquet\"\nlocation = \"s3://b/\"\n[s3]\nendpint = \"x\"\n",
-            &env(&[]),
+            Path::new("."), &env(&[]),
         )
         .unwrap_err();
         assert_eq!(err, "unknown key `s3.endpint` (did you mean `s3.endpoint`?)");
@@ -579,10 +599,10 @@ mod tests {
     #[test]
     fn parquet_requires_allow_http_for_http_endpoint() {
         let text = "connector = \"parquet\"\nlocation = \"s3://b/p\"\n[s3]\nendpoint = \"http://127.0.0.1:9000\"\n";
-        let err = parse_catalog("h", text, &env(&[])).unwrap_err();
+        let err = parse_catalog("h", text, Path::new("."), &env(&[])).unwrap_err();
         assert!(err.contains("allow_http = true"), "{err}");
         let ok = format!("{text}allow_http = true\n");
-        let c = parse_catalog("h", &ok, &env(&[])).unwrap();
+        let c = parse_catalog("h", &ok, Path::new("."), &env(&[])).unwrap();
         let SourceConfig::Parquet(p) = c.source else { panic!() };
         assert_eq!(p.location, "s3://b/p/");
     }
@@ -592,7 +612,7 @@ mod tests {
         let err = parse_catalog(
             "p",
             "connector = \"mysql\"\nuser = \"u\"\ndatabase = \"d\"\nsslmode = \"required\"\n",
-            &env(&[]),
+            Path::new("."), &env(&[]),
         )
         .unwrap_err();
         assert!(err.contains("`sslmode` = `required`"), "{err}");
