@@ -1,0 +1,200 @@
+//! Test harness: real services, a real fedsql process, real clients.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio_postgres::{Client, NoTls};
+
+/// A name no other test run (here or in CI) will use.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() % 1_000_000_000;
+    format!("{prefix}_{}_{t}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Runs SQL in MariaDB through its own client; returns tab-separated rows.
+pub fn mysql(db: Option<&str>, sql: &str) -> Vec<Vec<String>> {
+    mysql_at(3306, db, sql)
+}
+
+pub fn mysql_at(port: u16, db: Option<&str>, sql: &str) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("mariadb");
+    cmd.args(["-h", "127.0.0.1", "-P", &port.to_string(), "-u", "root", "-N", "-B", "-e", sql]);
+    if let Some(db) = db {
+        cmd.arg(db);
+    }
+    let out = cmd.output().expect("the mariadb client is installed");
+    assert!(out.status.success(), "mariadb failed: {}\n{sql}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+/// A MariaDB database that is dropped at the end of the test.
+pub struct MysqlDb {
+    pub name: String,
+}
+
+impl MysqlDb {
+    pub fn create(setup: &str) -> Self {
+        let name = unique("fedsql_t");
+        mysql(None, &format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"));
+        mysql(Some(&name), setup);
+        MysqlDb { name }
+    }
+}
+
+impl Drop for MysqlDb {
+    fn drop(&mut self) {
+        let _ = Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-u", "root", "-e", &format!("DROP DATABASE IF EXISTS {}", self.name)])
+            .output();
+    }
+}
+
+pub async fn pg_connect(port: u16, db: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=postgres dbname={db}"),
+        NoTls,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}/{db}: {e}"));
+    tokio::spawn(conn);
+    client
+}
+
+/// A PostgreSQL database that is dropped at the end of the test.
+pub struct PgDb {
+    pub name: String,
+}
+
+impl PgDb {
+    pub async fn create(setup: &str) -> Self {
+        let name = unique("fedsql_t");
+        let admin = pg_connect(5432, "postgres").await;
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+        let c = pg_connect(5432, &name).await;
+        c.batch_execute(setup).await.unwrap();
+        PgDb { name }
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-q", "-c",
+                   &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
+            .output();
+    }
+}
+
+/// A directory of catalog files.
+pub struct Catalogs {
+    pub dir: PathBuf,
+}
+
+impl Catalogs {
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(unique("fedsql_catalogs"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Catalogs { dir }
+    }
+    pub fn add(self, name: &str, toml: &str) -> Self {
+        std::fs::write(self.dir.join(format!("{name}.toml")), toml).unwrap();
+        self
+    }
+    pub fn mysql(self, name: &str, db: &str) -> Self {
+        self.mysql_port(name, db, 3306)
+    }
+    pub fn mysql_port(self, name: &str, db: &str, port: u16) -> Self {
+        self.add(name, &format!(
+            "connector = \"mysql\"\nurl = \"mysql://root@127.0.0.1:{port}/{db}\"\nsslmode = \"disable\"\nrefresh_secs = 1\n"))
+    }
+    pub fn postgres(self, name: &str, db: &str) -> Self {
+        self.postgres_port(name, db, 5432, "postgres")
+    }
+    pub fn postgres_port(self, name: &str, db: &str, port: u16, connector: &str) -> Self {
+        self.add(name, &format!(
+            "connector = \"{connector}\"\nhost = \"127.0.0.1\"\nport = {port}\nuser = \"postgres\"\ndatabase = \"{db}\"\nsslmode = \"disable\"\nrefresh_secs = 1\n"))
+    }
+    pub fn parquet(self, name: &str, dir: &Path) -> Self {
+        self.add(name, &format!("connector = \"parquet\"\nlocation = \"file://{}/\"\n", dir.display()))
+    }
+}
+
+impl Drop for Catalogs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A running `fedsql serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+}
+
+impl Server {
+    pub fn start(catalogs: &Catalogs) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fedsql"))
+            .args(["serve", "--catalogs"])
+            .arg(&catalogs.dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "fedsql=debug,warn")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start fedsql");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let port = loop {
+            let line = lines.next().expect("fedsql exited before listening").unwrap();
+            eprintln!("[fedsql] {line}");
+            if let Some(addr) = line.strip_prefix("fedsql listening on ") {
+                break addr.rsplit(':').next().unwrap().parse().unwrap();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                eprintln!("[fedsql] {line}");
+            }
+        });
+        Server { child, port }
+    }
+
+    pub async fn client(&self) -> Client {
+        pg_connect(self.port, "fedsql").await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The SQLSTATE and message of a failed statement.
+pub fn sqlstate(e: &tokio_postgres::Error) -> (String, String) {
+    let db = e.as_db_error().unwrap_or_else(|| panic!("not a server error: {e}"));
+    (db.code().code().to_string(), db.message().to_string())
+}
+
+/// All rows of a simple query as text (NULL as "NULL").
+pub async fn rows(client: &Client, sql: &str) -> Vec<Vec<String>> {
+    let msgs = client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    msgs.into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                (0..r.len()).map(|i| r.get(i).unwrap_or("NULL").to_string()).collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}

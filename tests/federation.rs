@@ -1,0 +1,141 @@
+//! End to end over the wire: real MariaDB, PostgreSQL and Parquet, a real fedsql process
+//! and tokio-postgres as the client. Expected numbers come from the sources themselves.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+/// Writes a Parquet file with fedsql's own `query --format parquet`.
+fn write_parquet(path: &Path, select: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let empty = Catalogs::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_fedsql"))
+        .args(["query", "--catalogs"])
+        .arg(&empty.dir)
+        .args([select, "--format", "parquet", "--output"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+fn assert_close(what: &str, got: &str, want: &str) {
+    let (g, w): (f64, f64) = (got.parse().unwrap(), want.parse().unwrap());
+    assert!(close(g, w), "{what}: fedsql {got} vs source {want}");
+}
+
+const CALLS: &str = "CREATE TABLE calls (id INT PRIMARY KEY, org_code VARCHAR(8), duration_ms INT, fee DECIMAL(12,2));
+INSERT INTO calls VALUES (1,'A',120,1.10),(2,'A',80,2.25),(3,'B',300,0.05),(4,'B',310,9.99),(5,'B',95,3.30),(6,'C',7,0.01);";
+
+#[tokio::test]
+async fn three_source_join_matches_the_sources() {
+    let my = MysqlDb::create(CALLS);
+    let pg = PgDb::create("CREATE TABLE orgs (org_code text PRIMARY KEY, org_name text);
+        INSERT INTO orgs VALUES ('A','가나은행'),('B','다라카드'),('C','마바보험');").await;
+    let hist = std::env::temp_dir().join(unique("fedsql_hist"));
+    write_parquet(&hist.join("api/calls/month=2026-10/part-0.parquet"),
+        "SELECT * FROM (VALUES (101,'A',200,CAST(4.40 AS DECIMAL(12,2))),(102,'B',50,CAST(0.60 AS DECIMAL(12,2))),(103,'C',1000,CAST(12.34 AS DECIMAL(12,2)))) AS t(id, org_code, duration_ms, fee)");
+    // The same history rows in MariaDB, so MariaDB can compute the expected answer.
+    mysql(Some(&my.name), "CREATE TABLE hist (id INT, org_code VARCHAR(8), duration_ms INT, fee DECIMAL(12,2));
+        INSERT INTO hist VALUES (101,'A',200,4.40),(102,'B',50,0.60),(103,'C',1000,12.34);
+        CREATE TABLE orgs (org_code VARCHAR(8), org_name VARCHAR(20)) CHARACTER SET utf8mb4;
+        INSERT INTO orgs VALUES ('A','가나은행'),('B','다라카드'),('C','마바보험');");
+    let cats = Catalogs::new().mysql("live", &my.name).postgres("crm", &pg.name).parquet("history", &hist);
+    let server = Server::start(&cats);
+    let client = server.client().await;
+
+    let got = rows(&client, &format!(
+        "SELECT o.org_name, count(*), avg(c.duration_ms), stddev(c.duration_ms), sum(c.fee)
+         FROM (SELECT org_code, duration_ms, fee FROM live.{db}.calls
+               UNION ALL SELECT org_code, duration_ms, fee FROM history.api.calls) c
+         JOIN crm.public.orgs o ON o.org_code = c.org_code
+         GROUP BY o.org_name ORDER BY o.org_name", db = my.name)).await;
+    let want = mysql(Some(&my.name),
+        "SELECT o.org_name, count(*), avg(c.duration_ms), stddev_samp(c.duration_ms), sum(c.fee)
+         FROM (SELECT org_code, duration_ms, fee FROM calls UNION ALL SELECT org_code, duration_ms, fee FROM hist) c
+         JOIN orgs o ON o.org_code = c.org_code GROUP BY o.org_name ORDER BY o.org_name");
+    assert_eq!(got.len(), 3);
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g[0], w[0]);
+        assert_eq!(g[1], w[1]);
+        assert_close("avg", &g[2], &w[2]);
+        assert_close("stddev", &g[3], &w[3]);
+        // Decimal SUM is exact, digit for digit.
+        assert_eq!(g[4], w[4], "sum(fee) of {}", g[0]);
+    }
+    let _ = std::fs::remove_dir_all(&hist);
+}
+
+const STATS: &str = "SELECT g, count(x), avg(x), stddev(x), stddev_samp(x), stddev_pop(x), variance(x), var_samp(x), var_pop(x), sum(d), min(d), max(d)";
+
+/// Every statistic pushed down to the source, computed locally, and computed by the
+/// source itself must agree.
+async fn check_stats(client: &tokio_postgres::Client, table: &str, source_rows: Vec<Vec<String>>) {
+    let pushed_sql = format!("{STATS} FROM {table} GROUP BY g ORDER BY g");
+    let plan = rows(client, &format!("EXPLAIN {pushed_sql}")).await;
+    let plan_text = format!("{plan:?}");
+    assert!(plan_text.contains("VirtualExecutionPlan"), "not federated: {plan_text}");
+    assert!(plan_text.contains("stddev_samp") && plan_text.contains("var_samp"),
+        "remote SQL lacks explicit sample aggregates: {plan_text}");
+    let pushed = rows(client, &pushed_sql).await;
+    // Joining a Parquet table keeps the aggregate in the engine.
+    let local = rows(client, &format!(
+        "{STATS} FROM {table} CROSS JOIN one.s.one GROUP BY g ORDER BY g")).await;
+    let local_plan = format!("{:?}", rows(client, &format!(
+        "EXPLAIN {STATS} FROM {table} CROSS JOIN one.s.one GROUP BY g ORDER BY g")).await);
+    assert!(local_plan.contains("AggregateExec"), "{local_plan}");
+    assert_eq!(pushed.len(), source_rows.len());
+    for ((p, l), s) in pushed.iter().zip(&local).zip(&source_rows) {
+        assert_eq!(p[0], s[0]);
+        assert_eq!(p[1], s[1]);
+        for i in 2..9 {
+            assert_close(&format!("pushed col {i}"), &p[i], &s[i]);
+            assert_close(&format!("local col {i}"), &l[i], &s[i]);
+        }
+        for i in 9..12 {
+            assert_eq!(p[i], s[i], "pushed decimal col {i}");
+            assert_eq!(l[i], s[i], "local decimal col {i}");
+        }
+    }
+}
+
+fn one_row_parquet() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(unique("fedsql_one"));
+    write_parquet(&dir.join("s/one/part-0.parquet"), "SELECT 1 AS one");
+    dir
+}
+
+#[tokio::test]
+async fn mysql_statistics_mean_the_same_pushed_local_and_at_the_source() {
+    let my = MysqlDb::create("CREATE TABLE t (g INT, x INT, d DECIMAL(12,2));
+        INSERT INTO t VALUES (1,10,1.01),(1,20,2.02),(1,45,3.03),(2,7,100.00),(2,7,0.01),(2,8,0.10);");
+    let one = one_row_parquet();
+    let cats = Catalogs::new().mysql("live", &my.name).parquet("one", &one);
+    let server = Server::start(&cats);
+    let client = server.client().await;
+    let source = mysql(Some(&my.name),
+        "SELECT g, count(x), avg(x), stddev_samp(x), stddev_samp(x), stddev_pop(x), var_samp(x), var_samp(x), var_pop(x), sum(d), min(d), max(d) FROM t GROUP BY g ORDER BY g");
+    check_stats(&client, &format!("live.{}.t", my.name), source).await;
+    let _ = std::fs::remove_dir_all(&one);
+}
+
+#[tokio::test]
+async fn postgres_statistics_mean_the_same_pushed_local_and_at_the_source() {
+    let pg = PgDb::create("CREATE TABLE t (g int, x int, d numeric(12,2));
+        INSERT INTO t VALUES (1,10,1.01),(1,20,2.02),(1,45,3.03),(2,7,100.00),(2,7,0.01),(2,8,0.10);").await;
+    let one = one_row_parquet();
+    let cats = Catalogs::new().postgres("crm", &pg.name).parquet("one", &one);
+    let server = Server::start(&cats);
+    let client = server.client().await;
+    let src = pg_connect(5432, &pg.name).await;
+    let source = rows(&src, "SELECT g, count(x), avg(x), stddev(x), stddev_samp(x), stddev_pop(x), variance(x), var_samp(x), var_pop(x), sum(d), min(d), max(d) FROM t GROUP BY g ORDER BY g").await;
+    check_stats(&client, "crm.public.t", source).await;
+    let _ = std::fs::remove_dir_all(&one);
+}
