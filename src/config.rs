@@ -1,6 +1,5 @@
 //! Catalog files: one `*.toml` per catalog, named after the file stem (Trino style).
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -520,6 +519,7 @@ pub fn describe(c: &CatalogConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let m: BTreeMap<String, String> = pairs

@@ -19,8 +19,6 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 
 use crate::config::{CatalogConfig, SourceConfig};
 
-pub use dialect::{rewrite_for, SourceDialect};
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
     /// The source cannot be reached (network, auth, server down).

@@ -17,7 +17,7 @@ use datafusion::execution::SessionStateBuilder;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStore;
 use url::Url;
 
 use super::{Connector, ConnectorError, TableEntry};
@@ -150,8 +150,7 @@ impl Connector for ParquetConnector {
             .map_err(|e| self.error(e.to_string()))?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
-            .with_table_partition_cols(keys.into_iter().map(|k| (k, DataType::Utf8)).collect())
-            .with_collect_stat(true);
+            .with_table_partition_cols(keys.into_iter().map(|k| (k, DataType::Utf8)).collect());
         let state = SessionStateBuilder::new()
             .with_runtime_env(self.runtime.clone())
             .build();

@@ -1,7 +1,6 @@
 //! A source catalog as DataFusion sees it: the table list is cached and refreshed on a
 //! schedule or on a miss, so planning never costs a remote round trip per table.
 
-use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -198,10 +197,6 @@ impl SourceCatalog {
 pub struct SourceCatalogProvider(pub Arc<SourceCatalog>);
 
 impl CatalogProvider for SourceCatalogProvider {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn schema_names(&self) -> Vec<String> {
         self.0.listing.read().unwrap().tables.keys().cloned().collect()
     }
@@ -224,10 +219,6 @@ struct SourceSchema {
 
 #[async_trait]
 impl SchemaProvider for SourceSchema {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn table_names(&self) -> Vec<String> {
         let l = self.catalog.listing.read().unwrap();
         l.tables

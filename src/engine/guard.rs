@@ -1,7 +1,6 @@
 //! Checks made before planning: writes are refused, and every table reference names a
 //! catalog, schema and table that exist (with the right SQLSTATE when they don't).
 
-use datafusion::catalog::CatalogProvider;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
@@ -35,8 +34,7 @@ fn write_verb(stmt: &Statement) -> Option<&'static str> {
 
 fn source(ctx: &SessionContext, name: &str) -> Option<std::sync::Arc<super::catalog::SourceCatalog>> {
     let catalog = ctx.catalog(name)?;
-    catalog
-        .as_any()
+    (catalog.as_ref() as &dyn std::any::Any)
         .downcast_ref::<SourceCatalogProvider>()
         .map(|p| p.0.clone())
 }
