@@ -52,6 +52,44 @@ pub fn rewrite_statement(
     Ok(stmt)
 }
 
+/// Names the outermost SELECT's columns after `names`, position by position.
+///
+/// The table providers match result columns by name, and a source names an unaliased
+/// `count(t.x)` its own way (MySQL keeps the text as written), so every column gets the
+/// name the engine expects.
+pub fn alias_columns(sql: &str, names: &[&str], dialect: SourceDialect) -> Result<String, DataFusionError> {
+    use datafusion::sql::sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
+    use datafusion::sql::sqlparser::parser::Parser;
+    let parsed = match dialect {
+        SourceDialect::MySql => Parser::parse_sql(&MySqlDialect {}, sql),
+        _ => Parser::parse_sql(&PostgreSqlDialect {}, sql),
+    }
+    .map_err(|e| DataFusionError::Plan(format!("cannot re-read pushed-down SQL: {e}")))?;
+    let [ast::Statement::Query(mut query)] = <[_; 1]>::try_from(parsed)
+        .map_err(|_| DataFusionError::Plan("pushed-down SQL is not one statement".into()))?
+    else {
+        return Ok(sql.to_string());
+    };
+    let mut body = query.body.as_mut();
+    while let ast::SetExpr::SetOperation { left, .. } = body {
+        body = left.as_mut();
+    }
+    if let ast::SetExpr::Select(select) = body {
+        if select.projection.len() == names.len() {
+            for (item, name) in select.projection.iter_mut().zip(names) {
+                let alias = Ident::with_quote(if dialect == SourceDialect::MySql { '`' } else { '"' }, *name);
+                *item = match std::mem::replace(item, ast::SelectItem::Wildcard(Default::default())) {
+                    ast::SelectItem::UnnamedExpr(expr) | ast::SelectItem::ExprWithAlias { expr, .. } => {
+                        ast::SelectItem::ExprWithAlias { expr, alias }
+                    }
+                    other => other,
+                };
+            }
+        }
+    }
+    Ok(ast::Statement::Query(query).to_string())
+}
+
 /// The rewrite as a federation AST analyzer.
 pub fn rewrite_for(dialect: SourceDialect) -> AstAnalyzer {
     Box::new(move |stmt| rewrite_statement(dialect, stmt))
@@ -74,6 +112,13 @@ mod tests {
             rw("SELECT stddev(a), var(b), variance(c), var_pop(d), stddev_pop(e) FROM t"),
             "SELECT stddev_samp(a), var_samp(b), var_samp(c), var_pop(d), stddev_pop(e) FROM t"
         );
+    }
+
+    #[test]
+    fn columns_are_named_as_the_engine_expects() {
+        let sql = alias_columns("SELECT `t`.`g`, count(`t`.`x`) AS c FROM `d`.`t` GROUP BY `t`.`g`",
+            &["g", "count(live.d.t.x)"], SourceDialect::MySql).unwrap();
+        assert_eq!(sql, "SELECT `t`.`g` AS `g`, count(`t`.`x`) AS `count(live.d.t.x)` FROM `d`.`t` GROUP BY `t`.`g`");
     }
 
     #[test]

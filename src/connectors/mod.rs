@@ -9,6 +9,7 @@ mod dialect;
 mod mysql;
 mod parquet;
 mod postgres;
+mod pushdown;
 mod sql;
 
 use std::sync::Arc;

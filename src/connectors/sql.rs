@@ -21,7 +21,8 @@ use datafusion_federation::FederatedTableProviderAdaptor;
 use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
 use futures::TryStreamExt;
 
-use super::dialect::{rewrite_for, SourceDialect};
+use super::dialect::{alias_columns, rewrite_for, SourceDialect};
+use super::pushdown::keep_unpushable_local;
 
 /// Wraps a table provider's own SQL executor, adding our dialect rewrites.
 struct DialectExecutor {
@@ -41,7 +42,13 @@ impl SQLExecutor for DialectExecutor {
         self.inner.dialect()
     }
     fn logical_optimizer(&self) -> Option<LogicalOptimizer> {
-        self.inner.logical_optimizer()
+        let dialect = self.dialect;
+        Some(match self.inner.logical_optimizer() {
+            Some(mut theirs) => {
+                Box::new(move |plan| keep_unpushable_local(theirs(plan)?, dialect))
+            }
+            None => Box::new(move |plan| keep_unpushable_local(plan, dialect)),
+        })
     }
     fn ast_analyzer(&self) -> Option<AstAnalyzer> {
         let mut ours = rewrite_for(self.dialect);
@@ -56,8 +63,10 @@ impl SQLExecutor for DialectExecutor {
         schema: SchemaRef,
         filters: &[Arc<dyn PhysicalExpr>],
     ) -> DfResult<SendableRecordBatchStream> {
-        tracing::debug!(source = self.inner.name(), sql = query, "remote statement");
-        self.inner.execute(query, schema, filters)
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let query = alias_columns(query, &names, self.dialect)?;
+        tracing::debug!(source = self.inner.name(), sql = %query, "remote statement");
+        self.inner.execute(&query, schema, filters)
     }
     async fn statistics(&self, plan: &LogicalPlan) -> DfResult<Statistics> {
         self.inner.statistics(plan).await

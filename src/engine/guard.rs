@@ -1,6 +1,7 @@
 //! Checks made before planning: writes are refused, and every table reference names a
 //! catalog, schema and table that exist (with the right SQLSTATE when they don't).
 
+use datafusion::common::TableReference;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
@@ -51,10 +52,19 @@ pub async fn check(ctx: &SessionContext, stmt: &Statement) -> Result<(), QueryEr
     let default_schema = options.catalog.default_schema.clone();
 
     if let Some(verb) = write_verb(stmt) {
+        // DROP names its objects without DataFusion resolving them as references.
+        let dropped = match stmt {
+            Statement::Drop { names, .. } => names
+                .iter()
+                .map(|n| TableReference::from(n.to_string().as_str()))
+                .collect(),
+            _ => vec![],
+        };
         let target = refs
-            .first()
+            .iter()
+            .chain(&dropped)
             .map(|r| r.clone().resolve(&default_catalog, &default_schema).catalog.to_string())
-            .filter(|c| source(ctx, c).is_some());
+            .find(|c| source(ctx, c).is_some());
         let message = match target {
             Some(c) => format!("catalog `{c}` is read-only: {verb} is not allowed"),
             None => format!("fedsql is read-only: {verb} is not allowed"),

@@ -4,6 +4,7 @@
 mod catalog;
 pub mod error;
 pub mod guard;
+mod timezone;
 
 use std::sync::Arc;
 
@@ -54,11 +55,15 @@ impl Engine {
         let state = SessionStateBuilder::new()
             .with_optimizer_rules(datafusion_federation::default_optimizer_rules())
             .with_query_planner(Arc::new(FederatedQueryPlanner::new()))
+            .with_analyzer_rule(Arc::new(timezone::SessionTimeZone))
             .with_default_features()
             .with_config(config)
             .with_runtime_env(runtime.clone())
             .build();
         let ctx = SessionContext::new_with_state(state);
+        // PostgreSQL's `variance` is the sample variance; DataFusion lacks the name.
+        let var_samp = datafusion::functions_aggregate::variance::var_samp_udaf();
+        ctx.register_udaf(var_samp.as_ref().clone().with_aliases(["variance"]));
 
         let catalogs: Vec<Arc<SourceCatalog>> = configs
             .into_iter()

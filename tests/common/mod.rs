@@ -198,3 +198,55 @@ pub async fn rows(client: &Client, sql: &str) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+/// Turns on MariaDB's general log (as a table) for statement checks.
+pub fn mysql_general_log_on() {
+    mysql(None, "SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1;");
+}
+
+/// Statements MariaDB logged that mention `needle` (e.g. a unique database name).
+pub fn mysql_statements(needle: &str) -> Vec<String> {
+    mysql(None, &format!(
+        "SELECT REPLACE(REPLACE(CONVERT(argument USING utf8mb4), '\\n', ' '), '\\t', ' ') FROM mysql.general_log \
+         WHERE command_type IN ('Query', 'Prepare', 'Execute') AND argument LIKE '%{needle}%' \
+         AND argument NOT LIKE '%general_log%' ORDER BY event_time"))
+    .into_iter()
+    .map(|r| r.join("\t"))
+    .collect()
+}
+
+/// Makes PostgreSQL log every statement run in `db` (new connections only).
+pub async fn pg_log_statements(db: &str) {
+    let admin = pg_connect(5432, "postgres").await;
+    admin.batch_execute(&format!("ALTER DATABASE {db} SET log_statement = 'all'")).await.unwrap();
+}
+
+/// Statements PostgreSQL logged for `db`, read from the server's own log file.
+pub fn pg_statements(db: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let logs = std::fs::read_dir("/var/log/postgresql").expect("PostgreSQL logs in /var/log/postgresql");
+    for entry in logs.flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            let is_new = line.len() > 4 && line.as_bytes()[..4].iter().all(u8::is_ascii_digit);
+            if is_new {
+                out.extend(current.take());
+                let marker = format!("@{db} LOG:  ");
+                if let Some(pos) = line.find(&marker) {
+                    let rest = &line[pos + marker.len()..];
+                    if let Some((_, sql)) = rest.split_once(": ") {
+                        if rest.starts_with("statement") || rest.starts_with("execute") {
+                            current = Some(sql.to_string());
+                        }
+                    }
+                }
+            } else if let Some(c) = current.as_mut() {
+                c.push(' ');
+                c.push_str(line.trim());
+            }
+        }
+        out.extend(current.take());
+    }
+    out
+}
