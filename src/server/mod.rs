@@ -11,7 +11,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SessionContext};
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
-use datafusion_postgres::arrow_pg::datatypes::df::{deserialize_parameters, encode_dataframe};
+use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
 use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
@@ -33,6 +33,8 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
 use tokio::net::TcpListener;
+
+mod encode;
 
 use crate::engine::error::{classify, sqlstate, QueryError};
 use crate::engine::{plan_statement, Engine, SessionSettings};
@@ -120,9 +122,13 @@ fn format_options<C: ClientInfo + ?Sized>(client: &C) -> Arc<FormatOptions> {
     Arc::new(FormatOptions::from_client_metadata(client.metadata()))
 }
 
-async fn respond(df: DataFrame, format: &Format, options: Arc<FormatOptions>) -> PgWireResult<Response> {
-    let resp = encode_dataframe(df, format, Some(options)).await?;
-    Ok(Response::Query(resp))
+async fn respond(
+    df: DataFrame,
+    format: &Format,
+    options: Arc<FormatOptions>,
+    deadline: Option<tokio::time::Instant>,
+) -> PgWireResult<Response> {
+    Ok(Response::Query(encode::encode(df, format, options, deadline).await?))
 }
 
 #[async_trait]
@@ -149,11 +155,12 @@ impl SimpleQueryHandler for QueryService {
                 }
             }
             let timeout = statement_timeout(client);
+            let deadline = encode::deadline(timeout);
             let options = format_options(client);
             let resp = with_timeout(timeout, async {
                 let plan = self.plan(&ctx, &stmt).await?;
                 let df = ctx.execute_logical_plan(plan).await.map_err(df_error)?;
-                respond(df, &Format::UnifiedText, options).await
+                respond(df, &Format::UnifiedText, options, deadline).await
             })
             .await?;
             results.push(resp);
@@ -277,11 +284,12 @@ impl ExtendedQueryHandler for ExtendedService {
             }
         }
         let timeout = statement_timeout(client);
+        let deadline = encode::deadline(timeout);
         let options = format_options(client);
         with_timeout(timeout, async {
             let plan = plan.clone().replace_params_with_values(&params).map_err(df_error)?;
             let df = ctx.execute_logical_plan(plan).await.map_err(df_error)?;
-            respond(df, &portal.result_column_format, options).await
+            respond(df, &portal.result_column_format, options, deadline).await
         })
         .await
     }

@@ -1,0 +1,217 @@
+//! Result encoding for the wire: batches become rows as they arrive (nothing is
+//! buffered), decimals of any precision are sent exactly, and a statement timeout stops
+//! the work while rows stream.
+//!
+//! arrow-pg encodes decimals through `rust_decimal` (28 digits) and has no Decimal256, so
+//! a MySQL DECIMAL(65,30) or a wide Postgres numeric would fail. Decimal columns are
+//! therefore encoded here as `numeric`: text from Arrow's exact formatting, or
+//! PostgreSQL's binary base-10000 form.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::prelude::DataFrame;
+use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
+use futures::{stream, StreamExt};
+use pgwire::api::portal::Format;
+use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse};
+use pgwire::api::Type;
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::data::DataRow;
+use pgwire::types::format::FormatOptions;
+
+use crate::engine::error::{sqlstate, QueryError};
+
+fn is_decimal(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..)
+    )
+}
+
+/// PostgreSQL's binary `numeric` for an exact decimal string such as "-123.4500".
+pub fn numeric_binary(text: &str) -> Vec<u8> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (int_part, frac_part) = digits.split_once('.').unwrap_or((digits, ""));
+    let dscale = frac_part.len() as i16;
+    let int_part = int_part.trim_start_matches('0');
+    let pad_left = (4 - int_part.len() % 4) % 4;
+    let pad_right = (4 - frac_part.len() % 4) % 4;
+    let int_digits = format!("{}{int_part}", "0".repeat(pad_left));
+    let frac_digits = format!("{frac_part}{}", "0".repeat(pad_right));
+    let group = |s: &str| -> Vec<i16> {
+        s.as_bytes()
+            .chunks(4)
+            .map(|c| std::str::from_utf8(c).unwrap().parse::<i16>().unwrap())
+            .collect()
+    };
+    let mut groups = group(&int_digits);
+    let mut weight = groups.len() as i16 - 1;
+    groups.extend(group(&frac_digits));
+    while groups.first() == Some(&0) {
+        groups.remove(0);
+        weight -= 1;
+    }
+    while groups.last() == Some(&0) {
+        groups.pop();
+    }
+    if groups.is_empty() {
+        weight = 0;
+    }
+    let sign: u16 = if negative && !groups.is_empty() { 0x4000 } else { 0 };
+    let mut out = Vec::with_capacity(8 + 2 * groups.len());
+    out.extend((groups.len() as i16).to_be_bytes());
+    out.extend(weight.to_be_bytes());
+    out.extend(sign.to_be_bytes());
+    out.extend(dscale.to_be_bytes());
+    for g in groups {
+        out.extend(g.to_be_bytes());
+    }
+    out
+}
+
+/// A decimal column as the wire wants it: exact text, or binary `numeric` bytes.
+fn decimal_column(col: &ArrayRef, format: FieldFormat) -> PgWireResult<ArrayRef> {
+    let text = cast(col, &DataType::Utf8).map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+    if format == FieldFormat::Text {
+        return Ok(text);
+    }
+    let text = text.as_string::<i32>();
+    let mut b = BinaryBuilder::new();
+    for i in 0..text.len() {
+        if text.is_null(i) {
+            b.append_null();
+        } else {
+            b.append_value(numeric_binary(text.value(i)));
+        }
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+fn timeout_error() -> PgWireError {
+    let q = QueryError::new(sqlstate::QUERY_CANCELED, "canceling statement due to statement timeout");
+    PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new("ERROR".into(), q.sqlstate.into(), q.message)))
+}
+
+/// Streams `df` to the client in `format`; `deadline` bounds the whole execution.
+pub async fn encode(
+    df: DataFrame,
+    format: &Format,
+    options: Arc<FormatOptions>,
+    deadline: Option<tokio::time::Instant>,
+) -> PgWireResult<QueryResponse> {
+    let schema = df.schema().as_arrow().clone();
+    let decimals: Vec<usize> = (0..schema.fields().len())
+        .filter(|i| is_decimal(schema.field(*i).data_type()))
+        .collect();
+    // Decimal columns become text for arrow-pg, then their wire type is set to numeric.
+    let wire_schema = Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                if is_decimal(f.data_type()) {
+                    Arc::new(Field::new(f.name(), DataType::Utf8, f.is_nullable()))
+                } else {
+                    f.clone()
+                }
+            })
+            .collect::<Vec<_>>(),
+    );
+    let mut fields = arrow_schema_to_pg_fields(&wire_schema, format, Some(options))?;
+    for &i in &decimals {
+        fields[i] = FieldInfo::new(
+            fields[i].name().to_string(),
+            None,
+            None,
+            Type::NUMERIC,
+            format.format_for(i),
+        );
+    }
+    let fields = Arc::new(fields);
+    let batches = df
+        .execute_stream()
+        .await
+        .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+
+    let row_fields = fields.clone();
+    let formats: Vec<FieldFormat> = (0..fields.len()).map(|i| format.format_for(i)).collect();
+    let wire_schema = Arc::new(wire_schema);
+    let to_rows = move |batch: datafusion::error::Result<RecordBatch>| -> Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => return Box::new(std::iter::once(Err(PgWireError::ApiError(Box::new(e))))),
+        };
+        if decimals.is_empty() {
+            return encode_recordbatch(row_fields.clone(), batch);
+        }
+        let mut columns = batch.columns().to_vec();
+        let mut schema_fields: Vec<_> = wire_schema.fields().iter().cloned().collect();
+        for &i in &decimals {
+            match decimal_column(&columns[i], formats[i]) {
+                Ok(c) => {
+                    schema_fields[i] = Arc::new(Field::new(schema_fields[i].name(), c.data_type().clone(), true));
+                    columns[i] = c;
+                }
+                Err(e) => return Box::new(std::iter::once(Err(e))),
+            }
+        }
+        match RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns) {
+            Ok(b) => encode_recordbatch(row_fields.clone(), b),
+            Err(e) => Box::new(std::iter::once(Err(PgWireError::ApiError(Box::new(e))))),
+        }
+    };
+
+    // Each batch is encoded when it arrives; the deadline is checked between batches.
+    let rows = stream::unfold((batches, false), move |(mut batches, done)| async move {
+        if done {
+            return None;
+        }
+        match deadline {
+            Some(d) => match tokio::time::timeout_at(d, batches.next()).await {
+                Ok(next) => next.map(|b| (Some(b), (batches, false))),
+                Err(_) => Some((None, (batches, true))),
+            },
+            None => batches.next().await.map(|b| (Some(b), (batches, false))),
+        }
+    })
+    .flat_map(move |item| {
+        let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> = match item {
+            Some(batch) => to_rows(batch),
+            None => Box::new(std::iter::once(Err(timeout_error()))),
+        };
+        stream::iter(rows)
+    });
+    Ok(QueryResponse::new(fields, rows))
+}
+
+/// The deadline for a statement that starts now.
+pub fn deadline(timeout: Option<Duration>) -> Option<tokio::time::Instant> {
+    timeout.map(|d| tokio::time::Instant::now() + d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numeric_binary;
+
+    fn parts(s: &str) -> (i16, i16, u16, i16, Vec<i16>) {
+        let b = numeric_binary(s);
+        let r = |i: usize| i16::from_be_bytes([b[i], b[i + 1]]);
+        let n = r(0);
+        ((n), r(2), u16::from_be_bytes([b[4], b[5]]), r(6), (0..n as usize).map(|k| r(8 + 2 * k)).collect())
+    }
+
+    #[test]
+    fn binary_numeric_matches_postgres() {
+        assert_eq!(parts("12345678.9012"), (3, 1, 0, 4, vec![1234, 5678, 9012]));
+        assert_eq!(parts("-0.0001"), (1, -1, 0x4000, 4, vec![1]));
+        assert_eq!(parts("0.00"), (0, 0, 0, 2, vec![]));
+        assert_eq!(parts("100000000.50"), (4, 2, 0, 2, vec![1, 0, 0, 5000]));
+    }
+}
