@@ -57,7 +57,15 @@ pub fn rewrite_statement(
 /// The table providers match result columns by name, and a source names an unaliased
 /// `count(t.x)` its own way (MySQL keeps the text as written), so every column gets the
 /// name the engine expects.
-pub fn alias_columns(sql: &str, names: &[&str], dialect: SourceDialect) -> Result<String, DataFusionError> {
+///
+/// Columns flagged in `as_text` are sent as text (`CAST(.. AS TEXT)`): the Postgres provider
+/// decodes `numeric` through a 28-digit decimal and would round wider values.
+pub fn alias_columns(
+    sql: &str,
+    names: &[&str],
+    as_text: &[bool],
+    dialect: SourceDialect,
+) -> Result<String, DataFusionError> {
     use datafusion::sql::sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
     use datafusion::sql::sqlparser::parser::Parser;
     let parsed = match dialect {
@@ -76,10 +84,21 @@ pub fn alias_columns(sql: &str, names: &[&str], dialect: SourceDialect) -> Resul
     }
     if let ast::SetExpr::Select(select) = body {
         if select.projection.len() == names.len() {
-            for (item, name) in select.projection.iter_mut().zip(names) {
+            for ((item, name), text) in select.projection.iter_mut().zip(names).zip(as_text) {
                 let alias = Ident::with_quote(if dialect == SourceDialect::MySql { '`' } else { '"' }, *name);
                 *item = match std::mem::replace(item, ast::SelectItem::Wildcard(Default::default())) {
                     ast::SelectItem::UnnamedExpr(expr) | ast::SelectItem::ExprWithAlias { expr, .. } => {
+                        let expr = if *text {
+                            Expr::Cast {
+                                kind: ast::CastKind::Cast,
+                                expr: Box::new(expr),
+                                data_type: ast::DataType::Text,
+                                array: false,
+                                format: None,
+                            }
+                        } else {
+                            expr
+                        };
                         ast::SelectItem::ExprWithAlias { expr, alias }
                     }
                     other => other,
@@ -117,8 +136,14 @@ mod tests {
     #[test]
     fn columns_are_named_as_the_engine_expects() {
         let sql = alias_columns("SELECT `t`.`g`, count(`t`.`x`) AS c FROM `d`.`t` GROUP BY `t`.`g`",
-            &["g", "count(live.d.t.x)"], SourceDialect::MySql).unwrap();
+            &["g", "count(live.d.t.x)"], &[false, false], SourceDialect::MySql).unwrap();
         assert_eq!(sql, "SELECT `t`.`g` AS `g`, count(`t`.`x`) AS `count(live.d.t.x)` FROM `d`.`t` GROUP BY `t`.`g`");
+    }
+
+    #[test]
+    fn wide_numerics_travel_as_text() {
+        let sql = alias_columns("SELECT \"t\".\"n\" FROM \"t\"", &["n"], &[true], SourceDialect::Postgres).unwrap();
+        assert_eq!(sql, "SELECT CAST(\"t\".\"n\" AS TEXT) AS \"n\" FROM \"t\"");
     }
 
     #[test]

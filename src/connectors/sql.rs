@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::compute::{cast, cast_with_options, CastOptions};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::catalog::TableProvider;
 use datafusion::common::{Statistics, TableReference};
 use datafusion::error::Result as DfResult;
@@ -19,7 +20,7 @@ use datafusion_federation::sql::{
 };
 use datafusion_federation::FederatedTableProviderAdaptor;
 use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use super::dialect::{alias_columns, rewrite_for, SourceDialect};
 use super::pushdown::keep_unpushable_local;
@@ -64,9 +65,51 @@ impl SQLExecutor for DialectExecutor {
         filters: &[Arc<dyn PhysicalExpr>],
     ) -> DfResult<SendableRecordBatchStream> {
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-        let query = alias_columns(query, &names, self.dialect)?;
+        let as_text: Vec<bool> = schema
+            .fields()
+            .iter()
+            .map(|f| self.dialect != SourceDialect::MySql && f.data_type().is_decimal())
+            .collect();
+        let query = alias_columns(query, &names, &as_text, self.dialect)?;
         tracing::debug!(source = self.inner.name(), sql = %query, "remote statement");
-        self.inner.execute(&query, schema, filters)
+        if !as_text.contains(&true) {
+            return self.inner.execute(&query, schema, filters);
+        }
+        // Decimals arrive as text and are parsed exactly here.
+        let transport = Arc::new(Schema::new(
+            schema
+                .fields()
+                .iter()
+                .zip(&as_text)
+                .map(|(f, text)| {
+                    if *text {
+                        Arc::new(Field::new(f.name(), DataType::Utf8, true))
+                    } else {
+                        f.clone()
+                    }
+                })
+                .collect::<Vec<_>>(),
+        ));
+        let stream = self.inner.execute(&query, transport, filters)?;
+        let target = schema.clone();
+        let batches = stream.map(move |batch| {
+            let batch = batch?;
+            let columns = batch
+                .columns()
+                .iter()
+                .zip(target.fields())
+                .map(|(c, f)| {
+                    if c.data_type() == f.data_type() {
+                        Ok(c.clone())
+                    } else {
+                        let options = CastOptions { safe: false, ..Default::default() };
+                        cast_with_options(c, f.data_type(), &options)
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(RecordBatch::try_new(target.clone(), columns)?)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
     }
     async fn statistics(&self, plan: &LogicalPlan) -> DfResult<Statistics> {
         self.inner.statistics(plan).await

@@ -99,18 +99,13 @@ fn timeout_error() -> PgWireError {
     PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new("ERROR".into(), q.sqlstate.into(), q.message)))
 }
 
-/// Streams `df` to the client in `format`; `deadline` bounds the whole execution.
-pub async fn encode(
-    df: DataFrame,
+/// The row description for `schema`: arrow-pg's, with decimal columns as `numeric`.
+/// Also returns the schema arrow-pg encodes (decimal columns as text).
+pub fn wire_fields(
+    schema: &Schema,
     format: &Format,
-    options: Arc<FormatOptions>,
-    deadline: Option<tokio::time::Instant>,
-) -> PgWireResult<QueryResponse> {
-    let schema = df.schema().as_arrow().clone();
-    let decimals: Vec<usize> = (0..schema.fields().len())
-        .filter(|i| is_decimal(schema.field(*i).data_type()))
-        .collect();
-    // Decimal columns become text for arrow-pg, then their wire type is set to numeric.
+    options: Option<Arc<FormatOptions>>,
+) -> PgWireResult<(Vec<FieldInfo>, Schema)> {
     let wire_schema = Schema::new(
         schema
             .fields()
@@ -124,16 +119,33 @@ pub async fn encode(
             })
             .collect::<Vec<_>>(),
     );
-    let mut fields = arrow_schema_to_pg_fields(&wire_schema, format, Some(options))?;
-    for &i in &decimals {
-        fields[i] = FieldInfo::new(
-            fields[i].name().to_string(),
-            None,
-            None,
-            Type::NUMERIC,
-            format.format_for(i),
-        );
+    let mut fields = arrow_schema_to_pg_fields(&wire_schema, format, options)?;
+    for (i, f) in schema.fields().iter().enumerate() {
+        if is_decimal(f.data_type()) {
+            fields[i] = FieldInfo::new(
+                f.name().to_string(),
+                None,
+                None,
+                Type::NUMERIC,
+                format.format_for(i),
+            );
+        }
     }
+    Ok((fields, wire_schema))
+}
+
+/// Streams `df` to the client in `format`; `deadline` bounds the whole execution.
+pub async fn encode(
+    df: DataFrame,
+    format: &Format,
+    options: Arc<FormatOptions>,
+    deadline: Option<tokio::time::Instant>,
+) -> PgWireResult<QueryResponse> {
+    let schema = df.schema().as_arrow().clone();
+    let decimals: Vec<usize> = (0..schema.fields().len())
+        .filter(|i| is_decimal(schema.field(*i).data_type()))
+        .collect();
+    let (fields, wire_schema) = wire_fields(&schema, format, Some(options))?;
     let fields = Arc::new(fields);
     let batches = df
         .execute_stream()

@@ -12,7 +12,7 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
-use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
+use datafusion_postgres::arrow_pg::datatypes::into_pg_type;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
@@ -231,11 +231,12 @@ impl QueryParser for StatementParser {
     ) -> PgWireResult<Vec<FieldInfo>> {
         match &stmt.1 {
             Some((_, plan)) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) => {
-                arrow_schema_to_pg_fields(
+                encode::wire_fields(
                     plan.schema().as_arrow(),
                     column_format.unwrap_or(&Format::UnifiedText),
                     None,
                 )
+                .map(|(fields, _)| fields)
             }
             _ => Ok(vec![]),
         }

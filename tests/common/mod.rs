@@ -23,7 +23,7 @@ pub fn mysql(db: Option<&str>, sql: &str) -> Vec<Vec<String>> {
 
 pub fn mysql_at(port: u16, db: Option<&str>, sql: &str) -> Vec<Vec<String>> {
     let mut cmd = Command::new("mariadb");
-    cmd.args(["-h", "127.0.0.1", "-P", &port.to_string(), "-u", "root", "-N", "-B", "-e", sql]);
+    cmd.args(["--default-character-set=utf8mb4", "-h", "127.0.0.1", "-P", &port.to_string(), "-u", "root", "-N", "-B", "-e", sql]);
     if let Some(db) = db {
         cmd.arg(db);
     }

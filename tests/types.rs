@@ -1,0 +1,98 @@
+//! Every connector's type mapping, read over the wire in text and binary format.
+
+mod common;
+
+use common::*;
+use tokio_postgres::types::{FromSql, Type};
+
+/// A `numeric` in PostgreSQL's binary form, decoded to its exact text.
+struct Numeric(String);
+
+impl<'a> FromSql<'a> for Numeric {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let r = |i: usize| i16::from_be_bytes([raw[i], raw[i + 1]]);
+        let (n, weight, sign, dscale) = (r(0) as usize, r(2) as i32, r(4) as u16, r(6) as usize);
+        let groups: Vec<i16> = (0..n).map(|k| r(8 + 2 * k)).collect();
+        let mut int = String::new();
+        let mut frac = String::new();
+        for (k, g) in groups.iter().enumerate() {
+            let pos = weight - k as i32;
+            if pos >= 0 { int.push_str(&format!("{g:04}")) } else { frac.push_str(&format!("{g:04}")) }
+        }
+        for _ in 0..(weight - (n as i32 - 1)).max(0) { int.push_str("0000") }
+        let leading_frac_zero_groups = (-(weight + 1)).max(0) as usize;
+        frac = "0000".repeat(leading_frac_zero_groups.min(if n == 0 { 0 } else { leading_frac_zero_groups })) + &frac;
+        let int = int.trim_start_matches('0');
+        let int = if int.is_empty() { "0" } else { int };
+        frac.truncate(dscale);
+        while frac.len() < dscale { frac.push('0') }
+        let sign = if sign == 0x4000 { "-" } else { "" };
+        Ok(Numeric(if dscale > 0 { format!("{sign}{int}.{frac}") } else { format!("{sign}{int}") }))
+    }
+    fn accepts(ty: &Type) -> bool { *ty == Type::NUMERIC }
+}
+
+#[tokio::test]
+async fn mysql_types_arrive_exact() {
+    let my = MysqlDb::create("CREATE TABLE t (id INT PRIMARY KEY, big DECIMAL(65,30), fee DECIMAL(12,2), ub BIGINT UNSIGNED,
+          dt DATETIME(6), ts TIMESTAMP(6) NULL, d DATE, name VARCHAR(20), j JSON, n INT NULL, f DOUBLE, `Select` INT) CHARACTER SET utf8mb4;
+        SET time_zone = '+09:00';
+        INSERT INTO t VALUES (1, 12345678901234567890123456789012345.123456789012345678901234567891, 1234567890.12,
+          18446744073709551615, '2026-03-01 23:30:00.123456', '2026-03-01 23:30:00.123456', '2026-03-01', '가나다 utf8mb4 😀',
+          '{\"k\": [1, \"둘\"]}', NULL, 0.1, 7),
+          (2, -0.000000000000000000000000000001, -0.01, 0, '1999-12-31 00:00:00', NULL, NULL, NULL, NULL, 5, NULL, NULL);");
+    let cats = Catalogs::new().mysql("live", &my.name);
+    let server = Server::start(&cats);
+    let c = server.client().await;
+    let t = format!("live.{}.t", my.name);
+    let got = rows(&c, &format!("SELECT id, big, fee, ub, dt, d, name, j, n, f, \"Select\" FROM {t} ORDER BY id")).await;
+    assert_eq!(got[0], ["1", "12345678901234567890123456789012345.123456789012345678901234567891", "1234567890.12",
+        "18446744073709551615", "2026-03-01 23:30:00.123456", "2026-03-01", "가나다 utf8mb4 😀", "{\"k\": [1, \"둘\"]}", "NULL", "0.1", "7"]);
+    assert_eq!(got[1], ["2", "-0.000000000000000000000000000001", "-0.01", "0", "1999-12-31 00:00:00.000000", "NULL", "NULL", "NULL", "5", "NULL", "NULL"]);
+    // TIMESTAMP is an instant: 23:30 at +09:00 is 14:30 UTC.
+    let ts = rows(&c, &format!("SELECT CAST(ts AS VARCHAR) FROM {t} WHERE id = 1")).await;
+    assert!(ts[0][0].replace('T', " ").starts_with("2026-03-01 14:30:00.123456"), "{ts:?}");
+    // Decimal aggregates stay decimal and exact, pushed down or not.
+    let sums = rows(&c, &format!("SELECT sum(big), sum(fee), min(big) FROM {t}")).await;
+    let want = mysql(Some(&my.name), "SELECT sum(big), sum(fee), min(big) FROM t");
+    assert_eq!(sums, want);
+    // The binary protocol carries the same exact numerics.
+    let row = c.query_one(&format!("SELECT big, fee FROM {t} WHERE id = 1"), &[]).await.unwrap();
+    assert_eq!(row.get::<_, Numeric>(0).0, "12345678901234567890123456789012345.123456789012345678901234567891");
+    assert_eq!(row.get::<_, Numeric>(1).0, "1234567890.12");
+    let row = c.query_one(&format!("SELECT fee, ub FROM {t} WHERE id = 2"), &[]).await.unwrap();
+    assert_eq!(row.get::<_, Numeric>(0).0, "-0.01");
+}
+
+#[tokio::test]
+async fn postgres_types_arrive_exact() {
+    let pg = PgDb::create("CREATE TABLE t (id int, n numeric, n2 numeric(30,10), tz timestamptz, ts timestamp, d date,
+          j jsonb, js json, txt text, u uuid, b bool, \"MixedCase\" int, \"select\" text);
+        SET TIME ZONE 'Asia/Seoul';
+        INSERT INTO t VALUES (1, 123456789012.123456789, 12345678901234567890.0123456789, '2026-03-01 23:30:00+09',
+          '2026-03-01 23:30:00', '2026-03-01', '{\"k\": \"값\"}', '[1,2]', '한글', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', true, 7, 'it''s'),
+          (2, NULL, -0.0000000001, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);").await;
+    let cats = Catalogs::new().postgres("crm", &pg.name);
+    let server = Server::start(&cats);
+    let c = server.client().await;
+    let got = rows(&c, "SELECT id, n2, d, j, js, txt, u, b, \"MixedCase\", \"select\" FROM crm.public.t ORDER BY id").await;
+    assert_eq!(got[0], ["1", "12345678901234567890.0123456789", "2026-03-01", "{\"k\": \"값\"}", "[1,2]", "한글",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "t", "7", "it's"]);
+    assert_eq!(got[1][1], "-0.0000000001");
+    assert_eq!(got[1][2], "NULL");
+    // numeric without precision keeps every digit it has.
+    let n = rows(&c, "SELECT n FROM crm.public.t WHERE id = 1").await;
+    let n: f64 = n[0][0].parse().unwrap();
+    assert_eq!(rows(&c, "SELECT CAST(n AS VARCHAR) FROM crm.public.t WHERE id = 1").await[0][0].trim_end_matches('0'), "123456789012.123456789");
+    assert!(n > 1.0);
+    // timestamptz is the same instant; timestamp is the same wall clock.
+    let tz = rows(&c, "SELECT CAST(tz AS VARCHAR), CAST(ts AS VARCHAR) FROM crm.public.t WHERE id = 1").await;
+    let tz: Vec<String> = tz[0].iter().map(|v| v.replace('T', " ")).collect();
+    assert!(tz[0].starts_with("2026-03-01 14:30:00"), "{tz:?}");
+    assert!(tz[1].starts_with("2026-03-01 23:30:00"), "{tz:?}");
+    // Filters with quoted identifiers and literals survive pushdown.
+    let q = rows(&c, "SELECT \"MixedCase\" FROM crm.public.t WHERE \"select\" = 'it''s'").await;
+    assert_eq!(q, vec![vec!["7".to_string()]]);
+    let row = c.query_one("SELECT n2 FROM crm.public.t WHERE id = 1", &[]).await.unwrap();
+    assert_eq!(row.get::<_, Numeric>(0).0, "12345678901234567890.0123456789");
+}
