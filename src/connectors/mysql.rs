@@ -104,6 +104,6 @@ impl Connector for MySqlConnector {
         let table = MySQLTable::new(&self.pool, table_ref.clone())
             .await
             .map_err(|e| self.source_error(format!("table {schema}.{table}: {e}")))?;
-        Ok(federate(Arc::new(table), table_ref, SourceDialect::MySql))
+        Ok(federate(Arc::new(table), table_ref, SourceDialect::MySql, &self.catalog))
     }
 }

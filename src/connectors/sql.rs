@@ -10,7 +10,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::catalog::TableProvider;
 use datafusion::common::{Statistics, TableReference};
-use datafusion::error::Result as DfResult;
+use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{PhysicalExpr, SendableRecordBatchStream};
 use datafusion::sql::unparser::dialect::Dialect;
@@ -24,11 +24,21 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::dialect::{alias_columns, rewrite_for, SourceDialect};
 use super::pushdown::keep_unpushable_local;
+use super::ConnectorError;
 
 /// Wraps a table provider's own SQL executor, adding our dialect rewrites.
 struct DialectExecutor {
     inner: Arc<dyn SQLExecutor>,
     dialect: SourceDialect,
+    catalog: String,
+}
+
+/// A remote failure, naming the catalog (the engine classifies it).
+fn source_error(catalog: &str, e: DataFusionError) -> DataFusionError {
+    DataFusionError::External(Box::new(ConnectorError::Source {
+        catalog: catalog.to_string(),
+        message: e.to_string(),
+    }))
 }
 
 #[async_trait]
@@ -73,7 +83,10 @@ impl SQLExecutor for DialectExecutor {
         let query = alias_columns(query, &names, &as_text, self.dialect)?;
         tracing::debug!(source = self.inner.name(), sql = %query, "remote statement");
         if !as_text.contains(&true) {
-            return self.inner.execute(&query, schema, filters);
+            let stream = self.inner.execute(&query, schema.clone(), filters)?;
+            let catalog = self.catalog.clone();
+            let named = stream.map(move |b| b.map_err(|e| source_error(&catalog, e)));
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, named)));
         }
         // Decimals arrive as text and are parsed exactly here.
         let transport = Arc::new(Schema::new(
@@ -92,8 +105,9 @@ impl SQLExecutor for DialectExecutor {
         ));
         let stream = self.inner.execute(&query, transport, filters)?;
         let target = schema.clone();
+        let catalog = self.catalog.clone();
         let batches = stream.map(move |batch| {
-            let batch = batch?;
+            let batch = batch.map_err(|e| source_error(&catalog, e))?;
             let columns = batch
                 .columns()
                 .iter()
@@ -127,6 +141,7 @@ pub(crate) fn federate<T>(
     table: Arc<T>,
     table_ref: TableReference,
     dialect: SourceDialect,
+    catalog: &str,
 ) -> Arc<dyn TableProvider>
 where
     T: TableProvider + SQLExecutor + 'static,
@@ -135,6 +150,7 @@ where
     let executor = Arc::new(DialectExecutor {
         inner: table.clone(),
         dialect,
+        catalog: catalog.to_string(),
     });
     let provider = Arc::new(SQLFederationProvider::new(executor));
     let source = Arc::new(SQLTableSource::new_with_schema(

@@ -13,8 +13,6 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use crate::config::CatalogConfig;
 use crate::connectors::{self, Connector, ConnectorError};
 
-/// A miss refreshes at most this often, so a typo cannot hammer the source.
-const MISS_REFRESH_INTERVAL: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +33,7 @@ pub struct SourceCatalog {
     connector: RwLock<Option<Arc<dyn Connector>>>,
     status: RwLock<Status>,
     listing: RwLock<Listing>,
+    /// When the latest refresh started; the lock also coalesces concurrent refreshes.
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
 }
 
@@ -122,13 +121,15 @@ impl SourceCatalog {
         Ok(())
     }
 
-    /// Refreshes after a miss, at most once per [`MISS_REFRESH_INTERVAL`].
+    /// Refreshes after a miss, unless a refresh started after the miss (concurrent misses
+    /// share one listing).
     async fn refresh_on_miss(&self) {
-        let recent = {
+        let missed_at = Instant::now();
+        let covered = {
             let last = self.last_refresh.lock().await;
-            last.is_some_and(|t| t.elapsed() < MISS_REFRESH_INTERVAL)
+            last.is_some_and(|t| t > missed_at)
         };
-        if !recent {
+        if !covered {
             self.refresh().await;
         }
     }

@@ -138,6 +138,7 @@ impl Drop for Catalogs {
 pub struct Server {
     child: Child,
     pub port: u16,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Server {
@@ -146,26 +147,35 @@ impl Server {
             .args(["serve", "--catalogs"])
             .arg(&catalogs.dir)
             .args(["--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "fedsql=debug,warn")
+            .env("RUST_LOG", "fedsql=debug,info")
             .stderr(Stdio::piped())
             .spawn()
             .expect("start fedsql");
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let port = loop {
             let line = lines.next().expect("fedsql exited before listening").unwrap();
             eprintln!("[fedsql] {line}");
+            log.lock().unwrap().push_str(&format!("{line}\n"));
             if let Some(addr) = line.strip_prefix("fedsql listening on ") {
                 break addr.rsplit(':').next().unwrap().parse().unwrap();
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
+        let sink = log.clone();
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
                 eprintln!("[fedsql] {line}");
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
             }
         });
-        Server { child, port }
+        Server { child, port, log }
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 
     pub async fn client(&self) -> Client {
@@ -249,4 +259,64 @@ pub fn pg_statements(db: &str) -> Vec<String> {
         out.extend(current.take());
     }
     out
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A throwaway MariaDB server of the test's own, on its own port; killed on drop.
+pub struct ThrowawayMariaDb {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl ThrowawayMariaDb {
+    /// Prepares a data directory; `start` runs the server.
+    pub fn new(port: u16) -> Self {
+        let dir = std::env::temp_dir().join(unique("fedsql_mariadb"));
+        let out = Command::new("mariadb-install-db")
+            .args(["--no-defaults", "--user=root", "--skip-test-db", "--auth-root-authentication-method=normal"])
+            .arg(format!("--datadir={}", dir.display()))
+            .output()
+            .expect("mariadb-install-db is installed");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        ThrowawayMariaDb { port, dir, child: None }
+    }
+
+    pub fn start(&mut self) {
+        let child = Command::new("mariadbd")
+            .args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1"])
+            .arg(format!("--datadir={}", self.dir.display()))
+            .arg(format!("--port={}", self.port))
+            .arg(format!("--socket={}/sock", self.dir.display()))
+            .arg(format!("--log-error={}/err.log", self.dir.display()))
+            .spawn()
+            .expect("start mariadbd");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("throwaway MariaDB did not open port {}", self.port);
+    }
+
+    /// Kills the server the hard way, as a crash or a network cut would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for ThrowawayMariaDb {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
