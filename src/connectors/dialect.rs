@@ -92,7 +92,12 @@ pub fn alias_columns(
                             Expr::Cast {
                                 kind: ast::CastKind::Cast,
                                 expr: Box::new(expr),
-                                data_type: ast::DataType::Text,
+                                // Redshift's TEXT is VARCHAR(256); a number fits either way.
+                                data_type: if dialect == SourceDialect::Redshift {
+                                    ast::DataType::Varchar(None)
+                                } else {
+                                    ast::DataType::Text
+                                },
                                 array: false,
                                 format: None,
                             }

@@ -1,0 +1,72 @@
+//! Parquet on S3 (a local moto server), with partition folders that prune.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+
+use common::*;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use futures::TryStreamExt;
+
+const ENDPOINT: &str = "http://127.0.0.1:9000";
+
+fn store(bucket: &str) -> Arc<dyn ObjectStore> {
+    Arc::new(
+        AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_endpoint(ENDPOINT)
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id("test")
+            .with_secret_access_key("test")
+            .build()
+            .unwrap(),
+    )
+}
+
+/// Parquet bytes for `select`, made by fedsql itself.
+fn parquet(select: &str) -> Vec<u8> {
+    let empty = Catalogs::new();
+    let file = empty.dir.join("out.parquet");
+    let out = Command::new(env!("CARGO_BIN_EXE_fedsql"))
+        .args(["query", "--catalogs"]).arg(&empty.dir)
+        .args([select, "--format", "parquet", "--output"]).arg(&file)
+        .output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read(&file).unwrap()
+}
+
+#[tokio::test]
+async fn parquet_on_s3_with_pruned_partitions() {
+    let bucket = unique("fedsql-t").replace('_', "-");
+    let status = Command::new("curl").args(["-sf", "-X", "PUT", &format!("{ENDPOINT}/{bucket}")]).status().unwrap();
+    assert!(status.success(), "S3 server at {ENDPOINT} (scripts/services starts it)");
+    let s3 = store(&bucket);
+    for (month, fee) in [("2026-09", "1.10"), ("2026-10", "2.25")] {
+        let bytes = parquet(&format!(
+            "SELECT * FROM (VALUES (1, CAST({fee} AS DECIMAL(12,2)), '가'), (2, CAST({fee} AS DECIMAL(12,2)), NULL)) AS t(id, fee, note)"));
+        s3.put(&StorePath::from(format!("hist/api/calls/month={month}/part-0.parquet")), PutPayload::from(bytes)).await.unwrap();
+    }
+    let cats = Catalogs::new().add("history", &format!(
+        "connector = \"parquet\"\nlocation = \"s3://{bucket}/hist/\"\n[s3]\nendpoint = \"{ENDPOINT}\"\nregion = \"us-east-1\"\naccess_key_id = \"test\"\nsecret_access_key = \"${{FEDSQL_TEST_S3_SECRET:-test}}\"\nallow_http = true\n"));
+    let server = Server::start(&cats);
+    let c = server.client().await;
+    let all = rows(&c, "SELECT month, count(*), sum(fee), count(note) FROM history.api.calls GROUP BY month ORDER BY month").await;
+    assert_eq!(all, vec![
+        vec!["2026-09".to_string(), "2".into(), "2.20".into(), "1".into()],
+        vec!["2026-10".to_string(), "2".into(), "4.50".into(), "1".into()],
+    ]);
+    // A filter on the partition column reads only that folder.
+    let plan = format!("{:?}", rows(&c, "EXPLAIN SELECT sum(fee) FROM history.api.calls WHERE month = '2026-10'").await);
+    assert!(plan.contains("month=2026-10") && !plan.contains("month=2026-09"), "{plan}");
+    assert_eq!(rows(&c, "SELECT sum(fee) FROM history.api.calls WHERE month = '2026-10'").await[0][0], "4.50");
+
+    let objects: Vec<_> = s3.list(None).map_ok(|m| m.location).try_collect().await.unwrap();
+    for o in objects {
+        s3.delete(&o).await.unwrap();
+    }
+    let _ = Command::new("curl").args(["-s", "-X", "DELETE", &format!("{ENDPOINT}/{bucket}")]).status();
+}
