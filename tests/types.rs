@@ -52,6 +52,14 @@ async fn mysql_types_arrive_exact() {
     // TIMESTAMP is an instant: 23:30 at +09:00 is 14:30 UTC.
     let ts = rows(&c, &format!("SELECT CAST(ts AS VARCHAR) FROM {t} WHERE id = 1")).await;
     assert!(ts[0][0].replace('T', " ").starts_with("2026-03-01 14:30:00.123456"), "{ts:?}");
+    let types = rows(&c, &format!("SELECT arrow_typeof(ts), arrow_typeof(dt) FROM {t} WHERE id = 1")).await;
+    assert_eq!(types[0], ["Timestamp(µs, \"UTC\")", "Timestamp(µs)"]);
+    // In Seoul, that instant is 23:30 on March 1st; DATETIME is a wall clock and stays put.
+    c.batch_execute("SET TIME ZONE 'Asia/Seoul'").await.unwrap();
+    let local = rows(&c, &format!("SELECT CAST(date_trunc('hour', ts) AS VARCHAR), CAST(date_trunc('hour', dt) AS VARCHAR) FROM {t} WHERE id = 1")).await;
+    assert!(local[0][0].replace('T', " ").starts_with("2026-03-01 23:00:00"), "{local:?}");
+    assert!(local[0][1].replace('T', " ").starts_with("2026-03-01 23:00:00"), "{local:?}");
+    c.batch_execute("SET TIME ZONE 'UTC'").await.unwrap();
     // Decimal aggregates stay decimal and exact, pushed down or not.
     let sums = rows(&c, &format!("SELECT sum(big), sum(fee), min(big) FROM {t}")).await;
     let want = mysql(Some(&my.name), "SELECT sum(big), sum(fee), min(big) FROM t");

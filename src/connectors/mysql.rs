@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::TableProvider;
 use datafusion::common::TableReference;
 use datafusion_table_providers::mysql::sql_table::MySQLTable;
@@ -101,9 +102,36 @@ impl Connector for MySqlConnector {
         table: &str,
     ) -> Result<Arc<dyn TableProvider>, ConnectorError> {
         let table_ref = TableReference::partial(schema, table);
-        let table = MySQLTable::new(&self.pool, table_ref.clone())
+        // TIMESTAMP is an instant (sessions run at +00:00); DATETIME is a wall clock.
+        let instants = query_strings(
+            self.pool.as_ref(),
+            &format!(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} \
+                 AND TABLE_NAME = {} AND DATA_TYPE = 'timestamp'",
+                literal(schema),
+                literal(table)
+            ),
+        )
+        .await
+        .map_err(|m| self.source_error(m))?;
+        let provider = MySQLTable::new(&self.pool, table_ref.clone())
             .await
             .map_err(|e| self.source_error(format!("table {schema}.{table}: {e}")))?;
-        Ok(federate(Arc::new(table), table_ref, SourceDialect::MySql, &self.catalog))
+        let retyped = (!instants.is_empty()).then(|| {
+            let names: Vec<&str> = instants.iter().map(|r| r[0].as_str()).collect();
+            let fields: Vec<_> = provider
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| match f.data_type() {
+                    DataType::Timestamp(unit, None) if names.contains(&f.name().as_str()) => Arc::new(
+                        Field::new(f.name(), DataType::Timestamp(*unit, Some("UTC".into())), f.is_nullable()),
+                    ),
+                    _ => f.clone(),
+                })
+                .collect();
+            Arc::new(Schema::new(fields))
+        });
+        Ok(federate(Arc::new(provider), table_ref, SourceDialect::MySql, &self.catalog, retyped))
     }
 }

@@ -175,7 +175,7 @@ impl Connector for PostgresConnector {
                 .map_err(|e| self.source_error(format!("table {schema}.{table}: {e}")))?
         }
         .with_dialect(Arc::new(PostgreSqlDialect {}));
-        Ok(federate(Arc::new(sql_table), table_ref, self.dialect, &self.catalog))
+        Ok(federate(Arc::new(sql_table), table_ref, self.dialect, &self.catalog, None))
     }
 }
 

@@ -8,7 +8,11 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::{cast, cast_with_options, CastOptions};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::catalog::TableProvider;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_federation::schema_cast::SchemaCastScanExec;
 use datafusion::common::{Statistics, TableReference};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::LogicalPlan;
@@ -82,13 +86,8 @@ impl SQLExecutor for DialectExecutor {
             .collect();
         let query = alias_columns(query, &names, &as_text, self.dialect)?;
         tracing::debug!(source = self.inner.name(), sql = %query, "remote statement");
-        if !as_text.contains(&true) {
-            let stream = self.inner.execute(&query, schema.clone(), filters)?;
-            let catalog = self.catalog.clone();
-            let named = stream.map(move |b| b.map_err(|e| source_error(&catalog, e)));
-            return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, named)));
-        }
-        // Decimals arrive as text and are parsed exactly here.
+        // Sent as text, or typed differently by the provider (MySQL TIMESTAMP arrives
+        // without its zone): every column is brought to the type the engine planned.
         let transport = Arc::new(Schema::new(
             schema
                 .fields()
@@ -136,29 +135,76 @@ impl SQLExecutor for DialectExecutor {
     }
 }
 
+/// A provider whose columns are typed better than the wrapped one types them
+/// (e.g. MySQL TIMESTAMP as an instant); its scans are cast to that schema.
+#[derive(Debug)]
+struct Retyped {
+    inner: Arc<dyn TableProvider>,
+    schema: SchemaRef,
+}
+
+#[async_trait]
+impl TableProvider for Retyped {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let plan = self.inner.scan(state, projection, filters, limit).await?;
+        let schema = match projection {
+            Some(p) => Arc::new(self.schema.project(p)?),
+            None => self.schema.clone(),
+        };
+        Ok(Arc::new(SchemaCastScanExec::new(plan, schema)))
+    }
+}
+
 /// Makes a provider that is also a SQL executor federated, with our rewrites.
+/// `schema` overrides the provider's own column types.
 pub(crate) fn federate<T>(
     table: Arc<T>,
     table_ref: TableReference,
     dialect: SourceDialect,
     catalog: &str,
+    schema: Option<SchemaRef>,
 ) -> Arc<dyn TableProvider>
 where
     T: TableProvider + SQLExecutor + 'static,
 {
-    let schema = table.schema();
+    let provider: Arc<dyn TableProvider> = match &schema {
+        Some(s) => Arc::new(Retyped {
+            inner: table.clone(),
+            schema: s.clone(),
+        }),
+        None => table.clone(),
+    };
+    let schema = provider.schema();
     let executor = Arc::new(DialectExecutor {
         inner: table.clone(),
         dialect,
         catalog: catalog.to_string(),
     });
-    let provider = Arc::new(SQLFederationProvider::new(executor));
+    let federation = Arc::new(SQLFederationProvider::new(executor));
     let source = Arc::new(SQLTableSource::new_with_schema(
-        provider,
+        federation,
         RemoteTableRef::from(table_ref),
         schema,
     ));
-    Arc::new(FederatedTableProviderAdaptor::new_with_provider(source, table))
+    Arc::new(FederatedTableProviderAdaptor::new_with_provider(source, provider))
 }
 
 /// Runs a catalog query on the pool and returns its rows as strings (NULL as "").
