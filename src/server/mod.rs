@@ -17,7 +17,7 @@ use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::QueryHook;
-use futures::Sink;
+use futures::{Sink, SinkExt};
 use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
@@ -26,9 +26,15 @@ use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldInfo, Response};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
+use pgwire::api::portal::PortalExecutionState;
+use pgwire::api::query::{send_execution_response, send_query_response};
+use pgwire::api::store::Entry;
 use pgwire::api::{
-    ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers, Type,
+    ClientInfo, ClientPortalStore, ConnectionHandle, ConnectionManager, ErrorHandler,
+    PgWireConnectionState, PgWireServerHandlers, Type, DEFAULT_NAME,
 };
+use pgwire::messages::extendedquery::Execute;
+use pgwire::messages::response::EmptyQueryResponse;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
@@ -255,6 +261,80 @@ impl ExtendedQueryHandler for ExtendedService {
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
         self.parser.clone()
+    }
+
+    /// pgwire's Execute stores a whole result in the portal before sending it (to
+    /// support row limits). A plain Execute (no row limit) streams here instead, and a
+    /// CancelRequest stops it while rows are still being produced.
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        let portal = match client.portal_store().get_portal(name) {
+            Some(Entry::Value(p)) if message.max_rows == 0 => p,
+            _ => return self._on_execute(client, message).await,
+        };
+        if !matches!(*portal.state().lock().await, PortalExecutionState::Initial)
+            || !matches!(client.state(), PgWireConnectionState::ReadyForQuery)
+        {
+            return self._on_execute(client, message).await;
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let cancel = match client.session_extensions().get::<Arc<ConnectionHandle>>() {
+            Some(handle) => Some(handle.start_query().await),
+            None => None,
+        };
+        let canceled = async move {
+            // Only a real cancel counts; a dropped sender is not one.
+            let fired = match cancel {
+                Some(rx) => rx.await.is_ok(),
+                None => false,
+            };
+            if !fired {
+                futures::future::pending::<()>().await;
+            }
+        };
+        let mut status = client.transaction_status();
+        let work = async {
+            match self.do_query(client, portal.as_ref(), 0).await? {
+                Response::Query(results) => {
+                    *portal.state().lock().await = PortalExecutionState::Finished;
+                    send_query_response(client, results, false).await
+                }
+                Response::EmptyQuery => client
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new()))
+                    .await
+                    .map_err(PgWireError::from),
+                Response::Execution(tag) => send_execution_response(client, tag).await,
+                Response::TransactionStart(tag) => {
+                    status = status.to_in_transaction_state();
+                    send_execution_response(client, tag).await
+                }
+                Response::TransactionEnd(tag) => {
+                    status = status.to_idle_state();
+                    send_execution_response(client, tag).await
+                }
+                Response::Error(e) => Err(PgWireError::UserError(e)),
+                _ => Err(user_error(QueryError::new(
+                    sqlstate::FEATURE_NOT_SUPPORTED,
+                    "COPY is not supported",
+                ))),
+            }
+        };
+        let result = match futures::future::select(Box::pin(work), Box::pin(canceled)).await {
+            futures::future::Either::Left((r, _)) => r,
+            futures::future::Either::Right(_) => Err(user_error(QueryError::new(
+                sqlstate::QUERY_CANCELED,
+                "canceling statement due to user request",
+            ))),
+        };
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        client.set_transaction_status(status);
+        result
     }
 
     async fn do_query<C>(

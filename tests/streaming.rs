@@ -1,0 +1,78 @@
+//! Results stream: a result far larger than the server's memory use, and a statement
+//! timeout that stops a query while it runs.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures::StreamExt;
+
+#[tokio::test]
+async fn a_large_result_streams_without_being_buffered() {
+    let cats = Catalogs::new();
+    let server = Server::start(&cats);
+    let c = server.client().await;
+    let baseline = server.peak_rss_mib();
+    // 4M rows of ~90 bytes: about 360 MB if it were held whole.
+    let n: i64 = 4_000_000;
+    let sql = format!("SELECT value AS v, value * 2 AS w, CAST(value AS VARCHAR) AS s, repeat('x', 64) AS pad FROM generate_series(1, {n})");
+    let stream = c.query_raw(sql.as_str(), Vec::<i64>::new()).await.unwrap();
+    futures::pin_mut!(stream);
+    let mut count = 0i64;
+    let mut sum = 0i64;
+    while let Some(row) = stream.next().await {
+        let row = row.unwrap();
+        count += 1;
+        sum += row.get::<_, i64>(0);
+    }
+    assert_eq!(count, n);
+    assert_eq!(sum, n * (n + 1) / 2);
+    let peak = server.peak_rss_mib();
+    assert!(peak < baseline + 200, "peak RSS {peak} MiB (baseline {baseline} MiB): the result was buffered");
+}
+
+#[tokio::test]
+async fn statement_timeout_stops_a_running_query() {
+    let cats = Catalogs::new();
+    let server = Server::start(&cats);
+    let c = server.client().await;
+    c.batch_execute("SET statement_timeout = 300").await.unwrap();
+    let started = Instant::now();
+    let err = c
+        .simple_query("SELECT count(*) FROM generate_series(1, 100000000000) a")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err).0, "57014");
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    // The session goes on; with the timeout off, queries run to the end.
+    c.batch_execute("SET statement_timeout = 0").await.unwrap();
+    assert_eq!(rows(&c, "SELECT count(*) FROM generate_series(1, 1000)").await[0][0], "1000");
+}
+
+#[tokio::test]
+async fn a_cancel_request_stops_a_streaming_query() {
+    let cats = Catalogs::new();
+    let server = Server::start(&cats);
+    let c = server.client().await;
+    let stream = c
+        .query_raw("SELECT value FROM generate_series(1, 10000000000)", Vec::<i64>::new())
+        .await
+        .unwrap();
+    futures::pin_mut!(stream);
+    for _ in 0..10 {
+        stream.next().await.unwrap().unwrap();
+    }
+    let started = Instant::now();
+    c.cancel_token().cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let err = loop {
+        match stream.next().await {
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => break e,
+            None => panic!("the query ended instead of being canceled"),
+        }
+    };
+    assert_eq!(sqlstate(&err).0, "57014");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert_eq!(rows(&c, "SELECT 1").await[0][0], "1");
+}
