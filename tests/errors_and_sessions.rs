@@ -43,6 +43,20 @@ async fn every_error_has_its_sqlstate_and_the_connection_survives() {
 }
 
 #[tokio::test]
+async fn fedsql_connections_are_named_at_the_source() {
+    let pg = PgDb::create("CREATE TABLE t (id int); INSERT INTO t VALUES (1);").await;
+    let cats = Catalogs::new().postgres("crm", &pg.name);
+    let server = Server::start(&cats);
+    let c = server.client().await;
+    assert_eq!(rows(&c, "SELECT count(*) FROM crm.public.t").await[0][0], "1");
+    // PostgreSQL sees them as `fedsql` (they also run with default_transaction_read_only).
+    let admin = pg_connect(5432, &pg.name).await;
+    let seen = rows(&admin, &format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'fedsql'", pg.name)).await;
+    assert!(seen[0][0].parse::<i64>().unwrap() >= 1, "{seen:?}");
+}
+
+#[tokio::test]
 async fn sessions_are_isolated_and_time_zone_moves_day_boundaries() {
     let pg = PgDb::create("CREATE TABLE ev (id int, at timestamptz);
         INSERT INTO ev VALUES (1, '2026-03-01 16:30:00+00'), (2, '2026-03-01 14:00:00+00');").await;

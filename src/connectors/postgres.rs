@@ -61,6 +61,12 @@ impl PostgresConnector {
         if let Some(cert) = &db.sslrootcert {
             params.insert("sslrootcert".into(), cert.clone());
         }
+        params.insert("application_name".into(), "fedsql".into());
+        if kind == ConnectorKind::Postgres {
+            // Belt and braces: the source itself refuses writes from our sessions.
+            // (Redshift takes no startup options.)
+            params.insert("options".into(), "-c default_transaction_read_only=on".into());
+        }
         let pool = PostgresConnectionPool::new(to_secret_map(params))
             .await
             .map_err(|e| ConnectorError::Unreachable {

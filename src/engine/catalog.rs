@@ -14,6 +14,7 @@ use crate::config::CatalogConfig;
 use crate::connectors::{self, Connector, ConnectorError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const UNAVAILABLE_RETRY: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
@@ -179,13 +180,19 @@ impl SourceCatalog {
         Ok(Some(provider))
     }
 
-    /// Refreshes on the catalog's schedule until the process ends.
+    /// Refreshes on the catalog's schedule until the process ends; an unavailable
+    /// catalog retries sooner, so a source that comes back is seen within seconds.
     pub fn spawn_refresher(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
         let every = Duration::from_secs(self.config.refresh_secs.max(1));
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(every).await;
+                let wait = match weak.upgrade().map(|c| c.status()) {
+                    None => return,
+                    Some(Status::Available) => every,
+                    Some(Status::Unavailable(_)) => every.min(UNAVAILABLE_RETRY),
+                };
+                tokio::time::sleep(wait).await;
                 let Some(catalog) = weak.upgrade() else { return };
                 catalog.refresh().await;
             }
