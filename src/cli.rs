@@ -63,6 +63,7 @@ pub fn main() -> ExitCode {
                 .unwrap_or_else(|_| "fedsql=info,warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()

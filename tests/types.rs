@@ -41,10 +41,17 @@ async fn mysql_types_arrive_exact() {
           18446744073709551615, '2026-03-01 23:30:00.123456', '2026-03-01 23:30:00.123456', '2026-03-01', '가나다 utf8mb4 😀',
           '{\"k\": [1, \"둘\"]}', NULL, 0.1, 7),
           (2, -0.000000000000000000000000000001, -0.01, 0, '1999-12-31 00:00:00', NULL, NULL, NULL, NULL, 5, NULL, NULL);");
+    mysql(Some(&my.name), r"CREATE TABLE s (id INT, v VARCHAR(20)); INSERT INTO s VALUES (1, 'a\b'), (2, 'it''s'), (3, 'a_b'), (4, 'axb');");
     let cats = Catalogs::new().mysql("live", &my.name);
     let server = Server::start(&cats);
     let c = server.client().await;
     let t = format!("live.{}.t", my.name);
+    // Literals mean the same at the source: a backslash is itself, '' is a quote,
+    // and LIKE's escape works.
+    let s = format!("live.{}.s", my.name);
+    assert_eq!(rows(&c, &format!(r"SELECT id FROM {s} WHERE v = 'a' OR v = 'it''s' ORDER BY id")).await, [["1"], ["2"]]);
+    assert_eq!(rows(&c, &format!(r"SELECT id FROM {s} WHERE v LIKE 'a\_b' ORDER BY id")).await, [["3"]]);
+    assert_eq!(rows(&c, &format!(r"SELECT id FROM {s} WHERE v LIKE 'a_b' ORDER BY id")).await, [["3"], ["4"]]);
     let got = rows(&c, &format!("SELECT id, big, fee, ub, dt, d, name, j, n, f, \"Select\" FROM {t} ORDER BY id")).await;
     assert_eq!(got[0], ["1", "12345678901234567890123456789012345.123456789012345678901234567891", "1234567890.12",
         "18446744073709551615", "2026-03-01 23:30:00.123456", "2026-03-01", "가나다 utf8mb4 😀", "{\"k\": [1, \"둘\"]}", "NULL", "0.1", "7"]);

@@ -30,7 +30,18 @@ fn portable_aggregate(name: &str) -> Option<&'static str> {
     })
 }
 
-fn rewrite_expr(expr: &mut Expr) {
+fn rewrite_expr(expr: &mut Expr, dialect: SourceDialect) {
+    // MySQL reads a backslash in a string literal as an escape; DataFusion, PostgreSQL and
+    // Redshift read it as itself.
+    if dialect == SourceDialect::MySql {
+        if let Expr::Value(v) = expr {
+            if let ast::Value::SingleQuotedString(s) = &mut v.value {
+                if s.contains('\\') {
+                    *s = s.replace('\\', "\\\\");
+                }
+            }
+        }
+    }
     if let Expr::Function(f) = expr {
         if let [ObjectNamePart::Identifier(id)] = f.name.0.as_slice() {
             if let Some(new) = portable_aggregate(&id.value.to_ascii_lowercase()) {
@@ -42,11 +53,11 @@ fn rewrite_expr(expr: &mut Expr) {
 
 /// Rewrites one statement for `dialect`.
 pub fn rewrite_statement(
-    _dialect: SourceDialect,
+    dialect: SourceDialect,
     mut stmt: ast::Statement,
 ) -> Result<ast::Statement, DataFusionError> {
     let _ = ast::visit_expressions_mut(&mut stmt, |e| {
-        rewrite_expr(e);
+        rewrite_expr(e, dialect);
         ControlFlow::<()>::Continue(())
     });
     Ok(stmt)
@@ -66,12 +77,11 @@ pub fn alias_columns(
     as_text: &[bool],
     dialect: SourceDialect,
 ) -> Result<String, DataFusionError> {
-    use datafusion::sql::sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
     use datafusion::sql::sqlparser::parser::Parser;
-    let parsed = match dialect {
-        SourceDialect::MySql => Parser::parse_sql(&MySqlDialect {}, sql),
-        _ => Parser::parse_sql(&PostgreSqlDialect {}, sql),
-    }
+    // The generic dialect keeps backslashes in literals as they are, so the text
+    // round-trips byte for byte (MySQL's own would unescape them).
+    let parsed = Parser::parse_sql(&GenericDialect {}, sql)
     .map_err(|e| DataFusionError::Plan(format!("cannot re-read pushed-down SQL: {e}")))?;
     let [ast::Statement::Query(mut query)] = <[_; 1]>::try_from(parsed)
         .map_err(|_| DataFusionError::Plan("pushed-down SQL is not one statement".into()))?
@@ -149,6 +159,12 @@ mod tests {
     fn wide_numerics_travel_as_text() {
         let sql = alias_columns("SELECT \"t\".\"n\" FROM \"t\"", &["n"], &[true], SourceDialect::Postgres).unwrap();
         assert_eq!(sql, "SELECT CAST(\"t\".\"n\" AS TEXT) AS \"n\" FROM \"t\"");
+    }
+
+    #[test]
+    fn mysql_gets_backslashes_escaped() {
+        assert_eq!(rw("SELECT 1 FROM t WHERE v = 'a\\b' AND w LIKE 'x\\_y'"),
+            "SELECT 1 FROM t WHERE v = 'a\\\\b' AND w LIKE 'x\\\\_y'");
     }
 
     #[test]
