@@ -2,6 +2,7 @@
 //! guardrails. Fronts (server, cli) ask it for a per-client session.
 
 mod catalog;
+mod decimal_avg;
 pub mod error;
 pub mod guard;
 mod timezone;
@@ -53,7 +54,7 @@ impl Engine {
             .with_default_catalog_and_schema(DEFAULT_CATALOG, "public")
             .with_create_default_catalog_and_schema(true);
         let state = SessionStateBuilder::new()
-            .with_optimizer_rules(datafusion_federation::default_optimizer_rules())
+            .with_optimizer_rules(optimizer_rules())
             .with_query_planner(Arc::new(FederatedQueryPlanner::new()))
             .with_analyzer_rule(Arc::new(timezone::SessionTimeZone))
             .with_default_features()
@@ -96,6 +97,13 @@ impl Engine {
         }
         SessionContext::new_with_state(state)
     }
+}
+
+/// DataFusion's rules with federation, then ours (which see only what stays local).
+fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
+    let mut rules = datafusion_federation::default_optimizer_rules();
+    rules.push(Arc::new(decimal_avg::RoundDecimalAvg));
+    rules
 }
 
 /// Checks and plans one statement: the single path every front uses.
