@@ -192,7 +192,14 @@ pub fn parse_catalog(
             "catalog name `{name}` (the file stem) must be letters, digits and `_`"
         ));
     }
-    let table: toml::Table = toml::from_str(text).map_err(|e| format!("invalid TOML: {e}"))?;
+    // Only the position and the reason: the offending line may hold a password.
+    let table: toml::Table = toml::from_str(text).map_err(|e| match e.span() {
+        Some(span) => {
+            let line = text[..span.start].matches('\n').count() + 1;
+            format!("invalid TOML at line {line}: {}", e.message())
+        }
+        None => format!("invalid TOML: {}", e.message()),
+    })?;
     let table = expand_env(toml::Value::Table(table), env)?;
     let toml::Value::Table(table) = table else {
         unreachable!()
@@ -294,7 +301,7 @@ fn expand_str(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, S
         let after = &rest[start + 2..];
         let end = after
             .find('}')
-            .ok_or_else(|| format!("unterminated `${{` in `{s}`"))?;
+            .ok_or_else(|| "unterminated `${` (expected `${NAME}`)".to_string())?;
         // `${VAR:-default}` falls back; plain `${VAR}` must be set.
         let (var, default) = match after[..end].split_once(":-") {
             Some((v, d)) => (v, Some(d)),

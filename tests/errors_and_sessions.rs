@@ -19,6 +19,10 @@ async fn every_error_has_its_sqlstate_and_the_connection_survives() {
         ("SELEC 1".to_string(), "42601", ""),
         (format!("SELECT * FROM live.{}.missing", my.name), "42P01", "live"),
         ("SELECT * FROM nocat.s.t".to_string(), "3D000", "nocat"),
+        ("SELECT * FROM live.noschema.t".to_string(), "42P01", "noschema"),
+        (format!("SELECT * INTO scratch FROM {t}"), "25006", ""),
+        (format!("EXPLAIN ANALYZE INSERT INTO {t} VALUES (3,'c')"), "25006", "live"),
+        ("SET TIME ZONE 'Mars/Olympus'".to_string(), "22023", "Mars/Olympus"),
         ("SELECT * FROM gone.nodb.t".to_string(), "08001", "gone"),
         (format!("INSERT INTO {t} VALUES (2,'b')"), "25006", "live"),
         (format!("UPDATE {t} SET v = 'x'"), "25006", "live"),
@@ -75,4 +79,15 @@ async fn sessions_are_isolated_and_time_zone_moves_day_boundaries() {
     assert!(in_utc[1][1].starts_with("2026-03-01"), "{in_utc:?}");
     assert!(in_seoul[0][1].starts_with("2026-03-02"), "{in_seoul:?}");
     assert!(in_seoul[1][1].starts_with("2026-03-01"), "{in_seoul:?}");
+
+    // The other spellings of the same SET, and day boundaries in GROUP BY and WHERE.
+    utc.batch_execute("SET timezone TO 'Asia/Seoul'").await.unwrap();
+    assert_eq!(rows(&utc, "SHOW TIME ZONE").await[0][0], "Asia/Seoul");
+    let per_day = rows(&utc, "SELECT CAST(CAST(at AS DATE) AS VARCHAR) AS day, count(*) FROM crm.public.ev GROUP BY 1 ORDER BY 1").await;
+    assert_eq!(per_day, [["2026-03-01", "1"], ["2026-03-02", "1"]]);
+    let on_day = rows(&utc, "SELECT id FROM crm.public.ev WHERE date_part('day', at) = 2").await;
+    assert_eq!(on_day, [["1"]]);
+    utc.batch_execute("SET timezone = 'UTC'").await.unwrap();
+    let per_day = rows(&utc, "SELECT CAST(CAST(at AS DATE) AS VARCHAR), count(*) FROM crm.public.ev GROUP BY 1").await;
+    assert_eq!(per_day, [["2026-03-01", "2"]]);
 }

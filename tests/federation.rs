@@ -150,3 +150,25 @@ async fn postgres_statistics_mean_the_same_pushed_local_and_at_the_source() {
     check_stats(&client, "crm.public.t", source, || pg_statements(&db)).await;
     let _ = std::fs::remove_dir_all(&one);
 }
+
+/// Expressions that mean something else at a source give the engine's answer.
+#[tokio::test]
+async fn non_portable_expressions_keep_the_engine_meaning() {
+    let my = MysqlDb::create("CREATE TABLE t (id INT, a VARCHAR(5), b VARCHAR(5), n INT NULL, f DECIMAL(5,2));
+        INSERT INTO t VALUES (1,'Jo','hn',NULL,2.70),(2,'x','y',5,-2.70),(3,'Jo','hn',1,0.50);");
+    let pg = PgDb::create("CREATE TABLE t (id int, n int); INSERT INTO t VALUES (1, 6), (2, 3);").await;
+    let cats = Catalogs::new().mysql("live", &my.name).postgres("crm", &pg.name);
+    let server = Server::start(&cats);
+    let c = server.client().await;
+    let t = format!("live.{}.t", my.name);
+    // MySQL reads || as OR.
+    assert_eq!(rows(&c, &format!("SELECT id FROM {t} WHERE a || b = 'John' ORDER BY id")).await, [["1"], ["3"]]);
+    // MySQL puts NULLs first when ascending; DataFusion (like PostgreSQL) last.
+    assert_eq!(rows(&c, &format!("SELECT id FROM {t} ORDER BY n LIMIT 2")).await, [["3"], ["2"]]);
+    // Sources round a fraction cast to an integer; DataFusion truncates.
+    assert_eq!(rows(&c, &format!("SELECT CAST(f AS INT) FROM {t} ORDER BY id")).await, [["2"], ["-2"], ["0"]]);
+    // MySQL's / on integers is exact division.
+    assert_eq!(rows(&c, &format!("SELECT id / 2 FROM {t} ORDER BY id")).await, [["0"], ["1"], ["1"]]);
+    // The unparser writes XOR as ^, a power in PostgreSQL.
+    assert_eq!(rows(&c, "SELECT n # 1 FROM crm.public.t ORDER BY id").await, [["7"], ["2"]]);
+}

@@ -97,9 +97,7 @@ async fn postgres_types_arrive_exact() {
     assert_eq!(got[1][2], "NULL");
     // numeric without precision keeps every digit it has.
     let n = rows(&c, "SELECT n FROM crm.public.t WHERE id = 1").await;
-    let n: f64 = n[0][0].parse().unwrap();
-    assert_eq!(rows(&c, "SELECT CAST(n AS VARCHAR) FROM crm.public.t WHERE id = 1").await[0][0].trim_end_matches('0'), "123456789012.123456789");
-    assert!(n > 1.0);
+    assert_eq!(n[0][0].trim_end_matches('0'), "123456789012.123456789");
     // timestamptz is the same instant; timestamp is the same wall clock.
     let tz = rows(&c, "SELECT CAST(tz AS VARCHAR), CAST(ts AS VARCHAR) FROM crm.public.t WHERE id = 1").await;
     let tz: Vec<String> = tz[0].iter().map(|v| v.replace('T', " ")).collect();

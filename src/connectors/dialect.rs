@@ -31,9 +31,9 @@ fn portable_aggregate(name: &str) -> Option<&'static str> {
 }
 
 fn rewrite_expr(expr: &mut Expr, dialect: SourceDialect) {
-    // MySQL reads a backslash in a string literal as an escape; DataFusion, PostgreSQL and
-    // Redshift read it as itself.
-    if dialect == SourceDialect::MySql {
+    // MySQL and Redshift read a backslash in a string literal as an escape; DataFusion and
+    // PostgreSQL (standard_conforming_strings) read it as itself.
+    if dialect != SourceDialect::Postgres {
         if let Expr::Value(v) = expr {
             if let ast::Value::SingleQuotedString(s) = &mut v.value {
                 if s.contains('\\') {

@@ -65,7 +65,11 @@ impl PostgresConnector {
         if kind == ConnectorKind::Postgres {
             // Belt and braces: the source itself refuses writes from our sessions.
             // (Redshift takes no startup options.)
-            params.insert("options".into(), "-c default_transaction_read_only=on".into());
+            // A fixed zone: text of timestamps never depends on the server's default.
+            params.insert(
+                "options".into(),
+                "-c default_transaction_read_only=on -c TimeZone=UTC".into(),
+            );
         }
         let pool = PostgresConnectionPool::new(to_secret_map(params))
             .await

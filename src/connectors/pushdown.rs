@@ -52,11 +52,30 @@ fn expr_pushable(expr: &Expr, schema: &DFSchema, dialect: SourceDialect) -> bool
                 SCALARS.contains(&name)
                     || (dialect != SourceDialect::MySql && PG_SCALARS.contains(&name))
             }
-            // Instants converted to a session time zone: day boundaries are ours.
-            Expr::Cast(Cast { field, .. }) | Expr::TryCast(TryCast { field, .. }) => !matches!(
-                field.data_type(),
-                DataType::Timestamp(_, Some(_))
-            ),
+            // Casts that a source does differently stay here: instants into a zone or
+            // out of one (the remote session's zone would show), and fractions into
+            // integers (sources round, DataFusion truncates).
+            Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => {
+                let from = expr.get_type(schema).ok();
+                let to = field.data_type();
+                !matches!(to, DataType::Timestamp(_, Some(_)))
+                    && !matches!(from, Some(DataType::Timestamp(_, Some(_))) | None)
+                    && !(to.is_integer()
+                        && from.as_ref().is_some_and(|f| f.is_floating() || f.is_decimal()))
+            }
+            // MySQL reads `||` as OR; the unparser writes XOR as `^`, a power in PostgreSQL.
+            Expr::BinaryExpr(BinaryExpr { op: Operator::StringConcat, .. }) => {
+                dialect != SourceDialect::MySql
+            }
+            Expr::BinaryExpr(BinaryExpr {
+                op:
+                    Operator::BitwiseXor
+                    | Operator::BitwiseAnd
+                    | Operator::BitwiseOr
+                    | Operator::BitwiseShiftLeft
+                    | Operator::BitwiseShiftRight,
+                ..
+            }) => false,
             Expr::BinaryExpr(BinaryExpr { left, op: Operator::Divide | Operator::Modulo, right })
                 if dialect == SourceDialect::MySql =>
             {
@@ -86,6 +105,16 @@ fn node_pushable(plan: &LogicalPlan, dialect: SourceDialect) -> bool {
         return plan.expressions().iter().all(|e| {
             expr_pushable(e, &schema, dialect) || e.get_type(&schema).is_err()
         });
+    }
+    if let (LogicalPlan::Sort(sort), SourceDialect::MySql) = (plan, dialect) {
+        // MySQL sorts NULLs first when ascending and last when descending, and has no
+        // NULLS FIRST/LAST: any other order on a nullable key stays here.
+        let same_nulls = sort.expr.iter().all(|s| {
+            s.nulls_first == s.asc || !s.expr.nullable(&schema).unwrap_or(true)
+        });
+        if !same_nulls {
+            return false;
+        }
     }
     plan.expressions()
         .iter()

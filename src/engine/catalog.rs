@@ -15,6 +15,8 @@ use crate::connectors::{self, Connector, ConnectorError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const UNAVAILABLE_RETRY: Duration = Duration::from_secs(3);
+/// Catalog calls (listing, schema reads) that take longer mark the source unreachable.
+const SOURCE_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
@@ -110,7 +112,12 @@ impl SourceCatalog {
                 c
             }
         };
-        let entries = connector.list_tables().await?;
+        let entries = tokio::time::timeout(SOURCE_TIMEOUT, connector.list_tables())
+            .await
+            .map_err(|_| ConnectorError::Unreachable {
+                catalog: self.name().to_string(),
+                message: format!("listing tables took over {}s", SOURCE_TIMEOUT.as_secs()),
+            })??;
         let mut tables: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for e in entries {
             tables.entry(e.schema).or_default().insert(e.table);
@@ -168,9 +175,13 @@ impl SourceCatalog {
                 },
             )));
         };
-        let provider = connector
-            .table_provider(schema, table)
+        let provider = tokio::time::timeout(SOURCE_TIMEOUT, connector.table_provider(schema, table))
             .await
+            .map_err(|_| ConnectorError::Unreachable {
+                catalog: self.name().to_string(),
+                message: format!("reading {schema}.{table} took over {}s", SOURCE_TIMEOUT.as_secs()),
+            })
+            .and_then(|r| r)
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         self.listing
             .write()

@@ -10,7 +10,6 @@ pub mod sqlstate {
     pub const UNDEFINED_COLUMN: &str = "42703";
     pub const UNDEFINED_FUNCTION: &str = "42883";
     pub const INVALID_CATALOG_NAME: &str = "3D000";
-    pub const INVALID_SCHEMA_NAME: &str = "3F000";
     pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
     pub const CONNECTION_FAILURE: &str = "08006";
     pub const CONNECTION_UNABLE: &str = "08001";
@@ -51,7 +50,6 @@ const CONNECTION_WORDS: &[&str] = &[
     "could not connect",
     "error connecting",
     "unavailable",
-    "driver error",
     "io error",
 ];
 

@@ -12,6 +12,8 @@ use super::error::{classify, sqlstate, QueryError};
 /// The verb of a statement that would write, if it is one.
 fn write_verb(stmt: &Statement) -> Option<&'static str> {
     Some(match stmt {
+        Statement::Explain { statement, .. } => return write_verb(statement),
+        Statement::Query(q) if select_into(q) => "SELECT INTO",
         Statement::Insert(_) => "INSERT",
         Statement::Update { .. } => "UPDATE",
         Statement::Delete(_) => "DELETE",
@@ -31,6 +33,11 @@ fn write_verb(stmt: &Statement) -> Option<&'static str> {
         Statement::Revoke { .. } => "REVOKE",
         _ => return None,
     })
+}
+
+fn select_into(q: &datafusion::sql::sqlparser::ast::Query) -> bool {
+    use datafusion::sql::sqlparser::ast::SetExpr;
+    matches!(q.body.as_ref(), SetExpr::Select(s) if s.into.is_some())
 }
 
 fn source(ctx: &SessionContext, name: &str) -> Option<std::sync::Arc<super::catalog::SourceCatalog>> {
@@ -89,9 +96,10 @@ pub async fn check(ctx: &SessionContext, stmt: &Statement) -> Result<(), QueryEr
             return Err(QueryError::new(sqlstate::CONNECTION_UNABLE, reason));
         }
         if !has_schema {
+            // PostgreSQL answers a missing schema in a query as a missing relation.
             return Err(QueryError::new(
-                sqlstate::INVALID_SCHEMA_NAME,
-                format!("schema `{schema}` does not exist in catalog `{cat}`"),
+                sqlstate::UNDEFINED_TABLE,
+                format!("relation `{cat}.{schema}.{table}` does not exist: catalog `{cat}` has no schema `{schema}`"),
             ));
         }
         if !has_table {

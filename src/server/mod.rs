@@ -41,6 +41,7 @@ use pgwire::types::format::FormatOptions;
 use tokio::net::TcpListener;
 
 mod encode;
+mod timezone;
 
 use crate::engine::error::{classify, sqlstate, QueryError};
 use crate::engine::{plan_statement, Engine, SessionSettings};
@@ -105,6 +106,7 @@ impl QueryService {
             engine,
             parser: PostgresCompatibilityParser::new(),
             hooks: vec![
+                Arc::new(timezone::TimeZoneHook),
                 Arc::new(CursorStatementHook),
                 Arc::new(SetShowHook),
                 Arc::new(TransactionStatementHook),
