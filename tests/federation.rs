@@ -169,6 +169,11 @@ async fn non_portable_expressions_keep_the_engine_meaning() {
     assert_eq!(rows(&c, &format!("SELECT CAST(f AS INT) FROM {t} ORDER BY id")).await, [["2"], ["-2"], ["0"]]);
     // MySQL's / on integers is exact division.
     assert_eq!(rows(&c, &format!("SELECT id / 2 FROM {t} ORDER BY id")).await, [["0"], ["1"], ["1"]]);
+    // Decimals sent as text still sort, dedupe and union as numbers at the source.
+    let pg2 = pg_connect(5432, &pg.name).await;
+    pg2.batch_execute("CREATE TABLE m (v numeric(8,2)); INSERT INTO m VALUES (9.00), (100.00), (9.00);").await.unwrap();
+    assert_eq!(rows(&c, "SELECT DISTINCT v FROM crm.public.m ORDER BY v DESC LIMIT 2").await, [["100.00"], ["9.00"]]);
+    assert_eq!(rows(&c, "SELECT v FROM crm.public.m UNION ALL SELECT v FROM crm.public.m ORDER BY v LIMIT 1").await, [["9.00"]]);
     // The unparser writes XOR as ^, a power in PostgreSQL.
     assert_eq!(rows(&c, "SELECT n # 1 FROM crm.public.t ORDER BY id").await, [["7"], ["2"]]);
 }

@@ -92,28 +92,16 @@ pub fn alias_columns(
     while let ast::SetExpr::SetOperation { left, .. } = body {
         body = left.as_mut();
     }
+    let quote = |name: &str| match dialect {
+        SourceDialect::MySql => format!("`{}`", name.replace('`', "``")),
+        _ => format!("\"{}\"", name.replace('"', "\"\"")),
+    };
     if let ast::SetExpr::Select(select) = body {
         if select.projection.len() == names.len() {
-            for ((item, name), text) in select.projection.iter_mut().zip(names).zip(as_text) {
+            for (item, name) in select.projection.iter_mut().zip(names) {
                 let alias = Ident::with_quote(if dialect == SourceDialect::MySql { '`' } else { '"' }, *name);
                 *item = match std::mem::replace(item, ast::SelectItem::Wildcard(Default::default())) {
                     ast::SelectItem::UnnamedExpr(expr) | ast::SelectItem::ExprWithAlias { expr, .. } => {
-                        let expr = if *text {
-                            Expr::Cast {
-                                kind: ast::CastKind::Cast,
-                                expr: Box::new(expr),
-                                // Redshift's TEXT is VARCHAR(256); a number fits either way.
-                                data_type: if dialect == SourceDialect::Redshift {
-                                    ast::DataType::Varchar(None)
-                                } else {
-                                    ast::DataType::Text
-                                },
-                                array: false,
-                                format: None,
-                            }
-                        } else {
-                            expr
-                        };
                         ast::SelectItem::ExprWithAlias { expr, alias }
                     }
                     other => other,
@@ -121,7 +109,27 @@ pub fn alias_columns(
             }
         }
     }
-    Ok(ast::Statement::Query(query).to_string())
+    let sql = ast::Statement::Query(query).to_string();
+    if !as_text.contains(&true) {
+        return Ok(sql);
+    }
+    // Text conversion happens outside the query, so sorting, DISTINCT and set operations
+    // inside it still work on the numbers. Redshift's TEXT is VARCHAR(256): a number fits.
+    let text_type = if dialect == SourceDialect::Redshift { "VARCHAR" } else { "TEXT" };
+    let columns = names
+        .iter()
+        .zip(as_text)
+        .map(|(name, text)| {
+            let col = format!("fedsql_q.{}", quote(name));
+            if *text {
+                format!("CAST({col} AS {text_type}) AS {}", quote(name))
+            } else {
+                format!("{col} AS {}", quote(name))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(format!("SELECT {columns} FROM ({sql}) AS fedsql_q"))
 }
 
 /// The rewrite as a federation AST analyzer.
@@ -158,7 +166,7 @@ mod tests {
     #[test]
     fn wide_numerics_travel_as_text() {
         let sql = alias_columns("SELECT \"t\".\"n\" FROM \"t\"", &["n"], &[true], SourceDialect::Postgres).unwrap();
-        assert_eq!(sql, "SELECT CAST(\"t\".\"n\" AS TEXT) AS \"n\" FROM \"t\"");
+        assert_eq!(sql, "SELECT CAST(fedsql_q.\"n\" AS TEXT) AS \"n\" FROM (SELECT \"t\".\"n\" AS \"n\" FROM \"t\") AS fedsql_q");
     }
 
     #[test]
