@@ -98,6 +98,12 @@ async fn postgres_types_arrive_exact() {
     // numeric without precision keeps every digit it has.
     let n = rows(&c, "SELECT n FROM crm.public.t WHERE id = 1").await;
     assert_eq!(n[0][0].trim_end_matches('0'), "123456789012.123456789");
+    // ... also past the 18 integer digits a 128-bit decimal with scale 20 can hold.
+    let src = pg_connect(5432, &pg.name).await;
+    src.batch_execute("INSERT INTO t (id, n) VALUES (3, 123456789012345678901234567890.5)").await.unwrap();
+    let n = rows(&c, "SELECT n, n * 2 FROM crm.public.t WHERE id = 3").await;
+    assert_eq!(n[0][0].trim_end_matches('0'), "123456789012345678901234567890.5");
+    assert_eq!(n[0][1].trim_end_matches('0'), "246913578024691357802469135781.");
     // timestamptz is the same instant; timestamp is the same wall clock.
     let tz = rows(&c, "SELECT CAST(tz AS VARCHAR), CAST(ts AS VARCHAR) FROM crm.public.t WHERE id = 1").await;
     let tz: Vec<String> = tz[0].iter().map(|v| v.replace('T', " ")).collect();

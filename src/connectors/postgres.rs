@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit, Schema, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::TableProvider;
 use datafusion::common::TableReference;
 use datafusion::sql::unparser::dialect::PostgreSqlDialect;
@@ -131,6 +131,46 @@ impl PostgresConnector {
     }
 }
 
+impl PostgresConnector {
+    /// `numeric` without precision holds any number; the provider types it
+    /// Decimal128(38,20), which overflows past 18 integer digits. Such columns become
+    /// Decimal256(76,20) (they travel as text, so nothing is lost on the way).
+    async fn unconstrained_numerics(
+        &self,
+        schema: &str,
+        table: &str,
+        arrow: &SchemaRef,
+    ) -> Result<Option<SchemaRef>, ConnectorError> {
+        if self.dialect == SourceDialect::Redshift {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = {} \
+             AND table_name = {} AND data_type = 'numeric' AND numeric_precision IS NULL",
+            literal(schema),
+            literal(table)
+        );
+        let rows = query_strings(self.pool.as_ref(), &sql)
+            .await
+            .map_err(|m| self.source_error(m))?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let fields: Vec<_> = arrow
+            .fields()
+            .iter()
+            .map(|f| {
+                if rows.iter().any(|r| &r[0] == f.name()) {
+                    Arc::new(Field::new(f.name(), DataType::Decimal256(76, 20), f.is_nullable()))
+                } else {
+                    f.clone()
+                }
+            })
+            .collect();
+        Ok(Some(Arc::new(Schema::new(fields))))
+    }
+}
+
 /// Arrow types for the column types Redshift has, as the Postgres provider decodes them.
 fn redshift_type(name: &str, precision: Option<u8>, scale: Option<i8>) -> Option<DataType> {
     Some(match name {
@@ -185,7 +225,8 @@ impl Connector for PostgresConnector {
                 .map_err(|e| self.source_error(format!("table {schema}.{table}: {e}")))?
         }
         .with_dialect(Arc::new(PostgreSqlDialect {}));
-        Ok(federate(Arc::new(sql_table), table_ref, self.dialect, &self.catalog, None))
+        let retyped = self.unconstrained_numerics(schema, table, &sql_table.schema()).await?;
+        Ok(federate(Arc::new(sql_table), table_ref, self.dialect, &self.catalog, retyped))
     }
 }
 
