@@ -99,18 +99,35 @@ impl PostgresConnector {
         }
     }
 
-    /// Redshift-safe schema inference from `information_schema.columns`.
-    async fn redshift_schema(&self, schema: &str, table: &str) -> Result<Schema, ConnectorError> {
+    /// Rows of `information_schema.columns` (both Redshift and PostgreSQL have it).
+    async fn columns(
+        &self,
+        schema: &str,
+        table: &str,
+        select: &str,
+        filter: &str,
+    ) -> Result<Vec<Vec<String>>, ConnectorError> {
         let sql = format!(
-            "SELECT column_name, data_type, numeric_precision, numeric_scale, is_nullable \
-             FROM information_schema.columns \
-             WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
+            "SELECT {select} FROM information_schema.columns \
+             WHERE table_schema = {} AND table_name = {} {filter} ORDER BY ordinal_position",
             literal(schema),
             literal(table)
         );
-        let rows = query_strings(self.pool.as_ref(), &sql)
+        query_strings(self.pool.as_ref(), &sql)
             .await
-            .map_err(|m| self.source_error(m))?;
+            .map_err(|m| self.source_error(m))
+    }
+
+    /// Redshift-safe schema inference from `information_schema.columns`.
+    async fn redshift_schema(&self, schema: &str, table: &str) -> Result<Schema, ConnectorError> {
+        let rows = self
+            .columns(
+                schema,
+                table,
+                "column_name, data_type, numeric_precision, numeric_scale, is_nullable",
+                "",
+            )
+            .await?;
         if rows.is_empty() {
             return Err(self.source_error(format!("table {schema}.{table} has no columns")));
         }
@@ -141,18 +158,8 @@ impl PostgresConnector {
         table: &str,
         arrow: &SchemaRef,
     ) -> Result<Option<SchemaRef>, ConnectorError> {
-        if self.dialect == SourceDialect::Redshift {
-            return Ok(None);
-        }
-        let sql = format!(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = {} \
-             AND table_name = {} AND data_type = 'numeric' AND numeric_precision IS NULL",
-            literal(schema),
-            literal(table)
-        );
-        let rows = query_strings(self.pool.as_ref(), &sql)
-            .await
-            .map_err(|m| self.source_error(m))?;
+        let filter = "AND data_type = 'numeric' AND numeric_precision IS NULL";
+        let rows = self.columns(schema, table, "column_name", filter).await?;
         if rows.is_empty() {
             return Ok(None);
         }
@@ -225,7 +232,10 @@ impl Connector for PostgresConnector {
                 .map_err(|e| self.source_error(format!("table {schema}.{table}: {e}")))?
         }
         .with_dialect(Arc::new(PostgreSqlDialect {}));
-        let retyped = self.unconstrained_numerics(schema, table, &sql_table.schema()).await?;
+        let retyped = match self.dialect {
+            SourceDialect::Redshift => None,
+            _ => self.unconstrained_numerics(schema, table, &sql_table.schema()).await?,
+        };
         Ok(federate(Arc::new(sql_table), table_ref, self.dialect, &self.catalog, retyped))
     }
 }
