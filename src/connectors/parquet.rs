@@ -87,6 +87,14 @@ impl ParquetConnector {
         }
     }
 
+    /// A problem with one table's files (not with reaching the store).
+    fn table_error(&self, message: String) -> ConnectorError {
+        ConnectorError::Source {
+            catalog: self.catalog.clone(),
+            message,
+        }
+    }
+
     /// The folder names directly under `prefix` ("a/b/").
     async fn folders(&self, prefix: &str) -> Result<Vec<String>, ConnectorError> {
         let path = StorePath::from(prefix);
@@ -147,7 +155,7 @@ impl Connector for ParquetConnector {
         let table_prefix = format!("{}{schema}/{table}/", self.prefix);
         let keys = self.partition_keys(&table_prefix).await?;
         let url = ListingTableUrl::parse(format!("{}{schema}/{table}/", self.location))
-            .map_err(|e| self.error(e.to_string()))?;
+            .map_err(|e| self.table_error(e.to_string()))?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(keys.into_iter().map(|k| (k, DataType::Utf8)).collect());
@@ -157,12 +165,12 @@ impl Connector for ParquetConnector {
         let file_schema = options
             .infer_schema(&state, &url)
             .await
-            .map_err(|e| self.error(format!("table {schema}.{table}: {e}")))?;
+            .map_err(|e| self.table_error(format!("table {schema}.{table}: {e}")))?;
         let config = ListingTableConfig::new(url)
             .with_listing_options(options)
             .with_schema(file_schema);
         let table = ListingTable::try_new(config)
-            .map_err(|e| self.error(format!("table {schema}.{table}: {e}")))?;
+            .map_err(|e| self.table_error(format!("table {schema}.{table}: {e}")))?;
         Ok(Arc::new(table))
     }
 }
