@@ -131,6 +131,7 @@ async fn mysql_statistics_mean_the_same_pushed_local_and_at_the_source() {
         "SELECT g, count(x), avg(x + 0e0), stddev_samp(x + 0e0), stddev_samp(x + 0e0), stddev_pop(x + 0e0), var_samp(x + 0e0), var_samp(x + 0e0), var_pop(x + 0e0), sum(d), min(d), max(d), avg(d) FROM t GROUP BY g ORDER BY g");
     let db = my.name.clone();
     check_stats(&client, &format!("live.{db}.t"), source, || mysql_statements(&db)).await;
+    mysql(None, "SET GLOBAL general_log = 0");
     let _ = std::fs::remove_dir_all(&one);
 }
 
