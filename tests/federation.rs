@@ -175,6 +175,19 @@ async fn non_portable_expressions_keep_the_engine_meaning() {
     pg2.batch_execute("CREATE TABLE m (v numeric(8,2)); INSERT INTO m VALUES (9.00), (100.00), (9.00);").await.unwrap();
     assert_eq!(rows(&c, "SELECT DISTINCT v FROM crm.public.m ORDER BY v DESC LIMIT 2").await, [["100.00"], ["9.00"]]);
     assert_eq!(rows(&c, "SELECT v FROM crm.public.m UNION ALL SELECT v FROM crm.public.m ORDER BY v LIMIT 1").await, [["9.00"]]);
+    // MySQL's default collation is case-insensitive and ignores trailing spaces;
+    // fedsql compares text byte for byte wherever it runs.
+    mysql(Some(&my.name), "CREATE TABLE w (id INT, v VARCHAR(5)) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
+        INSERT INTO w VALUES (1,'a'),(2,'A'),(3,'a '),(4,'b');");
+    let w = format!("live.{}.w", my.name);
+    assert_eq!(rows(&c, &format!("SELECT id FROM {w} WHERE v = 'a'")).await, [["1"]]);
+    assert_eq!(rows(&c, &format!("SELECT id FROM {w} WHERE v IN ('A', 'b') ORDER BY id")).await, [["2"], ["4"]]);
+    assert_eq!(rows(&c, &format!("SELECT id FROM {w} WHERE v <> 'a' ORDER BY id")).await, [["2"], ["3"], ["4"]]);
+    assert_eq!(rows(&c, &format!("SELECT count(*) FROM (SELECT v FROM {w} GROUP BY v)")).await, [["4"]]);
+    assert_eq!(rows(&c, &format!("SELECT count(DISTINCT v) FROM {w}")).await, [["4"]]);
+    assert_eq!(rows(&c, &format!("SELECT id FROM {w} ORDER BY v, id LIMIT 2")).await, [["2"], ["1"]]);
+    assert_eq!(rows(&c, &format!("SELECT count(*) FROM {w} x JOIN {w} y ON x.v = y.v")).await, [["4"]]);
+    assert_eq!(rows(&c, &format!("SELECT min(v) FROM {w}")).await, [["A"]]);
     // The unparser writes XOR as ^, a power in PostgreSQL.
     assert_eq!(rows(&c, "SELECT n # 1 FROM crm.public.t ORDER BY id").await, [["7"], ["2"]]);
 }

@@ -10,14 +10,16 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::common::DFSchema;
+use datafusion::arrow::datatypes::Schema;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchema};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction};
 use datafusion::logical_expr::{
-    BinaryExpr, Cast, Expr, ExprSchemable, Extension, LogicalPlan, LogicalPlanBuilder, Operator,
-    TryCast,
+    BinaryExpr, Cast, Expr, ExprSchemable, Extension, Filter, LogicalPlan, LogicalPlanBuilder,
+    Operator, TableProviderFilterPushDown, TryCast,
 };
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion_federation::{FederatedPlanNode, FederationPlanner};
 
 use super::dialect::SourceDialect;
@@ -38,6 +40,30 @@ fn is_integer(t: &DataType) -> bool {
     t.is_integer()
 }
 
+fn is_string(t: &DataType) -> bool {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, v) => is_string(v),
+        _ => false,
+    }
+}
+
+fn string_typed(e: &Expr, schema: &DFSchema) -> bool {
+    e.get_type(schema).map(|t| is_string(&t)).unwrap_or(true)
+}
+
+/// Comparing strings at a source follows its collation: MySQL's usual `*_ci` ones make
+/// 'a' = 'A' and 'a ' = 'a'; PostgreSQL orders by locale. DataFusion compares bytes.
+/// Equality is the same in PostgreSQL/Redshift (deterministic collations); ordering
+/// nowhere.
+fn string_comparison_pushable(op: Operator, dialect: SourceDialect) -> bool {
+    dialect != SourceDialect::MySql
+        && matches!(
+            op,
+            Operator::Eq | Operator::NotEq | Operator::IsDistinctFrom | Operator::IsNotDistinctFrom
+        )
+}
+
 fn expr_pushable(expr: &Expr, schema: &DFSchema, dialect: SourceDialect) -> bool {
     let mut ok = true;
     let _ = expr.apply(|e| {
@@ -46,7 +72,22 @@ fn expr_pushable(expr: &Expr, schema: &DFSchema, dialect: SourceDialect) -> bool
                 AGGREGATES.contains(&func.name())
                     && params.filter.is_none()
                     && params.order_by.is_empty()
+                    // min/max of text and DISTINCT text follow collations.
+                    && !(matches!(func.name(), "min" | "max")
+                        && params.args.iter().any(|a| string_typed(a, schema)))
+                    && !(params.distinct
+                        && dialect == SourceDialect::MySql
+                        && params.args.iter().any(|a| string_typed(a, schema)))
             }
+            Expr::BinaryExpr(BinaryExpr { left, op, right })
+                if op.supports_propagation()
+                    && (string_typed(left, schema) || string_typed(right, schema)) =>
+            {
+                string_comparison_pushable(*op, dialect)
+            }
+            Expr::Like(_) | Expr::SimilarTo(_) => dialect != SourceDialect::MySql,
+            Expr::InList(l) if string_typed(&l.expr, schema) => dialect != SourceDialect::MySql,
+            Expr::Between(b) if string_typed(&b.expr, schema) => false,
             Expr::ScalarFunction(ScalarFunction { func, .. }) => {
                 let name = func.name();
                 SCALARS.contains(&name)
@@ -106,6 +147,28 @@ fn node_pushable(plan: &LogicalPlan, dialect: SourceDialect) -> bool {
             expr_pushable(e, &schema, dialect) || e.get_type(&schema).is_err()
         });
     }
+    let strings = |exprs: &[Expr]| exprs.iter().any(|e| string_typed(e, &schema));
+    match plan {
+        // Text order follows collations everywhere.
+        LogicalPlan::Sort(sort) if sort.expr.iter().any(|s| string_typed(&s.expr, &schema)) => {
+            return false
+        }
+        // MySQL groups, deduplicates and joins text case- and accent-insensitively.
+        LogicalPlan::Aggregate(a) if dialect == SourceDialect::MySql && strings(&a.group_expr) => {
+            return false
+        }
+        LogicalPlan::Distinct(_) if dialect == SourceDialect::MySql => {
+            if plan.schema().fields().iter().any(|f| is_string(f.data_type())) {
+                return false;
+            }
+        }
+        LogicalPlan::Join(j) if dialect == SourceDialect::MySql => {
+            if j.on.iter().any(|(l, r)| string_typed(l, j.left.schema()) || string_typed(r, j.right.schema())) {
+                return false;
+            }
+        }
+        _ => {}
+    }
     if let (LogicalPlan::Sort(sort), SourceDialect::MySql) = (plan, dialect) {
         // MySQL sorts NULLs first when ascending and last when descending, and has no
         // NULLS FIRST/LAST: any other order on a nullable key stays here.
@@ -127,24 +190,63 @@ fn tree_pushable(plan: &LogicalPlan, dialect: SourceDialect) -> bool {
         && node_pushable(plan, dialect) && plan.inputs().iter().all(|i| tree_pushable(i, dialect))
 }
 
+/// `plan` as one remote statement.
+fn federated(plan: LogicalPlan, planner: &Arc<dyn FederationPlanner>) -> Result<LogicalPlan> {
+    // The unparser wants a projection on top, as federation itself gives it.
+    let plan = match plan {
+        LogicalPlan::Projection(_) => plan,
+        other => {
+            let columns: Vec<Expr> = other.schema().columns().into_iter().map(Expr::Column).collect();
+            LogicalPlanBuilder::from(other).project(columns)?.build()?
+        }
+    };
+    Ok(LogicalPlan::Extension(Extension {
+        node: Arc::new(FederatedPlanNode::new(plan, planner.clone())),
+    }))
+}
+
+/// A filter over a pushable input that is not pushable as a whole: the conjuncts that
+/// are go to the source (with MySQL text tests that match a superset of the rows), and
+/// the rest (and those supersets again) are checked here.
+fn split_filter(
+    filter: &Filter,
+    planner: &Arc<dyn FederationPlanner>,
+    dialect: SourceDialect,
+) -> Result<Option<LogicalPlan>> {
+    if !tree_pushable(&filter.input, dialect) {
+        return Ok(None);
+    }
+    let schema = filter.input.schema();
+    let (mut pushed, mut local) = (Vec::new(), Vec::new());
+    for c in split_conjunction(&filter.predicate) {
+        if expr_pushable(c, schema, dialect) {
+            pushed.push(c.clone());
+        } else if dialect == SourceDialect::MySql && mysql_superset(c, schema) {
+            pushed.push(c.clone());
+            local.push(c.clone());
+        } else {
+            local.push(c.clone());
+        }
+    }
+    let (Some(pushed), Some(local)) = (conjunction(pushed), conjunction(local)) else {
+        return Ok(None);
+    };
+    let below = federated(LogicalPlan::Filter(Filter::try_new(pushed, filter.input.clone())?), planner)?;
+    Ok(Some(LogicalPlan::Filter(Filter::try_new(local, Arc::new(below))?)))
+}
+
 fn split(
     plan: LogicalPlan,
     planner: &Arc<dyn FederationPlanner>,
     dialect: SourceDialect,
 ) -> Result<LogicalPlan> {
     if tree_pushable(&plan, dialect) {
-        // The unparser wants a projection on top, as federation itself gives it.
-        let plan = match plan {
-            LogicalPlan::Projection(_) => plan,
-            other => {
-                let columns: Vec<Expr> =
-                    other.schema().columns().into_iter().map(Expr::Column).collect();
-                LogicalPlanBuilder::from(other).project(columns)?.build()?
-            }
-        };
-        return Ok(LogicalPlan::Extension(Extension {
-            node: Arc::new(FederatedPlanNode::new(plan, planner.clone())),
-        }));
+        return federated(plan, planner);
+    }
+    if let LogicalPlan::Filter(f) = &plan {
+        if let Some(p) = split_filter(f, planner, dialect)? {
+            return Ok(p);
+        }
     }
     if matches!(plan, LogicalPlan::TableScan(_) | LogicalPlan::Extension(_)) {
         // The provider's own scan still pushes projection, filters and limit.
@@ -171,4 +273,84 @@ pub fn keep_unpushable_local(plan: LogicalPlan, dialect: SourceDialect) -> Resul
         return Ok(plan);
     }
     split(fed.plan.clone(), &fed.planner, dialect)
+}
+
+/// How a scan filter goes to a source. Text comparisons MySQL makes under a `*_ci`
+/// collation match a superset of the rows (equality, IN, LIKE): they are still sent, to
+/// cut the rows read, and checked again here (Inexact). Anything else on text that a
+/// source would answer differently is not sent.
+pub fn scan_filter(
+    filter: &Expr,
+    theirs: TableProviderFilterPushDown,
+    schema: &Schema,
+    dialect: SourceDialect,
+) -> TableProviderFilterPushDown {
+    use TableProviderFilterPushDown::*;
+    if theirs == Unsupported {
+        return Unsupported;
+    }
+    let Ok(df_schema) = DFSchema::try_from(schema.clone()) else {
+        return Unsupported;
+    };
+    // Scan filters name columns with the table's qualifier; the schema has none.
+    let Ok(filter) = filter
+        .clone()
+        .transform(|e| match e {
+            Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))),
+            other => Ok(Transformed::no(other)),
+        })
+        .map(|t| t.data)
+    else {
+        return Unsupported;
+    };
+    if expr_pushable(&filter, &df_schema, dialect) {
+        return theirs;
+    }
+    if dialect != SourceDialect::MySql {
+        return Unsupported;
+    }
+    if mysql_superset(&filter, &df_schema) {
+        Inexact
+    } else {
+        Unsupported
+    }
+}
+
+/// Whether MySQL, running `filter` under a case-insensitive collation, returns every
+/// row DataFusion would (and maybe more): every text test is =, IN or LIKE, none under
+/// NOT, and everything else in it is pushable.
+fn mysql_superset(filter: &Expr, schema: &DFSchema) -> bool {
+    let mut superset = true;
+    let _ = filter.apply(|e| {
+        superset &= match e {
+            Expr::Not(_) | Expr::Negative(_) => false,
+            Expr::BinaryExpr(BinaryExpr { left, op, .. }) if string_typed(left, schema) => {
+                matches!(op, Operator::Eq)
+            }
+            Expr::InList(l) => !l.negated,
+            Expr::Like(l) => !l.negated,
+            Expr::SimilarTo(_) | Expr::Between(_) => false,
+            _ => true,
+        };
+        Ok(TreeNodeRecursion::Continue)
+    });
+    if !superset {
+        return false;
+    }
+    // With those tests taken out, the rest must be pushable on its own merits.
+    let always = || Expr::Literal(datafusion::common::ScalarValue::Boolean(Some(true)), None);
+    let rest = filter
+        .clone()
+        .transform(|e| match e {
+            Expr::BinaryExpr(BinaryExpr { ref left, op: Operator::Eq, .. })
+                if string_typed(left, schema) =>
+            {
+                Ok(Transformed::yes(always()))
+            }
+            Expr::InList(ref l) if !l.negated => Ok(Transformed::yes(always())),
+            Expr::Like(ref l) if !l.negated => Ok(Transformed::yes(always())),
+            other => Ok(Transformed::no(other)),
+        })
+        .map(|t| t.data);
+    rest.is_ok_and(|r| expr_pushable(&r, schema, SourceDialect::MySql))
 }

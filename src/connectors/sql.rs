@@ -27,7 +27,7 @@ use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
 use futures::{StreamExt, TryStreamExt};
 
 use super::dialect::{alias_columns, rewrite_for, SourceDialect};
-use super::pushdown::keep_unpushable_local;
+use super::pushdown::{keep_unpushable_local, scan_filter};
 use super::ConnectorError;
 
 /// Wraps a table provider's own SQL executor, adding our dialect rewrites.
@@ -135,16 +135,19 @@ impl SQLExecutor for DialectExecutor {
     }
 }
 
-/// A provider whose columns are typed better than the wrapped one types them
-/// (e.g. MySQL TIMESTAMP as an instant); its scans are cast to that schema.
+/// The table provider DataFusion sees for a SQL source table: the provider's own, with
+/// better column types where we know them (MySQL TIMESTAMP as an instant; its scans are
+/// cast to that schema) and honest answers about which filters the source applies
+/// exactly (see `pushdown::scan_filter`).
 #[derive(Debug)]
-struct Retyped {
+struct SourceTable {
     inner: Arc<dyn TableProvider>,
     schema: SchemaRef,
+    dialect: SourceDialect,
 }
 
 #[async_trait]
-impl TableProvider for Retyped {
+impl TableProvider for SourceTable {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -155,7 +158,12 @@ impl TableProvider for Retyped {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        self.inner.supports_filters_pushdown(filters)
+        let theirs = self.inner.supports_filters_pushdown(filters)?;
+        Ok(filters
+            .iter()
+            .zip(theirs)
+            .map(|(f, t)| scan_filter(f, t, &self.schema, self.dialect))
+            .collect())
     }
     async fn scan(
         &self,
@@ -185,13 +193,11 @@ pub(crate) fn federate<T>(
 where
     T: TableProvider + SQLExecutor + 'static,
 {
-    let provider: Arc<dyn TableProvider> = match &schema {
-        Some(s) => Arc::new(Retyped {
-            inner: table.clone(),
-            schema: s.clone(),
-        }),
-        None => table.clone(),
-    };
+    let provider: Arc<dyn TableProvider> = Arc::new(SourceTable {
+        inner: table.clone(),
+        schema: schema.unwrap_or_else(|| table.schema()),
+        dialect,
+    });
     let schema = provider.schema();
     let executor = Arc::new(DialectExecutor {
         inner: table.clone(),
