@@ -87,6 +87,11 @@ async fn sessions_are_isolated_and_time_zone_moves_day_boundaries() {
     assert_eq!(per_day, [["2026-03-01", "1"], ["2026-03-02", "1"]]);
     let on_day = rows(&utc, "SELECT id FROM crm.public.ev WHERE date_part('day', at) = 2").await;
     assert_eq!(on_day, [["1"]]);
+    let on_day = rows(&utc, "SELECT id FROM crm.public.ev WHERE date_trunc('day', at) = TIMESTAMPTZ '2026-03-02 00:00:00+09'").await;
+    assert_eq!(on_day, [["1"]]);
+    // Instants print in the session's zone, as timestamptz does in PostgreSQL.
+    let shown = rows(&utc, "SELECT at FROM crm.public.ev WHERE id = 1").await;
+    assert!(shown[0][0].starts_with("2026-03-02 01:30:00") && shown[0][0].ends_with("+09"), "{shown:?}");
     utc.batch_execute("SET timezone = 'UTC'").await.unwrap();
     let per_day = rows(&utc, "SELECT CAST(CAST(at AS DATE) AS VARCHAR), count(*) FROM crm.public.ev GROUP BY 1").await;
     assert_eq!(per_day, [["2026-03-01", "2"]]);
