@@ -79,7 +79,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn start(dir: &PathBuf) -> Result<Arc<Engine>, String> {
+async fn start(dir: &std::path::Path) -> Result<Arc<Engine>, String> {
     let configs = config::load_dir(dir).map_err(|e| e.to_string())?;
     Ok(Arc::new(Engine::start(configs).await?))
 }

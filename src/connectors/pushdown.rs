@@ -99,10 +99,11 @@ fn expr_pushable(expr: &Expr, schema: &DFSchema, dialect: SourceDialect) -> bool
             Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => {
                 let from = expr.get_type(schema).ok();
                 let to = field.data_type();
-                !matches!(to, DataType::Timestamp(_, Some(_)))
-                    && !matches!(from, Some(DataType::Timestamp(_, Some(_))) | None)
-                    && !(to.is_integer()
-                        && from.as_ref().is_some_and(|f| f.is_floating() || f.is_decimal()))
+                let zoned = matches!(to, DataType::Timestamp(_, Some(_)))
+                    || matches!(from, Some(DataType::Timestamp(_, Some(_))) | None);
+                let rounds = to.is_integer()
+                    && from.as_ref().is_some_and(|f| f.is_floating() || f.is_decimal());
+                !zoned && !rounds
             }
             // MySQL reads `||` as OR; the unparser writes XOR as `^`, a power in PostgreSQL.
             Expr::BinaryExpr(BinaryExpr { op: Operator::StringConcat, .. }) => {
@@ -157,15 +158,19 @@ fn node_pushable(plan: &LogicalPlan, dialect: SourceDialect) -> bool {
         LogicalPlan::Aggregate(a) if dialect == SourceDialect::MySql && strings(&a.group_expr) => {
             return false
         }
-        LogicalPlan::Distinct(_) if dialect == SourceDialect::MySql => {
-            if plan.schema().fields().iter().any(|f| is_string(f.data_type())) {
-                return false;
-            }
+        LogicalPlan::Distinct(_)
+            if dialect == SourceDialect::MySql
+                && plan.schema().fields().iter().any(|f| is_string(f.data_type())) =>
+        {
+            return false
         }
-        LogicalPlan::Join(j) if dialect == SourceDialect::MySql => {
-            if j.on.iter().any(|(l, r)| string_typed(l, j.left.schema()) || string_typed(r, j.right.schema())) {
-                return false;
-            }
+        LogicalPlan::Join(j)
+            if dialect == SourceDialect::MySql
+                && j.on.iter().any(|(l, r)| {
+                    string_typed(l, j.left.schema()) || string_typed(r, j.right.schema())
+                }) =>
+        {
+            return false
         }
         _ => {}
     }
