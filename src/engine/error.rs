@@ -20,6 +20,9 @@ pub mod sqlstate {
     pub const OUT_OF_MEMORY: &str = "53200";
     pub const DATATYPE_MISMATCH: &str = "42804";
     pub const INTERNAL_ERROR: &str = "XX000";
+    pub const UNDEFINED_OBJECT: &str = "42704";
+    pub const INVALID_PARAMETER_VALUE: &str = "22023";
+    pub const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
 }
 
 /// An error ready for the client.

@@ -5,6 +5,7 @@ mod catalog;
 mod decimal_avg;
 pub mod error;
 pub mod guard;
+mod pg_view;
 mod timezone;
 
 use std::sync::Arc;
@@ -16,7 +17,6 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_federation::FederatedQueryPlanner;
-use datafusion_postgres::auth::AuthManager;
 
 pub use catalog::{SourceCatalog, Status};
 use catalog::SourceCatalogProvider;
@@ -49,10 +49,11 @@ impl Engine {
             ));
         }
         let runtime = Arc::new(RuntimeEnv::default());
+        // information_schema is ours (pg_view), PostgreSQL-shaped.
         let config = SessionConfig::new()
-            .with_information_schema(true)
+            .with_information_schema(false)
             .with_default_catalog_and_schema(DEFAULT_CATALOG, "public")
-            .with_create_default_catalog_and_schema(true);
+            .with_create_default_catalog_and_schema(false);
         let state = SessionStateBuilder::new()
             .with_optimizer_rules(optimizer_rules())
             .with_query_planner(Arc::new(FederatedQueryPlanner::new()))
@@ -73,12 +74,13 @@ impl Engine {
         for c in &catalogs {
             ctx.register_catalog(c.name(), Arc::new(SourceCatalogProvider(c.clone())));
         }
+        let tool_catalog = Arc::new(pg_view::ToolCatalog::new(catalogs.clone()));
+        ctx.register_catalog(DEFAULT_CATALOG, tool_catalog.clone());
         futures::future::join_all(catalogs.iter().map(|c| c.refresh())).await;
         for c in &catalogs {
             c.spawn_refresher();
         }
-        datafusion_pg_catalog::setup_pg_catalog(&ctx, DEFAULT_CATALOG, AuthManager::default())
-            .map_err(|e| format!("pg_catalog: {e}"))?;
+        pg_view::install(&ctx, tool_catalog).map_err(|e| format!("pg_catalog: {e}"))?;
         Ok(Engine {
             template: ctx.state(),
             catalogs,

@@ -14,7 +14,6 @@ use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
 use datafusion_postgres::arrow_pg::datatypes::into_pg_type;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
-use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::QueryHook;
 use futures::{Sink, SinkExt};
@@ -36,11 +35,14 @@ use pgwire::api::{
 use pgwire::messages::extendedquery::Execute;
 use pgwire::messages::response::EmptyQueryResponse;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
-use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::startup::ParameterStatus;
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::types::format::FormatOptions;
 use tokio::net::TcpListener;
 
+mod commands;
 mod encode;
+mod settings;
 mod timezone;
 
 use crate::engine::error::{classify, sqlstate, QueryError};
@@ -48,9 +50,6 @@ use crate::engine::{plan_statement, Engine, SessionSettings};
 
 type PlannedStatement = (String, Option<(Statement, LogicalPlan)>);
 
-/// Keys the datafusion-postgres hooks keep in the client's metadata.
-const METADATA_TIMEZONE: &str = "timezone";
-const METADATA_STATEMENT_TIMEOUT: &str = "statement_timeout_ms";
 
 fn user_error(e: QueryError) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new(
@@ -66,18 +65,11 @@ fn df_error(e: datafusion::error::DataFusionError) -> PgWireError {
 
 fn settings<C: ClientInfo + ?Sized>(client: &C) -> SessionSettings {
     SessionSettings {
-        time_zone: client.metadata().get(METADATA_TIMEZONE).cloned(),
+        time_zone: client.metadata().get("timezone").cloned(),
     }
 }
 
-fn statement_timeout<C: ClientInfo + ?Sized>(client: &C) -> Option<Duration> {
-    client
-        .metadata()
-        .get(METADATA_STATEMENT_TIMEOUT)
-        .and_then(|s| s.parse::<u64>().ok())
-        .filter(|ms| *ms > 0)
-        .map(Duration::from_millis)
-}
+use settings::statement_timeout;
 
 async fn with_timeout<T>(
     timeout: Option<Duration>,
@@ -106,9 +98,8 @@ impl QueryService {
             engine,
             parser: PostgresCompatibilityParser::new(),
             hooks: vec![
-                Arc::new(timezone::TimeZoneHook),
+                Arc::new(commands::SessionCommands),
                 Arc::new(CursorStatementHook),
-                Arc::new(SetShowHook),
                 Arc::new(TransactionStatementHook),
             ],
         }
@@ -382,9 +373,27 @@ struct Startup {
     connections: Arc<ConnectionManager>,
 }
 
+#[async_trait]
 impl NoopStartupHandler for Startup {
     fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
         Some(self.connections.clone())
+    }
+
+    /// Startup settings (pgjdbc sends TimeZone, DateStyle, ...) are checked like a SET,
+    /// and the client is told fedsql's own values (pgwire reports its defaults).
+    async fn post_startup<C>(&self, client: &mut C, _message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        settings::apply_startup(client.metadata_mut())?;
+        for (name, value) in settings::reported(client.metadata()) {
+            client
+                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name.into(), value)))
+                .await?;
+        }
+        Ok(())
     }
 }
 

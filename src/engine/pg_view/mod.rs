@@ -1,0 +1,163 @@
+//! How Postgres tools see fedsql: one database, `fedsql`, whose schemas are the source
+//! schemas named `catalog.schema` (`crm.public`, `history.api`) next to `public`,
+//! `pg_catalog` and `information_schema`.
+//!
+//! The names a tool shows are valid SQL as written: `crm.public.orgs` is a three-part
+//! name, and the quoted form tools generate, `"crm.public"."orgs"`, resolves here to the
+//! same table. pg_catalog (datafusion-pg-catalog's tables) and information_schema (ours,
+//! PostgreSQL-shaped) list exactly these schemas.
+
+mod functions;
+mod information_schema;
+mod types;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{
+    CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider, TableProvider,
+};
+use datafusion::datasource::TableType;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::prelude::SessionContext;
+use datafusion_pg_catalog::pg_catalog::catalog_info::CatalogInfo;
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStaticTables};
+use datafusion_pg_catalog::setup_pg_catalog;
+
+pub use information_schema::InformationSchema;
+pub use types::PgColumnType;
+
+use super::catalog::{SourceCatalog, SourceCatalogProvider};
+
+/// Schemas of fedsql's own, kept in memory.
+pub const OWN_SCHEMAS: [&str; 3] = ["public", "pg_catalog", "information_schema"];
+
+/// The default catalog: fedsql's own schemas plus every source schema as `catalog.schema`.
+#[derive(Debug)]
+pub struct ToolCatalog {
+    own: MemoryCatalogProvider,
+    sources: Vec<Arc<SourceCatalog>>,
+}
+
+impl ToolCatalog {
+    pub fn new(sources: Vec<Arc<SourceCatalog>>) -> Self {
+        Self { own: MemoryCatalogProvider::new(), sources }
+    }
+
+    /// Splits `crm.public` into the source catalog and its schema name.
+    fn source_schema(&self, name: &str) -> Option<(&Arc<SourceCatalog>, String)> {
+        let (catalog, schema) = name.split_once('.')?;
+        let source = self.sources.iter().find(|s| s.name() == catalog)?;
+        Some((source, schema.to_string()))
+    }
+
+    /// The schemas tools browse, in order: fedsql's own, then each source's.
+    pub fn schema_list(&self) -> Vec<String> {
+        let mut names = self.own.schema_names();
+        names.sort_by_key(|n| OWN_SCHEMAS.iter().position(|o| o == n).unwrap_or(usize::MAX));
+        for source in &self.sources {
+            let provider = SourceCatalogProvider(source.clone());
+            names.extend(provider.schema_names().into_iter().map(|s| format!("{}.{s}", source.name())));
+        }
+        names
+    }
+}
+
+impl CatalogProvider for ToolCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        self.schema_list()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if let Some(own) = self.own.schema(name) {
+            return Some(own);
+        }
+        let (source, schema) = self.source_schema(name)?;
+        SourceCatalogProvider(source.clone()).schema(&schema)
+    }
+
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
+        if name.contains('.') {
+            return Err(DataFusionError::Plan(format!(
+                "schema `{name}`: fedsql's own schema names cannot contain `.`"
+            )));
+        }
+        self.own.register_schema(name, schema)
+    }
+}
+
+/// Installs the tool view on `ctx`: `public`, our information_schema, and
+/// datafusion-pg-catalog's pg_catalog and functions walking [`ToolView`] (its own setup
+/// walks every catalog, which would list each source table twice).
+pub fn install(ctx: &SessionContext, catalog: Arc<ToolCatalog>) -> DfResult<()> {
+    let view = ToolView(catalog.clone());
+    catalog.register_schema("public", Arc::new(MemorySchemaProvider::new()))?;
+    catalog.register_schema("information_schema", Arc::new(InformationSchema::new(view.clone())))?;
+    setup_pg_catalog(ctx, super::DEFAULT_CATALOG, EmptyContextProvider).map_err(|e| *e)?;
+    let static_tables = Arc::new(PgCatalogStaticTables::try_new()?);
+    let pg_catalog = PgCatalogSchemaProvider::try_new(view, static_tables, EmptyContextProvider)?;
+    catalog.register_schema("pg_catalog", Arc::new(pg_catalog))?;
+    functions::register(ctx);
+    Ok(())
+}
+
+/// What pg_catalog walks: only the default catalog, so each table shows once.
+#[derive(Debug, Clone)]
+pub struct ToolView(pub Arc<ToolCatalog>);
+
+impl ToolView {
+    /// A table's provider, or None when it is gone or its source is unreachable: one
+    /// broken source must not break every tool's schema browser.
+    pub async fn table(&self, schema: &str, table: &str) -> Option<Arc<dyn TableProvider>> {
+        let provider = self.0.schema(schema)?;
+        match provider.table(table).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(schema, table, error = %e, "table left out of the catalog listing");
+                None
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl CatalogInfo for ToolView {
+    async fn catalog_names(&self) -> DfResult<Vec<String>> {
+        Ok(vec![super::DEFAULT_CATALOG.to_string()])
+    }
+
+    async fn schema_names(&self, catalog: &str) -> DfResult<Option<Vec<String>>> {
+        Ok((catalog == super::DEFAULT_CATALOG).then(|| self.0.schema_list()))
+    }
+
+    async fn table_names(&self, catalog: &str, schema: &str) -> DfResult<Option<Vec<String>>> {
+        if catalog != super::DEFAULT_CATALOG {
+            return Ok(None);
+        }
+        Ok(self.0.schema(schema).map(|s| {
+            let mut names = s.table_names();
+            names.sort();
+            names
+        }))
+    }
+
+    async fn table_schema(&self, catalog: &str, schema: &str, table: &str) -> DfResult<Option<SchemaRef>> {
+        if catalog != super::DEFAULT_CATALOG {
+            return Ok(None);
+        }
+        Ok(self.table(schema, table).await.map(|t| t.schema()))
+    }
+
+    async fn table_type(&self, catalog: &str, schema: &str, table: &str) -> DfResult<Option<TableType>> {
+        if catalog != super::DEFAULT_CATALOG {
+            return Ok(None);
+        }
+        Ok(self.table(schema, table).await.map(|t| t.table_type()))
+    }
+}
