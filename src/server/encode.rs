@@ -111,10 +111,11 @@ pub fn wire_fields(
             .fields()
             .iter()
             .map(|f| {
+                let name = super::column_names::wire_name(f.name());
                 if is_decimal(f.data_type()) {
-                    Arc::new(Field::new(f.name(), DataType::Utf8, f.is_nullable()))
+                    Arc::new(Field::new(name, DataType::Utf8, f.is_nullable()))
                 } else {
-                    f.clone()
+                    Arc::new(f.as_ref().clone().with_name(name))
                 }
             })
             .collect::<Vec<_>>(),
@@ -123,7 +124,7 @@ pub fn wire_fields(
     for (i, f) in schema.fields().iter().enumerate() {
         if is_decimal(f.data_type()) {
             fields[i] = FieldInfo::new(
-                f.name().to_string(),
+                super::column_names::wire_name(f.name()).to_string(),
                 None,
                 None,
                 Type::NUMERIC,

@@ -40,6 +40,7 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::types::format::FormatOptions;
 use tokio::net::TcpListener;
 
+mod column_names;
 mod commands;
 mod encode;
 mod settings;
@@ -106,9 +107,11 @@ impl QueryService {
     }
 
     fn parse(&self, sql: &str) -> PgWireResult<Vec<Statement>> {
-        self.parser.parse(sql).map_err(|e| {
+        let mut statements = self.parser.parse(sql).map_err(|e| {
             user_error(QueryError::new(sqlstate::SYNTAX_ERROR, e.to_string()))
-        })
+        })?;
+        statements.iter_mut().for_each(column_names::apply);
+        Ok(statements)
     }
 
     /// Checks and plans one statement.
@@ -144,7 +147,11 @@ impl SimpleQueryHandler for QueryService {
             return Ok(vec![Response::EmptyQuery]);
         }
         let mut results = Vec::with_capacity(statements.len());
-        'statements: for stmt in statements {
+        'statements: for mut stmt in statements {
+            if settings::calls_session_functions(&stmt) {
+                let changes = settings::inline_session_functions(&mut stmt, client.metadata_mut())?;
+                report_changes(client, changes).await?;
+            }
             // Earlier statements (SET TIME ZONE, ...) may change the session.
             let ctx = self.engine.session(&settings(client));
             for hook in &self.hooks {
@@ -166,6 +173,22 @@ impl SimpleQueryHandler for QueryService {
         }
         Ok(results)
     }
+}
+
+/// Tells the client of settings a statement changed (ParameterStatus).
+async fn report_changes<C>(client: &mut C, changes: Vec<settings::Change>) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for c in changes {
+        if let Some(name) = c.reported_as {
+            client
+                .send(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name.into(), c.value)))
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Parameter types in `$1, $2, ...` order; unknown ones are left to the client.
@@ -209,7 +232,10 @@ impl QueryParser for StatementParser {
                 return Ok(Some((query, Some((stmt, plan?)))));
             }
         }
-        let plan = service.plan(&ctx, &stmt).await?;
+        // Session functions are evaluated again at each Execute; this plan describes.
+        let mut planned = stmt.clone();
+        settings::inline_session_functions(&mut planned, &mut client.metadata().clone())?;
+        let plan = service.plan(&ctx, &planned).await?;
         Ok(Some((query, Some((stmt, plan)))))
     }
 
@@ -357,6 +383,16 @@ impl ExtendedQueryHandler for ExtendedService {
                 return r;
             }
         }
+        let replanned = if settings::calls_session_functions(stmt) {
+            let mut stmt = stmt.clone();
+            let changes = settings::inline_session_functions(&mut stmt, client.metadata_mut())?;
+            report_changes(client, changes).await?;
+            let ctx = self.service.engine.session(&settings(client));
+            Some(self.service.plan(&ctx, &stmt).await?)
+        } else {
+            None
+        };
+        let plan = replanned.as_ref().unwrap_or(plan);
         let timeout = statement_timeout(client);
         let deadline = encode::deadline(timeout);
         let options = format_options(client);

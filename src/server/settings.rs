@@ -7,9 +7,13 @@
 //! dropped it, and SHOW of most names with an empty `unsupported_show_statement`.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
-use datafusion::sql::sqlparser::ast::{Expr, Ident, ObjectName, Reset, Set, Statement, Value};
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions, visit_expressions_mut, CastKind, DataType as SqlDataType, Expr, FunctionArg,
+    FunctionArgExpr, FunctionArguments, Ident, ObjectName, Reset, Set, Statement, Value,
+};
 use pgwire::api::ClientInfo;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 
@@ -416,4 +420,89 @@ mod tests {
         assert_eq!(duration_ms("1min"), Some(60000));
         assert_eq!(duration_ms("soon"), None);
     }
+}
+
+/// Whether `stmt` calls `current_setting` or `set_config`, which read or change this
+/// connection's settings and so are answered per execution.
+pub fn calls_session_functions(stmt: &Statement) -> bool {
+    let mut found = false;
+    let _ = visit_expressions(stmt, |e| {
+        if session_function(e).is_some() {
+            found = true;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+fn session_function(e: &Expr) -> Option<(&'static str, Vec<Option<String>>)> {
+    let Expr::Function(f) = e else { return None };
+    let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+    let name = match name.as_str() {
+        "current_setting" => "current_setting",
+        "set_config" => "set_config",
+        _ => return None,
+    };
+    let FunctionArguments::List(list) = &f.args else { return None };
+    let args = list
+        .args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) => match &v.value {
+                Value::SingleQuotedString(s) => Some(s.clone()),
+                Value::Boolean(b) => Some(b.to_string()),
+                Value::Null => None,
+                other => Some(other.to_string()),
+            },
+            _ => Some(String::from("\u{0}")),
+        })
+        .collect();
+    Some((name, args))
+}
+
+/// Replaces `current_setting('x' [, missing_ok])` and `set_config('x', 'v', is_local)`
+/// with their values, applying set_config to `metadata`. Arguments must be literals.
+pub fn inline_session_functions(stmt: &mut Statement, metadata: &mut HashMap<String, String>) -> PgWireResult<Vec<Change>> {
+    let mut outcome: PgWireResult<Vec<Change>> = Ok(Vec::new());
+    let _ = visit_expressions_mut(stmt, |e| {
+        let Some((name, args)) = session_function(e) else { return ControlFlow::Continue(()) };
+        if args.iter().any(|a| a.as_deref() == Some("\u{0}")) {
+            outcome = Err(unsupported(format!("{name}() takes literal arguments in fedsql")));
+            return ControlFlow::Break(());
+        }
+        let value = match (name, args.as_slice()) {
+            ("current_setting", [Some(n)]) => get(metadata, n).ok_or_else(|| unknown(n)).map(Some),
+            ("current_setting", [Some(n), missing_ok]) => match get(metadata, n) {
+                Some(v) => Ok(Some(v)),
+                None if missing_ok.as_deref() == Some("true") => Ok(None),
+                None => Err(unknown(n)),
+            },
+            ("set_config", [Some(n), v, _local]) => set(metadata, n, Some(v.as_deref().unwrap_or(""))).map(|change| {
+                if let (Some(c), Ok(list)) = (change, outcome.as_mut()) {
+                    list.push(c);
+                }
+                get(metadata, n)
+            }),
+            _ => Err(error(sqlstate::UNDEFINED_FUNCTION, format!("function {name} with these arguments does not exist"))),
+        };
+        match value {
+            Ok(v) => {
+                let lit = v.map_or(Value::Null, Value::SingleQuotedString);
+                *e = Expr::Cast {
+                    kind: CastKind::DoubleColon,
+                    expr: Box::new(Expr::value(lit)),
+                    data_type: SqlDataType::Text,
+                    array: false,
+                    format: None,
+                };
+                ControlFlow::Continue(())
+            }
+            Err(err) => {
+                outcome = Err(err);
+                ControlFlow::Break(())
+            }
+        }
+    });
+    outcome
 }
