@@ -5,6 +5,7 @@ mod catalog;
 mod decimal_avg;
 pub mod error;
 pub mod guard;
+pub mod like_escape;
 mod pg_view;
 mod timezone;
 
@@ -66,6 +67,7 @@ impl Engine {
         // PostgreSQL's `variance` is the sample variance; DataFusion lacks the name.
         let var_samp = datafusion::functions_aggregate::variance::var_samp_udaf();
         ctx.register_udaf(var_samp.as_ref().clone().with_aliases(["variance"]));
+        ctx.register_udf(like_escape::udf());
 
         let catalogs: Vec<Arc<SourceCatalog>> = configs
             .into_iter()

@@ -110,7 +110,10 @@ impl QueryService {
         let mut statements = self.parser.parse(sql).map_err(|e| {
             user_error(QueryError::new(sqlstate::SYNTAX_ERROR, e.to_string()))
         })?;
-        statements.iter_mut().for_each(column_names::apply);
+        for stmt in statements.iter_mut() {
+            column_names::apply(stmt);
+            crate::engine::like_escape::apply(stmt);
+        }
         Ok(statements)
     }
 

@@ -3,10 +3,14 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, StringBuilder};
+use datafusion::arrow::compute::cast;
+use datafusion::common::{plan_err, Result as DfResult};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarUDF, Volatility};
+use datafusion::logical_expr::{
+    create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
 use datafusion::prelude::SessionContext;
 
 /// What `version()` answers. SQLAlchemy, Metabase and Superset read the PostgreSQL
@@ -43,7 +47,134 @@ fn always_true(name: &str) -> ScalarUDF {
     )
 }
 
+/// The OID of a built-in type by any of its names; NULL for types fedsql does not have
+/// (SQLAlchemy's psycopg dialect probes `to_regtype('hstore')`).
+fn type_oid(name: &str) -> Option<i32> {
+    let name = name.trim().trim_start_matches("pg_catalog.").to_ascii_lowercase();
+    Some(match name.as_str() {
+        "bool" | "boolean" => 16,
+        "bytea" => 17,
+        "name" => 19,
+        "int8" | "bigint" => 20,
+        "int2" | "smallint" => 21,
+        "int4" | "integer" | "int" => 23,
+        "text" => 25,
+        "oid" => 26,
+        "json" => 114,
+        "float4" | "real" => 700,
+        "float8" | "double precision" => 701,
+        "varchar" | "character varying" => 1043,
+        "date" => 1082,
+        "time" | "time without time zone" => 1083,
+        "timestamp" | "timestamp without time zone" => 1114,
+        "timestamptz" | "timestamp with time zone" => 1184,
+        "interval" => 1186,
+        "numeric" | "decimal" => 1700,
+        "uuid" => 2950,
+        "jsonb" => 3802,
+        _ => return None,
+    })
+}
+
+fn to_regtype() -> ScalarUDF {
+    create_udf(
+        "to_regtype",
+        vec![DataType::Utf8],
+        DataType::Int32,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let names = arrays[0].as_string::<i32>();
+            let oids: Int32Array = (0..names.len())
+                .map(|i| if names.is_null(i) { None } else { type_oid(names.value(i)) })
+                .collect();
+            Ok(if matches!(args[0], ColumnarValue::Scalar(_)) {
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&oids, 0)?)
+            } else {
+                ColumnarValue::Array(Arc::new(oids))
+            })
+        }),
+    )
+}
+
+/// `json_build_object(k1, v1, ...)`: a JSON object as text (SQLAlchemy's column
+/// reflection builds identity and collation details with it).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonBuildObject {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for JsonBuildObject {
+    fn name(&self) -> &str {
+        "json_build_object"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        if args.args.len() % 2 != 0 {
+            return plan_err!("json_build_object takes key/value pairs, got {} arguments", args.args.len());
+        }
+        let rows = args.number_rows;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let texts = arrays
+            .iter()
+            .map(|a| cast(a, &DataType::Utf8))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = StringBuilder::new();
+        for row in 0..rows {
+            let mut object = String::from("{");
+            for pair in 0..arrays.len() / 2 {
+                let (k, v) = (texts[2 * pair].as_string::<i32>(), texts[2 * pair + 1].as_string::<i32>());
+                if pair > 0 {
+                    object.push_str(", ");
+                }
+                object.push_str(&json_string(if k.is_null(row) { "" } else { k.value(row) }));
+                object.push_str(" : ");
+                let value = if v.is_null(row) {
+                    "null".to_string()
+                } else if arrays[2 * pair + 1].data_type().is_numeric() || arrays[2 * pair + 1].data_type() == &DataType::Boolean {
+                    v.value(row).to_string()
+                } else {
+                    json_string(v.value(row))
+                };
+                object.push_str(&value);
+            }
+            object.push('}');
+            out.append_value(object);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn null_text(name: &str, args: Vec<DataType>) -> ScalarUDF {
+    constant(name, args, ScalarValue::Utf8(None))
+}
+
 pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject { signature: Signature::variadic_any(Volatility::Immutable) }));
+    // fedsql has no sequences, so no column owns one.
+    ctx.register_udf(null_text("pg_get_serial_sequence", vec![DataType::Utf8, DataType::Utf8]));
+    ctx.register_udf(always_true("pg_collation_is_visible"));
+    ctx.register_udf(to_regtype());
     ctx.register_udf(constant("version", vec![], ScalarValue::Utf8(Some(version_text()))));
     // asyncpg's pool reset; fedsql takes no advisory locks, so there is nothing to free.
     ctx.register_udf(constant("pg_advisory_unlock_all", vec![], ScalarValue::Utf8(None)));

@@ -1,0 +1,188 @@
+"""psycopg2, psycopg 3, SQLAlchemy (on both) and asyncpg against a running fedsql.
+
+Run by tests/clients.rs with FEDSQL_PORT and SHOP_SCHEMA (the MySQL database of the
+fixture) set. Every check compares an answer; the first failure raises.
+"""
+import asyncio
+import datetime
+import os
+import sys
+from decimal import Decimal
+
+PORT = int(os.environ["FEDSQL_PORT"])
+SHOP = "shop." + os.environ["SHOP_SCHEMA"]
+DSN = f"host=127.0.0.1 port={PORT} user=analyst dbname=fedsql"
+
+BALANCES = [Decimal("12345678901234567890.0123456789"), Decimal("-0.0000000001")]
+PAYMENTS_SUM = Decimal("100000000001000.1234")
+TABLES = {("crm.public", "orgs"), ("crm.public", "members"), ("crm.public", "member_names"),
+          ("history.api", "api_call_log"), (SHOP, "payments")}
+
+
+def eq(got, want, what):
+    if got != want:
+        raise AssertionError(f"{what}: got {got!r}, want {want!r}")
+
+
+def dbapi_checks(conn, name):
+    """What every DB-API driver must see: session traffic, values, catalogs."""
+    cur = conn.cursor()
+    cur.execute("SET datestyle TO 'ISO'")
+    cur.execute("SHOW client_encoding")
+    eq(cur.fetchone()[0], "UTF8", f"{name} client_encoding")
+    cur.execute("SELECT balance FROM crm.public.members ORDER BY member_id")
+    eq([r[0] for r in cur.fetchall()], BALANCES, f"{name} exact numerics")
+    cur.execute(f'SELECT sum(amount), count(*) FROM "{SHOP}".payments')
+    eq(cur.fetchone(), (PAYMENTS_SUM, 3), f"{name} sum over MySQL, quoted tool-style name")
+    cur.execute("SELECT m.name, o.org_name FROM crm.public.members m JOIN crm.public.orgs o "
+                "ON o.org_code = m.org_code WHERE m.member_id = %s", (1,))
+    eq(cur.fetchall(), [("Kim", "가나은행")], f"{name} parameters and join")
+    cur.execute("SELECT 1::int2, 2::int4, 3::int8, 1.5::float4, 2.5::float8, true, 'x'::text, "
+                "date '2024-02-29', timestamp '2024-02-29 12:34:56', interval '1 day 2 hours', "
+                "make_array(1, 2, 3), make_array('a', 'b'), NULL::int4, NULL::numeric, NULL::text")
+    eq(cur.fetchone(), (1, 2, 3, 1.5, 2.5, True, "x", datetime.date(2024, 2, 29),
+                        datetime.datetime(2024, 2, 29, 12, 34, 56), datetime.timedelta(days=1, hours=2),
+                        [1, 2, 3], ["a", "b"], None, None, None), f"{name} result types")
+    cur.execute("SELECT joined_at FROM crm.public.members WHERE member_id = 1")
+    got = cur.fetchone()[0]
+    eq(got, datetime.datetime(2024, 2, 29, 14, 30, tzinfo=datetime.timezone.utc), f"{name} timestamptz")
+    cur.execute("SET TIME ZONE 'Asia/Seoul'")
+    cur.execute("SELECT current_setting('TimeZone'), CAST(joined_at AS VARCHAR) FROM crm.public.members WHERE member_id = 1")
+    eq(cur.fetchone(), ("Asia/Seoul", "2024-02-29T23:30:00+09:00"), f"{name} session time zone")
+    cur.execute("RESET ALL")
+    cur.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema')")
+    eq(set(cur.fetchall()), TABLES, f"{name} information_schema.tables")
+    cur.execute("SELECT column_name, data_type, udt_name, numeric_precision, numeric_scale FROM information_schema.columns "
+                "WHERE table_schema = 'crm.public' AND table_name = 'members' ORDER BY ordinal_position")
+    cols = cur.fetchall()
+    eq(cols[0], ("member_id", "bigint", "int8", 64, 0), f"{name} columns: bigint")
+    eq(cols[4], ("balance", "numeric", "numeric", 30, 10), f"{name} columns: numeric(30,10)")
+    eq(cols[8], ("joined_at", "timestamp with time zone", "timestamptz", None, None), f"{name} columns: timestamptz")
+    for stmt in ["BEGIN", "SAVEPOINT s1", "ROLLBACK TO SAVEPOINT s1", "RELEASE SAVEPOINT s1", "COMMIT",
+                 "DISCARD ALL", "SET extra_float_digits = 3", "SET application_name = 'pytest'"]:
+        cur.execute(stmt)
+    cur.execute("SHOW application_name")
+    eq(cur.fetchone()[0], "pytest", f"{name} SET application_name")
+    try:
+        cur.execute("SET no_such_setting = 1")
+        raise AssertionError(f"{name}: unknown setting accepted")
+    except Exception as e:  # the driver's own error class
+        eq(getattr(e, "pgcode", None) or getattr(e, "sqlstate", None), "42704", f"{name} unknown setting SQLSTATE")
+    conn.rollback()
+    cur.execute("SELECT 1")
+    eq(cur.fetchone()[0], 1, f"{name} connection survives an error")
+    conn.commit()
+
+
+def redash_schema(conn, name):
+    """Redash's PostgreSQL schema browser query (query_runner/pg.py)."""
+    cur = conn.cursor()
+    cur.execute("""
+        select table_schema, table_name, column_name
+        from information_schema.columns
+        where table_schema NOT IN ('pg_catalog', 'information_schema')
+        """)
+    got = {}
+    for schema, table, column in cur.fetchall():
+        got.setdefault((schema, table), []).append(column)
+    eq(set(got), TABLES, f"{name} redash tables")
+    eq(got[(SHOP, "payments")], ["id", "member_id", "amount", "paid_at", "status", "note"], f"{name} redash columns")
+
+
+def psycopg2_test():
+    import psycopg2
+    conn = psycopg2.connect(DSN)
+    if conn.server_version < 160000:
+        raise AssertionError(f"psycopg2 server_version {conn.server_version}")
+    dbapi_checks(conn, "psycopg2")
+    redash_schema(conn, "psycopg2")
+    conn.close()
+
+
+def psycopg3_test():
+    import psycopg
+    with psycopg.connect(DSN) as conn:
+        eq(conn.info.server_version >= 160000, True, "psycopg server_version")
+        dbapi_checks(conn, "psycopg")
+        # Binary results: numerics and timestamps decoded from PostgreSQL's binary forms.
+        cur = conn.cursor(binary=True)
+        cur.execute("SELECT balance, joined_on FROM crm.public.members ORDER BY member_id")
+        eq(cur.fetchall(), [(BALANCES[0], datetime.date(2024, 2, 29)), (BALANCES[1], None)], "psycopg binary")
+
+
+def sqlalchemy_test(url, name):
+    import sqlalchemy as sa
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        eq(conn.dialect.server_version_info[:1], (16,), f"{name} version parsed")
+        eq(conn.execute(sa.text("select current_schema()")).scalar(), "public", f"{name} current_schema")
+        rows = conn.execute(sa.text('SELECT org_code, tier FROM "crm.public".orgs ORDER BY org_code')).all()
+        eq([tuple(r) for r in rows], [("BANK01", 1), ("CARD02", 2)], f"{name} rows")
+    insp = sa.inspect(engine)
+    schemas = insp.get_schema_names()
+    for s in ("crm.public", "history.api", SHOP):
+        if s not in schemas:
+            raise AssertionError(f"{name} get_schema_names: {s} missing from {schemas}")
+    eq(sorted(insp.get_table_names(schema="crm.public")), ["member_names", "members", "orgs"], f"{name} get_table_names")
+    cols = {c["name"]: c for c in insp.get_columns("members", schema="crm.public")}
+    eq(str(cols["balance"]["type"]), "NUMERIC", f"{name} numeric column")
+    eq(str(cols["member_id"]["type"]), "BIGINT", f"{name} bigint column")
+    eq(str(cols["joined_at"]["type"]), "TIMESTAMP", f"{name} timestamptz column")
+    eq(cols["joined_at"]["type"].timezone, True, f"{name} timestamptz has a zone")
+    t = sa.Table("payments", sa.MetaData(), autoload_with=engine, schema=SHOP)
+    with engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.sum(t.c.amount))).scalar()
+        eq(total, PAYMENTS_SUM, f"{name} reflected table query")
+    engine.dispose()
+
+
+async def asyncpg_main():
+    import asyncpg
+    conn = await asyncpg.connect(host="127.0.0.1", port=PORT, user="analyst", database="fedsql")
+    eq(conn.get_server_version().major, 16, "asyncpg version")
+    rows = await conn.fetch("SELECT member_id, balance, joined_at, active FROM crm.public.members ORDER BY member_id")
+    eq([r["balance"] for r in rows], BALANCES, "asyncpg binary numerics")
+    eq(rows[0]["joined_at"], datetime.datetime(2024, 2, 29, 14, 30, tzinfo=datetime.timezone.utc), "asyncpg timestamptz")
+    eq(rows[1]["active"], False, "asyncpg bool")
+    got = await conn.fetchval("SELECT name FROM crm.public.members WHERE member_id = $1", 2)
+    eq(got, "Lee", "asyncpg parameter")
+    # Type introspection: an array result makes asyncpg look its type up in pg_type.
+    eq(await conn.fetchval("SELECT make_array(1, 2, 3)"), [1, 2, 3], "asyncpg int8[]")
+    # The pool's reset query.
+    await conn.execute("SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;")
+    pool = await asyncpg.create_pool(host="127.0.0.1", port=PORT, user="analyst", database="fedsql", min_size=1, max_size=2)
+    async with pool.acquire() as c:
+        eq(await c.fetchval('SELECT count(*) FROM "crm.public".orgs'), 2, "asyncpg pool")
+    async with pool.acquire() as c:
+        eq(await c.fetchval("SELECT sum(amount) FROM " + f'"{SHOP}".payments'), PAYMENTS_SUM, "asyncpg pool reuse")
+    await pool.close()
+    await conn.close()
+
+
+def main():
+    tests = [
+        ("psycopg2", psycopg2_test),
+        ("psycopg", psycopg3_test),
+        ("sqlalchemy+psycopg2", lambda: sqlalchemy_test(f"postgresql+psycopg2://analyst@127.0.0.1:{PORT}/fedsql", "sqlalchemy+psycopg2")),
+        ("sqlalchemy+psycopg", lambda: sqlalchemy_test(f"postgresql+psycopg://analyst@127.0.0.1:{PORT}/fedsql", "sqlalchemy+psycopg")),
+        ("asyncpg", lambda: asyncio.run(asyncpg_main())),
+    ]
+    only = sys.argv[1:]
+    failed = []
+    for name, test in tests:
+        if only and name not in only:
+            continue
+        try:
+            test()
+            print(f"client ok: {name}")
+        except Exception as e:  # report every client, then fail
+            import traceback
+            traceback.print_exc()
+            print(f"client FAILED: {name}: {e}")
+            failed.append(name)
+    if failed:
+        sys.exit(f"clients failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
