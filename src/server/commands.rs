@@ -14,8 +14,6 @@ use datafusion_postgres::QueryHook;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::{ClientInfo, Type};
 use pgwire::error::PgWireResult;
-use pgwire::messages::startup::ParameterStatus;
-use pgwire::messages::PgWireBackendMessage;
 
 use super::settings::{self, Change, Command};
 
@@ -40,12 +38,8 @@ fn rows_response(columns: Vec<String>, rows: Vec<Vec<String>>) -> PgWireResult<R
 }
 
 async fn report(client: &mut dyn HookClient, changes: Vec<Change>) -> PgWireResult<()> {
-    for c in changes {
-        if let Some(name) = c.reported_as {
-            client
-                .send_message(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name.into(), c.value)))
-                .await?;
-        }
+    for message in settings::status_messages(changes) {
+        client.send_message(message).await?;
     }
     Ok(())
 }

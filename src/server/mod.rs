@@ -184,12 +184,8 @@ where
     C: Sink<PgWireBackendMessage> + Unpin + Send,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
-    for c in changes {
-        if let Some(name) = c.reported_as {
-            client
-                .send(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name.into(), c.value)))
-                .await?;
-        }
+    for message in settings::status_messages(changes) {
+        client.send(message).await?;
     }
     Ok(())
 }

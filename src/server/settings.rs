@@ -16,6 +16,8 @@ use datafusion::sql::sqlparser::ast::{
 };
 use pgwire::api::ClientInfo;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::startup::ParameterStatus;
+use pgwire::messages::PgWireBackendMessage;
 
 use crate::engine::error::sqlstate;
 
@@ -219,6 +221,14 @@ fn normalize(p: &Param, value: &str) -> PgWireResult<String> {
 pub struct Change {
     pub reported_as: Option<&'static str>,
     pub value: String,
+}
+
+/// The ParameterStatus messages that tell a client of `changes`.
+pub fn status_messages(changes: Vec<Change>) -> impl Iterator<Item = PgWireBackendMessage> {
+    changes.into_iter().filter_map(|c| {
+        c.reported_as
+            .map(|name| PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name.into(), c.value)))
+    })
 }
 
 fn store(metadata: &mut HashMap<String, String>, p: &Param, value: String) -> Change {
