@@ -78,15 +78,22 @@ def redash_schema(conn, name):
     """Redash's PostgreSQL schema browser query (query_runner/pg.py)."""
     cur = conn.cursor()
     cur.execute("""
-        select table_schema, table_name, column_name
-        from information_schema.columns
-        where table_schema NOT IN ('pg_catalog', 'information_schema')
+        SELECT s.nspname as table_schema, c.relname as table_name, a.attname as column_name, null as data_type
+        FROM pg_class c
+        JOIN pg_namespace s ON c.relnamespace = s.oid AND s.nspname NOT IN ('pg_catalog', 'information_schema')
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE c.relkind IN ('m', 'f', 'p')
+        UNION
+        SELECT table_schema, table_name, column_name, data_type
+        FROM information_schema.columns
+        WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
         """)
     got = {}
-    for schema, table, column in cur.fetchall():
-        got.setdefault((schema, table), []).append(column)
+    for schema, table, column, data_type in cur.fetchall():
+        got.setdefault((schema, table), set()).add((column, data_type))
     eq(set(got), TABLES, f"{name} redash tables")
-    eq(got[(SHOP, "payments")], ["id", "member_id", "amount", "paid_at", "status", "note"], f"{name} redash columns")
+    eq(got[(SHOP, "payments")], {("id", "bigint"), ("member_id", "bigint"), ("amount", "numeric"),
+        ("paid_at", "timestamp without time zone"), ("status", "text"), ("note", "text")}, f"{name} redash columns")
 
 
 def psycopg2_test():
