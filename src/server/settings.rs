@@ -278,7 +278,11 @@ pub fn apply_startup(metadata: &mut HashMap<String, String>) -> PgWireResult<()>
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     for (k, v) in given {
-        set(metadata, &k, Some(&v))?;
+        // A value fedsql cannot honour (a JVM's `GMT+09:00` zone, a LATIN1 encoding)
+        // keeps the default rather than refusing the connection.
+        if let Err(e) = set(metadata, &k, Some(&v)) {
+            tracing::warn!(setting = %k, value = %v, error = %e, "startup setting ignored");
+        }
     }
     Ok(())
 }
