@@ -1,0 +1,53 @@
+"""B5: the 22 TPC-H queries across three sources, checked against DuckDB over all-local Parquet."""
+import duckdb
+
+from .common import ROOT, Contender, alternate, log, same_rows
+
+# Where each table lives for fedsql: facts in Parquet, customers in MariaDB, parts in PostgreSQL.
+PLACEMENT = {
+    "orders": "pq", "lineitem": "pq",
+    "customer": "my", "nation": "my", "region": "my",
+    "part": "pg", "partsupp": "pg", "supplier": "pg",
+}
+
+
+def queries():
+    return sorted((p.stem, p.read_text()) for p in (ROOT / "benches" / "tpch").glob("q*.sql"))
+
+
+def run(ctx):
+    ds = ctx.dataset
+    fed = ctx.fedsql({"pq": ctx.parquet_catalog(), "my": ctx.mysql_catalog(), "pg": ctx.postgres_catalog()})
+    fconn = fed.connect()
+    schema = {"pq": "tpch", "my": ctx.mysql_db, "pg": "public"}
+    fed_names = {t: f"{c}.{schema[c]}.{t}" for t, c in PLACEMENT.items()}
+    duck = duckdb.connect()
+    for t in PLACEMENT:
+        duck.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{ds.parquet('tpch', t)}')")
+    duck_names = {t: t for t in PLACEMENT}
+
+    out = []
+    for name, text in queries():
+        want = duck.sql(text.format(**duck_names)).fetchall()
+        fed_sql = text.format(**fed_names)
+
+        def check(answer, want=want):
+            # Ties in ORDER BY may come back in either order: compare as a multiset then.
+            try:
+                same_rows(answer, want)
+            except Exception:
+                same_rows(answer, want, ordered=False)
+
+        out += alternate(f"B5 {name}", [
+            Contender("DuckDB (local Parquet)", lambda t=text: duck.sql(t.format(**duck_names)).fetchall()),
+            Contender("fedsql (Parquet + MariaDB + PostgreSQL)",
+                      lambda s=fed_sql: fconn.execute(s).fetchall(), check, fedsql=True),
+        ], ctx.scale.runs)
+    fails = [m.workload for m in out if m.fedsql and m.error]
+    log(f"B5: {22 - len(fails)}/22 correct" + (f"; wrong or failed: {', '.join(fails)}" if fails else ""))
+    for m in out:
+        if m.fedsql:
+            m.extra["peak_rss_mb"] = round(fed.peak_rss_mb())
+    fconn.close()
+    fed.stop()
+    return out
