@@ -4,10 +4,11 @@ import duckdb
 from .common import Contender, alternate, log, mysql_connect, mysql_query, mysql_questions, same_rows
 
 # STDDEV means the sample statistic in fedsql and DuckDB; MariaDB spells that STDDEV_SAMP
-# (its own STDDEV is the population one).
+# (its own STDDEV is the population one), and the cast to DOUBLE only stops its text
+# protocol from rounding the result to 4 decimals.
 STATS = """
 SELECT {day} AS stat_date, org_code, api_code, count(*) AS calls,
-       avg(duration_ms) AS rsp_avg, {stddev}(duration_ms) AS rsp_std_dev, sum(duration_ms) AS rsp_total,
+       avg(duration_ms) AS rsp_avg, {stddev}(duration_ms){stddev_end} AS rsp_std_dev, sum(duration_ms) AS rsp_total,
        sum(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS failures
 FROM {table}
 WHERE request_at >= {ts}'2026-10-01 00:00:00' AND request_at < {ts}'2026-11-01 00:00:00'
@@ -26,13 +27,14 @@ def run(ctx):
     fconn = fed.connect()
     my = mysql_connect(ctx.mysql_db)
     duck = duckdb.connect()
+    duck.execute("SET enable_progress_bar = false")
 
     def fedsql(table):
-        sql = STATS.format(day="CAST(request_at AS DATE)", stddev="stddev", table=table, ts="TIMESTAMP ")
+        sql = STATS.format(day="CAST(request_at AS DATE)", stddev="stddev", stddev_end="", table=table, ts="TIMESTAMP ")
         return lambda: _sorted(fconn.execute(sql).fetchall())
 
-    mariadb_sql = STATS.format(day="DATE(request_at)", stddev="STDDEV_SAMP", table="api_call_log", ts="")
-    duck_sql = STATS.format(day="CAST(request_at AS DATE)", stddev="stddev_samp",
+    mariadb_sql = STATS.format(day="DATE(request_at)", stddev="CAST(STDDEV_SAMP", stddev_end=" AS DOUBLE)", table="api_call_log", ts="")
+    duck_sql = STATS.format(day="CAST(request_at AS DATE)", stddev="stddev_samp", stddev_end="",
                             table=f"read_parquet('{local}')", ts="TIMESTAMP ")
     reference = _sorted(mysql_query(my, mariadb_sql))
     rows = sum(r[3] for r in reference)

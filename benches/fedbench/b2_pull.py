@@ -9,7 +9,7 @@ from .common import Contender, WrongAnswer, alternate, log, mysql_connect, mysql
 # rows and aggregates them itself; each source computes the same text itself for the reference.
 PULL = """
 SELECT count(*) AS n,
-       sum(l_orderkey + l_partkey + l_suppkey + l_linenumber) AS keys,
+       sum(l_orderkey + l_partkey + l_suppkey + l_linenumber) AS key_sum,
        sum(l_quantity + l_extendedprice + l_discount + l_tax) AS money,
        sum(char_length(concat(l_returnflag, l_linestatus, l_shipinstruct, l_shipmode, l_comment))) AS text_len,
        max(l_shipdate) AS max_ship, min(l_commitdate) AS min_commit, max(l_receiptdate) AS max_receipt

@@ -22,6 +22,7 @@ def run(ctx):
     schema = {"pq": "tpch", "my": ctx.mysql_db, "pg": "public"}
     fed_names = {t: f"{c}.{schema[c]}.{t}" for t, c in PLACEMENT.items()}
     duck = duckdb.connect()
+    duck.execute("SET enable_progress_bar = false")
     for t in PLACEMENT:
         duck.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{ds.parquet('tpch', t)}')")
     duck_names = {t: t for t in PLACEMENT}

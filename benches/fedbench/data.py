@@ -89,6 +89,7 @@ class Dataset:
         shutil.rmtree(self.dir, ignore_errors=True)
         self.csv.mkdir(parents=True)
         con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")
         for table, sql, rows in [("api_call_log", API_CALL_LOG, self.scale.api_rows),
                                  ("member_totals", MEMBER_TOTALS, self.scale.members)]:
             arrow = con.sql(sql.format(n=rows)).to_arrow_table()

@@ -23,6 +23,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 
+use super::text;
 use crate::engine::error::{sqlstate, QueryError};
 
 fn is_decimal(t: &DataType) -> bool {
@@ -121,6 +122,20 @@ pub fn wire_fields(
             .collect::<Vec<_>>(),
     );
     let mut fields = arrow_schema_to_pg_fields(&wire_schema, format, options)?;
+    // Timestamps and times keep their type; their text is written here (see `text`).
+    let wire_schema = Schema::new(
+        wire_schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| match schema.field(i).data_type() {
+                t if format.format_for(i) == FieldFormat::Text && text::handles(t) => {
+                    Arc::new(Field::new(f.name(), DataType::Utf8, f.is_nullable()))
+                }
+                _ => f.clone(),
+            })
+            .collect::<Vec<_>>(),
+    );
     for (i, f) in schema.fields().iter().enumerate() {
         if is_decimal(f.data_type()) {
             fields[i] = FieldInfo::new(
@@ -143,8 +158,12 @@ pub async fn encode(
     deadline: Option<tokio::time::Instant>,
 ) -> PgWireResult<QueryResponse> {
     let schema = df.schema().as_arrow().clone();
-    let decimals: Vec<usize> = (0..schema.fields().len())
-        .filter(|i| is_decimal(schema.field(*i).data_type()))
+    // Columns whose wire text or bytes are made here rather than by arrow-pg.
+    let own: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| {
+            let t = schema.field(i).data_type();
+            is_decimal(t) || format.format_for(i) == FieldFormat::Text && text::handles(t)
+        })
         .collect();
     let (fields, wire_schema) = wire_fields(&schema, format, Some(options))?;
     let fields = Arc::new(fields);
@@ -161,13 +180,18 @@ pub async fn encode(
             Ok(b) => b,
             Err(e) => return Box::new(std::iter::once(Err(PgWireError::ApiError(Box::new(e))))),
         };
-        if decimals.is_empty() {
+        if own.is_empty() {
             return encode_recordbatch(row_fields.clone(), batch);
         }
         let mut columns = batch.columns().to_vec();
         let mut schema_fields: Vec<_> = wire_schema.fields().iter().cloned().collect();
-        for &i in &decimals {
-            match decimal_column(&columns[i], formats[i]) {
+        for &i in &own {
+            let converted = if is_decimal(columns[i].data_type()) {
+                decimal_column(&columns[i], formats[i])
+            } else {
+                text::column(&columns[i]).map_err(|e| PgWireError::ApiError(Box::new(e)))
+            };
+            match converted {
                 Ok(c) => {
                     schema_fields[i] = Arc::new(Field::new(schema_fields[i].name(), c.data_type().clone(), true));
                     columns[i] = c;

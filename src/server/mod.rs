@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
@@ -42,8 +42,10 @@ use tokio::net::TcpListener;
 
 mod column_names;
 mod commands;
+mod copy;
 mod encode;
 mod settings;
+mod text;
 mod timezone;
 
 use crate::engine::error::{classify, sqlstate, QueryError};
@@ -127,15 +129,6 @@ fn format_options<C: ClientInfo + ?Sized>(client: &C) -> Arc<FormatOptions> {
     Arc::new(FormatOptions::from_client_metadata(client.metadata()))
 }
 
-async fn respond(
-    df: DataFrame,
-    format: &Format,
-    options: Arc<FormatOptions>,
-    deadline: Option<tokio::time::Instant>,
-) -> PgWireResult<Response> {
-    Ok(Response::Query(encode::encode(df, format, options, deadline).await?))
-}
-
 #[async_trait]
 impl SimpleQueryHandler for QueryService {
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
@@ -163,13 +156,25 @@ impl SimpleQueryHandler for QueryService {
                     continue 'statements;
                 }
             }
+            let copy = match copy::request(&stmt) {
+                Some(request) => Some(request.map_err(user_error)?),
+                None => None,
+            };
             let timeout = statement_timeout(client);
             let deadline = encode::deadline(timeout);
             let options = format_options(client);
             let resp = with_timeout(timeout, async {
+                let (stmt, copy_format) = match copy {
+                    Some((query, format)) => (query, Some(format)),
+                    None => (stmt, None),
+                };
                 let plan = self.plan(&ctx, &stmt).await?;
                 let df = ctx.execute_logical_plan(plan).await.map_err(df_error)?;
-                respond(df, &Format::UnifiedText, options, deadline).await
+                let rows = encode::encode(df, &Format::UnifiedText, options, deadline).await?;
+                Ok(match copy_format {
+                    Some(format) => Response::CopyOut(copy::response(rows, format)),
+                    None => Response::Query(rows),
+                })
             })
             .await?;
             results.push(resp);
@@ -232,7 +237,11 @@ impl QueryParser for StatementParser {
             }
         }
         // Session functions are evaluated again at each Execute; this plan describes.
-        let mut planned = stmt.clone();
+        // A COPY TO STDOUT keeps its statement and is planned as its query.
+        let mut planned = match copy::request(&stmt) {
+            Some(request) => request.map_err(user_error)?.0,
+            None => stmt.clone(),
+        };
         settings::inline_session_functions(&mut planned, &mut client.metadata().clone())?;
         let plan = service.plan(&ctx, &planned).await?;
         Ok(Some((query, Some((stmt, plan)))))
@@ -254,7 +263,9 @@ impl QueryParser for StatementParser {
         column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
         match &stmt.1 {
-            Some((_, plan)) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) => {
+            Some((stmt, plan))
+                if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) && copy::request(stmt).is_none() =>
+            {
                 encode::wire_fields(
                     plan.schema().as_arrow(),
                     column_format.unwrap_or(&Format::UnifiedText),
@@ -337,9 +348,10 @@ impl ExtendedQueryHandler for ExtendedService {
                     send_execution_response(client, tag).await
                 }
                 Response::Error(e) => Err(PgWireError::UserError(e)),
+                Response::CopyOut(rows) => pgwire::api::copy::send_copy_out_response(client, rows).await,
                 _ => Err(user_error(QueryError::new(
                     sqlstate::FEATURE_NOT_SUPPORTED,
-                    "COPY is not supported",
+                    "COPY FROM STDIN is not supported",
                 ))),
             }
         };
@@ -382,8 +394,15 @@ impl ExtendedQueryHandler for ExtendedService {
                 return r;
             }
         }
-        let replanned = if settings::calls_session_functions(stmt) {
-            let mut stmt = stmt.clone();
+        let (stmt, copy_format) = match copy::request(stmt) {
+            Some(request) => {
+                let (query, format) = request.map_err(user_error)?;
+                (std::borrow::Cow::Owned(query), Some(format))
+            }
+            None => (std::borrow::Cow::Borrowed(stmt), None),
+        };
+        let replanned = if settings::calls_session_functions(&stmt) {
+            let mut stmt = stmt.into_owned();
             let changes = settings::inline_session_functions(&mut stmt, client.metadata_mut())?;
             report_changes(client, changes).await?;
             let ctx = self.service.engine.session(&settings(client));
@@ -398,7 +417,13 @@ impl ExtendedQueryHandler for ExtendedService {
         with_timeout(timeout, async {
             let plan = plan.clone().replace_params_with_values(&params).map_err(df_error)?;
             let df = ctx.execute_logical_plan(plan).await.map_err(df_error)?;
-            respond(df, &portal.result_column_format, options, deadline).await
+            Ok(match copy_format {
+                Some(format) => {
+                    let rows = encode::encode(df, &Format::UnifiedText, options, deadline).await?;
+                    Response::CopyOut(copy::response(rows, format))
+                }
+                None => Response::Query(encode::encode(df, &portal.result_column_format, options, deadline).await?),
+            })
         })
         .await
     }
