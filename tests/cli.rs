@@ -73,3 +73,51 @@ async fn psql_lists_tables_and_runs_a_cross_source_query() {
         "SELECT o.org_name, sum(c.fee) FROM live.{}.calls c JOIN crm.public.orgs o ON o.org_code = c.org_code GROUP BY 1 ORDER BY 1", my.name));
     assert_eq!(joined, "가나|3.25\n다라|0.75\n");
 }
+
+/// psql's `\copy (query) TO STDOUT` in text and CSV, and timestamps as text: fedsql's
+/// bytes must equal PostgreSQL's own for the same rows.
+#[tokio::test]
+async fn psql_copy_out_matches_postgres_byte_for_byte() {
+    let setup = "CREATE TABLE events (id int8, at timestamp(3), zoned timestamptz, note text, amount numeric(12,3)); \
+                 INSERT INTO events VALUES \
+                 (1, '2026-09-01 00:00:00', '2026-09-01 00:00:00+00', 'plain', 1.500), \
+                 (2, '2026-09-01 00:00:26.352', '2026-09-01 12:30:00.25+00', E'tab\\there, \"quoted\"\\nline', -0.001), \
+                 (3, NULL, NULL, NULL, NULL), \
+                 (4, '1969-12-31 23:59:58.5', '2026-03-01 00:00:00+00', '', 0);";
+    let pg = PgDb::create(setup).await;
+    let cats = Catalogs::new().postgres("crm", &pg.name);
+    let server = Server::start(&cats);
+    let psql = |port: u16, user: &str, db: &str, cmd: &str| {
+        let out = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", user, "-d", db, "-X", "-q", "-c", cmd])
+            .env("PGTZ", "Asia/Seoul")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "psql {cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for options in ["", "csv header", "(FORMAT csv, DELIMITER ';', NULL 'NULL')"] {
+        let query = "SELECT id, at, zoned, note, amount FROM {t} ORDER BY id";
+        let ours = psql(server.port, "analyst", "fedsql",
+            &format!("\\copy ({}) TO STDOUT {options}", query.replace("{t}", "crm.public.events")));
+        let theirs = psql(5432, "postgres", &pg.name,
+            &format!("\\copy ({}) TO STDOUT {options}", query.replace("{t}", "events")));
+        assert_eq!(ours, theirs, "COPY {options}");
+        assert!(ours.contains("2026-09-01 00:00:26.352") && ours.contains("2026-09-01 21:30:00.25+09"), "{ours}");
+    }
+    // The same text through a plain SELECT.
+    let select = "SELECT id, at, zoned FROM {t} ORDER BY id";
+    assert_eq!(
+        psql(server.port, "analyst", "fedsql", &select.replace("{t}", "crm.public.events")),
+        psql(5432, "postgres", &pg.name, &select.replace("{t}", "events")),
+    );
+    // A file on the server and binary format are refused with 0A000, the session goes on.
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", "analyst", "-d", "fedsql", "-X",
+               "-v", "VERBOSITY=verbose", "-c", "COPY crm.public.events TO '/tmp/x'", "-c", "SELECT 41 + 1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("0A000") && stderr.contains("TO STDOUT"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("42"));
+}

@@ -31,7 +31,7 @@ class Scale:
 
 SCALES = {
     "small": Scale("small", api_rows=200_000, tpch_sf=0.01, members=20_000, pgbench_secs=2, runs=5),
-    "full": Scale("full", api_rows=10_000_000, tpch_sf=1, members=1_000_000, pgbench_secs=10, runs=5),
+    "full": Scale("full", api_rows=10_000_000, tpch_sf=1, members=1_000_000, pgbench_secs=5, runs=5),
 }
 
 
