@@ -76,3 +76,32 @@ async fn a_cancel_request_stops_a_streaming_query() {
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
     assert_eq!(rows(&c, "SELECT 1").await[0][0], "1");
 }
+
+/// The same over the simple protocol (psql's Ctrl-C, psycopg2's `cancel()`): rows were
+/// already streaming, so only a cancel that reaches the stream can stop them.
+#[tokio::test]
+async fn a_cancel_request_stops_a_streaming_simple_query() {
+    let cats = Catalogs::new();
+    let server = Server::start(&cats);
+    let c = server.client().await;
+    let stream = c.simple_query_raw("SELECT value FROM generate_series(1, 10000000000)").await.unwrap();
+    futures::pin_mut!(stream);
+    let mut seen = 0;
+    while seen < 10 {
+        if let tokio_postgres::SimpleQueryMessage::Row(_) = stream.next().await.unwrap().unwrap() {
+            seen += 1;
+        }
+    }
+    let started = Instant::now();
+    c.cancel_token().cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let err = loop {
+        match stream.next().await {
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => break e,
+            None => panic!("the query ended instead of being canceled"),
+        }
+    };
+    assert_eq!(sqlstate(&err).0, "57014");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert_eq!(rows(&c, "SELECT 1").await[0][0], "1");
+}

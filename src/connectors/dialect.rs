@@ -69,12 +69,13 @@ pub fn rewrite_statement(
 /// `count(t.x)` its own way (MySQL keeps the text as written), so every column gets the
 /// name the engine expects.
 ///
-/// Columns flagged in `as_text` are sent as text (`CAST(.. AS TEXT)`): the Postgres provider
-/// decodes `numeric` through a 28-digit decimal and would round wider values.
+/// Columns with a `transport` type are cast to it outside the query (`CAST(.. AS TEXT)`):
+/// the Postgres provider decodes `numeric` through a 28-digit decimal and would round wider
+/// values, and fails on a `timestamp` before 1970 (not on a `timestamptz`).
 pub fn alias_columns(
     sql: &str,
     names: &[&str],
-    as_text: &[bool],
+    transport: &[Option<&str>],
     dialect: SourceDialect,
 ) -> Result<String, DataFusionError> {
     use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -110,21 +111,19 @@ pub fn alias_columns(
         }
     }
     let sql = ast::Statement::Query(query).to_string();
-    if !as_text.contains(&true) {
+    if transport.iter().all(Option::is_none) {
         return Ok(sql);
     }
-    // Text conversion happens outside the query, so sorting, DISTINCT and set operations
-    // inside it still work on the numbers. Redshift's TEXT is VARCHAR(256): a number fits.
-    let text_type = if dialect == SourceDialect::Redshift { "VARCHAR" } else { "TEXT" };
+    // Conversion happens outside the query, so sorting, DISTINCT and set operations
+    // inside it still work on the original values.
     let columns = names
         .iter()
-        .zip(as_text)
-        .map(|(name, text)| {
+        .zip(transport)
+        .map(|(name, to)| {
             let col = format!("fedsql_q.{}", quote(name));
-            if *text {
-                format!("CAST({col} AS {text_type}) AS {}", quote(name))
-            } else {
-                format!("{col} AS {}", quote(name))
+            match to {
+                Some(t) => format!("CAST({col} AS {t}) AS {}", quote(name)),
+                None => format!("{col} AS {}", quote(name)),
             }
         })
         .collect::<Vec<_>>()
@@ -159,13 +158,13 @@ mod tests {
     #[test]
     fn columns_are_named_as_the_engine_expects() {
         let sql = alias_columns("SELECT `t`.`g`, count(`t`.`x`) AS c FROM `d`.`t` GROUP BY `t`.`g`",
-            &["g", "count(live.d.t.x)"], &[false, false], SourceDialect::MySql).unwrap();
+            &["g", "count(live.d.t.x)"], &[None, None], SourceDialect::MySql).unwrap();
         assert_eq!(sql, "SELECT `t`.`g` AS `g`, count(`t`.`x`) AS `count(live.d.t.x)` FROM `d`.`t` GROUP BY `t`.`g`");
     }
 
     #[test]
     fn wide_numerics_travel_as_text() {
-        let sql = alias_columns("SELECT \"t\".\"n\" FROM \"t\"", &["n"], &[true], SourceDialect::Postgres).unwrap();
+        let sql = alias_columns("SELECT \"t\".\"n\" FROM \"t\"", &["n"], &[Some("TEXT")], SourceDialect::Postgres).unwrap();
         assert_eq!(sql, "SELECT CAST(fedsql_q.\"n\" AS TEXT) AS \"n\" FROM (SELECT \"t\".\"n\" AS \"n\" FROM \"t\") AS fedsql_q");
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::{cast, cast_with_options, CastOptions};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::TableType;
@@ -38,6 +38,22 @@ struct DialectExecutor {
 }
 
 /// A remote failure, naming the catalog (the engine classifies it).
+/// How a column of type `t` travels from the source when the provider would lose or
+/// fail on it: the SQL type it is cast to and the Arrow type that arrives.
+fn transport(dialect: SourceDialect, t: &DataType) -> Option<(&'static str, DataType)> {
+    match (dialect, t) {
+        (SourceDialect::MySql, _) => None,
+        // Redshift's TEXT is VARCHAR(256): a number fits.
+        (SourceDialect::Redshift, t) if t.is_decimal() => Some(("VARCHAR", DataType::Utf8)),
+        (_, t) if t.is_decimal() => Some(("TEXT", DataType::Utf8)),
+        // Sessions run in UTC, so the instant keeps the wall clock's digits.
+        (_, DataType::Timestamp(_, None)) => {
+            Some(("TIMESTAMPTZ", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))))
+        }
+        _ => None,
+    }
+}
+
 fn source_error(catalog: &str, e: DataFusionError) -> DataFusionError {
     DataFusionError::External(Box::new(ConnectorError::Source {
         catalog: catalog.to_string(),
@@ -79,30 +95,28 @@ impl SQLExecutor for DialectExecutor {
         filters: &[Arc<dyn PhysicalExpr>],
     ) -> DfResult<SendableRecordBatchStream> {
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-        let as_text: Vec<bool> = schema
+        let travel: Vec<Option<(&str, DataType)>> = schema
             .fields()
             .iter()
-            .map(|f| self.dialect != SourceDialect::MySql && f.data_type().is_decimal())
+            .map(|f| transport(self.dialect, f.data_type()))
             .collect();
-        let query = alias_columns(query, &names, &as_text, self.dialect)?;
+        let casts: Vec<Option<&str>> = travel.iter().map(|t| t.as_ref().map(|(sql, _)| *sql)).collect();
+        let query = alias_columns(query, &names, &casts, self.dialect)?;
         tracing::debug!(source = self.inner.name(), sql = %query, "remote statement");
-        // Sent as text, or typed differently by the provider (MySQL TIMESTAMP arrives
+        // Sent as another type, or typed differently by the provider (MySQL TIMESTAMP arrives
         // without its zone): every column is brought to the type the engine planned.
-        let transport = Arc::new(Schema::new(
+        let sent = Arc::new(Schema::new(
             schema
                 .fields()
                 .iter()
-                .zip(&as_text)
-                .map(|(f, text)| {
-                    if *text {
-                        Arc::new(Field::new(f.name(), DataType::Utf8, true))
-                    } else {
-                        f.clone()
-                    }
+                .zip(&travel)
+                .map(|(f, t)| match t {
+                    Some((_, arrow)) => Arc::new(Field::new(f.name(), arrow.clone(), true)),
+                    None => f.clone(),
                 })
                 .collect::<Vec<_>>(),
         ));
-        let stream = self.inner.execute(&query, transport, filters)?;
+        let stream = self.inner.execute(&query, sent, filters)?;
         let target = schema.clone();
         let catalog = self.catalog.clone();
         let batches = stream.map(move |batch| {

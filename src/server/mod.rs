@@ -26,13 +26,15 @@ use pgwire::api::results::{FieldInfo, Response};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::portal::PortalExecutionState;
-use pgwire::api::query::{send_execution_response, send_query_response};
+use pgwire::api::query::{send_execution_response, send_query_response, send_ready_for_query};
 use pgwire::api::store::Entry;
 use pgwire::api::{
     ClientInfo, ClientPortalStore, ConnectionHandle, ConnectionManager, ErrorHandler,
     PgWireConnectionState, PgWireServerHandlers, Type, DEFAULT_NAME,
 };
 use pgwire::messages::extendedquery::Execute;
+use pgwire::messages::simplequery::Query;
+use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::response::EmptyQueryResponse;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::startup::ParameterStatus;
@@ -131,6 +133,37 @@ fn format_options<C: ClientInfo + ?Sized>(client: &C) -> Arc<FormatOptions> {
 
 #[async_trait]
 impl SimpleQueryHandler for QueryService {
+    /// pgwire's own handler lets a CancelRequest stop planning only; here it also stops
+    /// rows that are still streaming (psql's Ctrl-C, psycopg2's `cancel()`).
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        let canceled = cancel_signal(client).await;
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let mut status = client.transaction_status();
+        let work = async {
+            for response in self.do_query(client, &query.query).await? {
+                send_response(client, response, &mut status, true).await?;
+            }
+            Ok(())
+        };
+        let result = match futures::future::select(Box::pin(work), Box::pin(canceled)).await {
+            futures::future::Either::Left((r, _)) => r,
+            futures::future::Either::Right(_) => Err(canceled_error()),
+        };
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        result?;
+        client.set_transaction_status(status);
+        send_ready_for_query(client, status).await
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -193,6 +226,64 @@ where
         client.send(message).await?;
     }
     Ok(())
+}
+
+/// Resolves when a CancelRequest names this connection's query; taken before the work starts.
+async fn cancel_signal<C>(client: &C) -> impl std::future::Future<Output = ()> + Send + 'static
+where
+    C: ClientInfo + ClientPortalStore,
+{
+    let rx = match client.session_extensions().get::<Arc<ConnectionHandle>>() {
+        Some(handle) => Some(handle.start_query().await),
+        None => None,
+    };
+    async move {
+        // Only a real cancel counts; a dropped sender is not one.
+        let fired = match rx {
+            Some(rx) => rx.await.is_ok(),
+            None => false,
+        };
+        if !fired {
+            futures::future::pending::<()>().await;
+        }
+    }
+}
+
+fn canceled_error() -> PgWireError {
+    user_error(QueryError::new(sqlstate::QUERY_CANCELED, "canceling statement due to user request"))
+}
+
+/// Sends one response; `describe` sends the row description first (simple protocol).
+async fn send_response<C>(
+    client: &mut C,
+    response: Response,
+    status: &mut TransactionStatus,
+    describe: bool,
+) -> PgWireResult<()>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C::Error: std::fmt::Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    match response {
+        Response::Query(results) => send_query_response(client, results, describe).await,
+        Response::EmptyQuery => client
+            .feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new()))
+            .await
+            .map_err(PgWireError::from),
+        Response::Execution(tag) => send_execution_response(client, tag).await,
+        Response::TransactionStart(tag) => {
+            *status = status.to_in_transaction_state();
+            send_execution_response(client, tag).await
+        }
+        Response::TransactionEnd(tag) => {
+            *status = status.to_idle_state();
+            send_execution_response(client, tag).await
+        }
+        Response::Error(e) => Err(PgWireError::UserError(e)),
+        Response::CopyOut(rows) => pgwire::api::copy::send_copy_out_response(client, rows).await,
+        _ => Err(user_error(QueryError::new(sqlstate::FEATURE_NOT_SUPPORTED, "COPY FROM STDIN is not supported"))),
+    }
 }
 
 /// Parameter types in `$1, $2, ...` order; unknown ones are left to the client.
@@ -312,55 +403,19 @@ impl ExtendedQueryHandler for ExtendedService {
         {
             return self._on_execute(client, message).await;
         }
+        let canceled = cancel_signal(client).await;
         client.set_state(PgWireConnectionState::QueryInProgress);
-        let cancel = match client.session_extensions().get::<Arc<ConnectionHandle>>() {
-            Some(handle) => Some(handle.start_query().await),
-            None => None,
-        };
-        let canceled = async move {
-            // Only a real cancel counts; a dropped sender is not one.
-            let fired = match cancel {
-                Some(rx) => rx.await.is_ok(),
-                None => false,
-            };
-            if !fired {
-                futures::future::pending::<()>().await;
-            }
-        };
         let mut status = client.transaction_status();
         let work = async {
-            match self.do_query(client, portal.as_ref(), 0).await? {
-                Response::Query(results) => {
-                    *portal.state().lock().await = PortalExecutionState::Finished;
-                    send_query_response(client, results, false).await
-                }
-                Response::EmptyQuery => client
-                    .feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new()))
-                    .await
-                    .map_err(PgWireError::from),
-                Response::Execution(tag) => send_execution_response(client, tag).await,
-                Response::TransactionStart(tag) => {
-                    status = status.to_in_transaction_state();
-                    send_execution_response(client, tag).await
-                }
-                Response::TransactionEnd(tag) => {
-                    status = status.to_idle_state();
-                    send_execution_response(client, tag).await
-                }
-                Response::Error(e) => Err(PgWireError::UserError(e)),
-                Response::CopyOut(rows) => pgwire::api::copy::send_copy_out_response(client, rows).await,
-                _ => Err(user_error(QueryError::new(
-                    sqlstate::FEATURE_NOT_SUPPORTED,
-                    "COPY FROM STDIN is not supported",
-                ))),
+            let response = self.do_query(client, portal.as_ref(), 0).await?;
+            if matches!(response, Response::Query(_)) {
+                *portal.state().lock().await = PortalExecutionState::Finished;
             }
+            send_response(client, response, &mut status, false).await
         };
         let result = match futures::future::select(Box::pin(work), Box::pin(canceled)).await {
             futures::future::Either::Left((r, _)) => r,
-            futures::future::Either::Right(_) => Err(user_error(QueryError::new(
-                sqlstate::QUERY_CANCELED,
-                "canceling statement due to user request",
-            ))),
+            futures::future::Either::Right(_) => Err(canceled_error()),
         };
         client.set_state(PgWireConnectionState::ReadyForQuery);
         client.set_transaction_status(status);
