@@ -11,6 +11,9 @@ PLACEMENT = {
 }
 
 
+TIMEOUT = {"small": 60, "full": 300}
+
+
 def queries():
     return sorted((p.stem, p.read_text()) for p in (ROOT / "benches" / "tpch").glob("q*.sql"))
 
@@ -19,6 +22,8 @@ def run(ctx):
     ds = ctx.dataset
     fed = ctx.fedsql({"pq": ctx.parquet_catalog(), "my": ctx.mysql_catalog(), "pg": ctx.postgres_catalog()})
     fconn = fed.connect()
+    # A query that runs away is a failure naming it, not a stuck benchmark.
+    fconn.execute(f"SET statement_timeout = '{TIMEOUT[ctx.scale.name]}s'")
     schema = {"pq": "tpch", "my": ctx.mysql_db, "pg": "public"}
     fed_names = {t: f"{c}.{schema[c]}.{t}" for t, c in PLACEMENT.items()}
     duck = duckdb.connect()

@@ -1,4 +1,5 @@
 """Shared pieces of the benchmark harness: scales, timing, answer checks, the fedsql server."""
+import atexit
 import dataclasses
 import datetime
 import decimal
@@ -180,6 +181,16 @@ def free_port():
 
 # ---------------------------------------------------------------- fedsql
 
+_servers = []
+
+
+@atexit.register
+def _stop_servers():
+    """No server outlives the harness, whatever ends it."""
+    for s in _servers:
+        s.stop()
+
+
 class Fedsql:
     """A fedsql server of its own for one workload, over catalogs given as TOML texts."""
 
@@ -198,6 +209,7 @@ class Fedsql:
         self.proc = subprocess.Popen(
             [self.bin, "serve", "--catalogs", str(cat_dir), "--listen", f"127.0.0.1:{self.port}"],
             stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT, env=env)
+        _servers.append(self)
         deadline = time.time() + 60
         while True:
             try:
@@ -222,6 +234,8 @@ class Fedsql:
         return None
 
     def stop(self):
+        if self.proc.poll() is not None:
+            return
         self.proc.terminate()
         try:
             self.proc.wait(10)
