@@ -14,7 +14,7 @@ import connectorx
 import duckdb
 
 from . import b1_stats, b2_pull, b3_serving, b4_stream, b5_tpch, data, report
-from .common import ROOT, SCALES, Fedsql, catalog_toml, log
+from .common import ROOT, SCALES, Fedsql, Measurement, catalog_toml, log
 
 WORKLOADS = {"B1": b1_stats, "B2": b2_pull, "B3": b3_serving, "B4": b4_stream, "B5": b5_tpch}
 
@@ -37,8 +37,8 @@ class Context:
                             s3=dict(endpoint=data.S3_ENDPOINT, region="us-east-1", access_key_id="bench",
                                     secret_access_key="bench", allow_http=True))
 
-    def mysql_catalog(self):
-        return catalog_toml("mysql", url=f"mysql://root@127.0.0.1:3306/{self.mysql_db}", sslmode="disable")
+    def mysql_catalog(self, user="root"):
+        return catalog_toml("mysql", url=f"mysql://{user}@127.0.0.1:3306/{self.mysql_db}", sslmode="disable")
 
     def postgres_catalog(self):
         return catalog_toml("postgres", host="127.0.0.1", port=5432, user="postgres", database=self.pg_db,
@@ -64,6 +64,8 @@ def main():
     args = ap.parse_args()
     scale = SCALES[args.scale]
     if args.runs:
+        if args.runs < 5 and scale.name == "full":
+            ap.error("a full-scale measurement takes medians over at least 5 runs")
         scale = dataclasses.replace(scale, runs=args.runs)
     chosen = args.only.upper().split(",") if args.only else list(WORKLOADS)
     unknown = [w for w in chosen if w not in WORKLOADS]
@@ -85,7 +87,12 @@ def main():
             ctx = Context(scale, ds, mysql_db, pg_db, bucket, Path(tmp))
             for w in chosen:
                 log(f"--- {w}: {WORKLOADS[w].__doc__.strip().splitlines()[0]}")
-                measurements += WORKLOADS[w].run(ctx)
+                try:
+                    measurements += WORKLOADS[w].run(ctx)
+                except Exception as e:  # one broken workload is reported; the others still run
+                    log(f"{w} failed: {type(e).__name__}: {e}")
+                    measurements.append(Measurement(w, "fedsql", [], fedsql=True,
+                                                     error=f"{type(e).__name__}: {str(e)[:400]}"))
         finally:
             if not args.keep_data:
                 data.drop_databases(mysql_db, pg_db)

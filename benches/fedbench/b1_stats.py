@@ -1,7 +1,9 @@
 """B1, seed 001: daily AVG/STDDEV/SUM of API-call durations by (day, org, api) over one month."""
+import uuid
+
 import duckdb
 
-from .common import Contender, alternate, log, mysql_connect, mysql_query, mysql_questions, same_rows
+from .common import Contender, alternate, log, mysql_connect, mysql_query, same_rows
 
 # STDDEV means the sample statistic in fedsql and DuckDB; MariaDB spells that STDDEV_SAMP
 # (its own STDDEV is the population one), and the cast to DOUBLE only stops its text
@@ -23,9 +25,16 @@ def _sorted(rows):
 def run(ctx):
     ds = ctx.dataset
     local = ds.parquet("bench", "api_call_log")
-    fed = ctx.fedsql({"pq": ctx.parquet_catalog(), "s3": ctx.s3_catalog(), "my": ctx.mysql_catalog()})
-    fconn = fed.connect()
     my = mysql_connect(ctx.mysql_db)
+    # fedsql reaches MariaDB as a user of its own, so MariaDB's per-user statistics count
+    # exactly the statements fedsql sent (the catalog is configured, as in production).
+    user = f"fedsql_b1_{uuid.uuid4().hex[:8]}"
+    userstat = mysql_query(my, "SELECT @@GLOBAL.userstat")[0][0]
+    mysql_query(my, f"CREATE USER '{user}'@'%'")
+    mysql_query(my, f"GRANT SELECT ON `{ctx.mysql_db}`.* TO '{user}'@'%'")
+    mysql_query(my, "SET GLOBAL userstat = 1")
+    fed = ctx.fedsql({"pq": ctx.parquet_catalog(), "s3": ctx.s3_catalog(), "my": ctx.mysql_catalog(user)})
+    fconn = fed.connect()
     duck = duckdb.connect()
     duck.execute("SET enable_progress_bar = false")
 
@@ -43,25 +52,25 @@ def run(ctx):
     def check(answer):
         same_rows(answer, reference)
 
-    # Statements MariaDB receives while fedsql computes the stats from Parquet (it holds a
-    # MySQL catalog too, as in production). Our own two status reads are subtracted.
-    q0 = mysql_questions(my)
-    idle = mysql_questions(my) - q0
-    before = mysql_questions(my)
-    fedsql("pq.bench.api_call_log")()
-    fedsql("s3.bench.api_call_log")()
-    to_mariadb = mysql_questions(my) - before - idle
+    def statements():
+        rows = mysql_query(my, "SELECT SELECT_COMMANDS + UPDATE_COMMANDS + OTHER_COMMANDS "
+                               f"FROM information_schema.USER_STATISTICS WHERE USER = '{user}'")
+        return int(rows[0][0]) if rows else 0
 
+    before = statements()
     out = alternate("B1", [
         Contender("MariaDB (indexed table)", lambda: _sorted(mysql_query(my, mariadb_sql)), check),
         Contender("DuckDB (local Parquet)", lambda: _sorted(duck.sql(duck_sql).fetchall()), check),
         Contender("fedsql (local Parquet)", fedsql("pq.bench.api_call_log"), check, fedsql=True),
         Contender("fedsql (Parquet on S3)", fedsql("s3.bench.api_call_log"), check, fedsql=True),
     ], ctx.scale.runs, rows=rows)
+    to_mariadb = statements() - before  # over every fedsql run, warm-ups included
+    mysql_query(my, f"DROP USER '{user}'@'%'")
+    mysql_query(my, f"SET GLOBAL userstat = {int(userstat)}")
     for m in out:
         if m.fedsql:
             m.extra["statements_to_mariadb"] = to_mariadb
-            m.extra["peak_rss_mb"] = round(fed.peak_rss_mb())
+            m.extra["peak_rss_mb"] = fed.peak_rss_mb()
     fconn.close()
     my.close()
     fed.stop()

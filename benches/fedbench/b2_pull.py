@@ -59,7 +59,7 @@ def run(ctx):
     ], ctx.scale.runs, rows=rows)
     for m in out:
         if m.fedsql:
-            m.extra["peak_rss_mb"] = round(fed.peak_rss_mb())
+            m.extra["peak_rss_mb"] = fed.peak_rss_mb()
     fconn.close()
     pg.close()
     my.close()

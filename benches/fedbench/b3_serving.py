@@ -81,7 +81,7 @@ def run(ctx):
                 m.seconds = [1 / x[0] for x in s]  # seconds per transaction, so medians and ratios read alike
                 log(f"{label} {name}: {m.extra}")
             if m.fedsql:
-                m.extra["peak_rss_mb"] = round(fed.peak_rss_mb())
+                m.extra["peak_rss_mb"] = fed.peak_rss_mb()
         out += results.values()
     fed.stop()
     return out

@@ -5,9 +5,11 @@ import datetime
 import decimal
 import math
 import os
+import signal
 import socket
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -111,36 +113,42 @@ def alternate(workload, contenders, runs, rows=0):
 
 # ---------------------------------------------------------------- answers
 
+def _exp(d):
+    return d.as_tuple().exponent
+
+
 def _close(a, b):
-    """Equal values; numbers of different kinds agree to the last digit the exact one shows."""
+    """Equal values. Whole numbers must be equal; two exact decimals of different scales
+    agree when the finer one rounds to the coarser (MariaDB's AVG has 4 decimals); a
+    float agrees with an exact decimal to half a unit in the decimal's last place, and
+    with another float to 1e-9 relative."""
     if a is None or b is None:
         return a is None and b is None
     if isinstance(a, (datetime.date, str, bytes, bool)) or isinstance(b, (datetime.date, str, bytes, bool)):
         return a == b
-    if isinstance(a, int) and isinstance(b, int):
-        return a == b
-    if isinstance(a, decimal.Decimal) and isinstance(b, decimal.Decimal):
+    dec = decimal.Decimal
+    if all(isinstance(x, int) or isinstance(x, dec) and (_exp(x) >= 0 or x == x.to_integral_value()) for x in (a, b)):
+        if isinstance(a, int) or isinstance(b, int) or _exp(a) == _exp(b):
+            return dec(a) == dec(b)
+    if isinstance(a, dec) and isinstance(b, dec):
         if a == b:
             return True
-        # An exact value against a rounded one (e.g. MariaDB's 4-digit AVG): one unit in the last place.
-        ulp = max(decimal.Decimal(1).scaleb(a.as_tuple().exponent), decimal.Decimal(1).scaleb(b.as_tuple().exponent))
-        return abs(a - b) <= ulp and (a.as_tuple().exponent != b.as_tuple().exponent)
+        fine, coarse = (a, b) if _exp(a) < _exp(b) else (b, a)
+        if _exp(fine) == _exp(coarse):
+            return False
+        return fine.quantize(dec(1).scaleb(_exp(coarse)), rounding=decimal.ROUND_HALF_UP) == coarse
     fa, fb = float(a), float(b)
     if math.isclose(fa, fb, rel_tol=1e-9, abs_tol=1e-12):
         return True
-    for d in (a, b):
-        if isinstance(d, decimal.Decimal):
-            return abs(fa - fb) <= float(decimal.Decimal(1).scaleb(d.as_tuple().exponent))
-    return False
+    exact = [x for x in (a, b) if isinstance(x, dec) and _exp(x) < 0]
+    return bool(exact) and abs(fa - fb) <= float(dec(1).scaleb(_exp(exact[0]))) / 2 * (1 + 1e-9)
 
 
-def same_rows(got, want, ordered=True):
-    """Raises WrongAnswer naming the first difference."""
+def same_rows(got, want):
+    """Raises WrongAnswer naming the first difference; order matters."""
     got, want = [tuple(r) for r in got], [tuple(r) for r in want]
     if len(got) != len(want):
         raise WrongAnswer(f"{len(got)} rows, expected {len(want)}")
-    if not ordered:
-        got, want = sorted(got, key=repr), sorted(want, key=repr)
     for i, (g, w) in enumerate(zip(got, want)):
         if len(g) != len(w) or not all(_close(x, y) for x, y in zip(g, w)):
             raise WrongAnswer(f"row {i}: {g!r} != expected {w!r}")
@@ -168,11 +176,6 @@ def mysql_query(conn, sql):
         return list(cur.fetchall())
 
 
-def mysql_questions(conn):
-    """Statements MariaDB has received from all clients so far."""
-    return int(mysql_query(conn, "SHOW GLOBAL STATUS LIKE 'Questions'")[0][1])
-
-
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -191,6 +194,10 @@ def _stop_servers():
         s.stop()
 
 
+# A cancelled CI job sends SIGTERM: exit normally so servers stop and databases are dropped.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 class Fedsql:
     """A fedsql server of its own for one workload, over catalogs given as TOML texts."""
 
@@ -206,9 +213,10 @@ class Fedsql:
         self.port = free_port()
         self.log_path = workdir / f"fedsql-{self.port}.log"
         env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
-        self.proc = subprocess.Popen(
-            [self.bin, "serve", "--catalogs", str(cat_dir), "--listen", f"127.0.0.1:{self.port}"],
-            stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT, env=env)
+        with open(self.log_path, "w") as out:
+            self.proc = subprocess.Popen(
+                [self.bin, "serve", "--catalogs", str(cat_dir), "--listen", f"127.0.0.1:{self.port}"],
+                stdout=out, stderr=subprocess.STDOUT, env=env)
         _servers.append(self)
         deadline = time.time() + 60
         while True:
@@ -227,10 +235,14 @@ class Fedsql:
         return psycopg.connect(**self.dsn())
 
     def peak_rss_mb(self):
-        """Peak resident set (VmHWM, what `/usr/bin/time -v` reports as maximum resident set size)."""
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+        """Peak resident set in MB (VmHWM, what `/usr/bin/time -v` reports as maximum
+        resident set size); None once the server has exited."""
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024)
+        except OSError:
+            pass
         return None
 
     def stop(self):

@@ -179,11 +179,18 @@ def load_postgres(ds, db):
 
 
 def drop_databases(mysql_db, pg_db):
-    conn = mysql_connect()
-    mysql_query(conn, f"DROP DATABASE IF EXISTS `{mysql_db}`")
-    conn.close()
-    with pg_connect("postgres") as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+    """Drops both; a failure on one side is reported and does not skip the other."""
+    try:
+        conn = mysql_connect()
+        mysql_query(conn, f"DROP DATABASE IF EXISTS `{mysql_db}`")
+        conn.close()
+    except Exception as e:
+        log(f"could not drop MariaDB database {mysql_db}: {e}")
+    try:
+        with pg_connect("postgres") as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+    except Exception as e:
+        log(f"could not drop PostgreSQL database {pg_db}: {e}")
 
 
 S3_ENDPOINT = "http://127.0.0.1:9000"
