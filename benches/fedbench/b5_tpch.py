@@ -13,7 +13,15 @@ PLACEMENT = {
 }
 
 
-TIMEOUT = {"small": 60, "full": 300}
+TIMEOUT = {"small": 30, "full": 60}
+
+# Queries fedsql answers wrongly or not at all today. They are still run and reported as
+# failures; the run fails only when another query fails or one of these starts passing
+# (then this list is out of date).
+KNOWN_FAILURES = {
+    "q16": "the PostgreSQL subtree (NOT IN subquery over supplier) is unparsed without its FROM entry",
+    "q20": "wrong rows: the correlated sum over Parquet lineitem per PostgreSQL partsupp row",
+}
 
 
 def queries():
@@ -52,6 +60,10 @@ def run(ctx):
         ], ctx.scale.runs)
     fails = [m.workload for m in out if m.fedsql and m.error]
     log(f"B5: {22 - len(fails)}/22 correct" + (f"; wrong or failed: {', '.join(fails)}" if fails else ""))
+    for m in out:
+        known = KNOWN_FAILURES.get(m.workload.split()[-1])
+        if m.fedsql and known:
+            m.extra["known_failure"] = known if m.error else "listed as failing but answered right"
     for m in out:
         if m.fedsql:
             m.extra["peak_rss_mb"] = fed.peak_rss_mb()

@@ -103,16 +103,9 @@ impl Engine {
     }
 }
 
-/// DataFusion's rules, then federation, then ours (which see only what stays local).
-///
-/// datafusion-federation's own list federates right after `scalar_subquery_to_join`,
-/// before DataFusion turns comma joins into inner joins and pushes filters down: a
-/// `FROM part, partsupp WHERE p_partkey = ps_partkey` on one source went out as a cross
-/// join with the filter kept here (TPC-H Q2 never finished). Federating last sends the
-/// joined, filtered and pruned subtree.
+/// DataFusion's rules with federation, then ours (which see only what stays local).
 fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
-    let mut rules = datafusion::optimizer::Optimizer::new().rules;
-    rules.push(Arc::new(datafusion_federation::FederationOptimizerRule::new()));
+    let mut rules = datafusion_federation::default_optimizer_rules();
     rules.push(Arc::new(decimal_avg::RoundDecimalAvg));
     rules
 }
