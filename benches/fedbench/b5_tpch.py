@@ -17,8 +17,8 @@ TIMEOUT = {"small": 30, "full": 60}
 
 # Queries fedsql answers wrongly or not at all today. They are still run and reported as
 # failures; the run fails when any other query fails (one of these passing is reported).
-CROSS_JOIN = ("times out: its one-source comma join reaches the source as a cross join "
-              "(datafusion-federation federates before DataFusion's join rules)")
+CROSS_JOIN = ("times out: datafusion-federation federates before DataFusion turns comma joins "
+              "into inner joins, so a cross join is computed (at a source or here)")
 KNOWN_FAILURES = {
     "q02": CROSS_JOIN,
     "q05": CROSS_JOIN,
