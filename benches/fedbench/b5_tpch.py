@@ -13,7 +13,7 @@ PLACEMENT = {
 }
 
 
-TIMEOUT = {"small": 30, "full": 60}
+TIMEOUT = {"small": 10, "full": 60}
 
 # Queries fedsql answers wrongly or not at all today. They are still run and reported as
 # failures; the run fails when any other query fails (one of these passing is reported).
