@@ -105,6 +105,12 @@ async fn psql_copy_out_matches_postgres_byte_for_byte() {
         assert_eq!(ours, theirs, "COPY {options}");
         assert!(ours.contains("2026-09-01 00:00:26.352") && ours.contains("2026-09-01 21:30:00.25+09"), "{ours}");
     }
+    // A CSV header names computed columns as PostgreSQL does.
+    let header = |port, user, db: &str, t: &str| {
+        psql(port, user, db, &format!("\\copy (SELECT count(*), max(id) FROM {t}) TO STDOUT csv header"))
+    };
+    assert_eq!(header(server.port, "analyst", "fedsql", "crm.public.events"), "count,max\n4,4\n");
+    assert_eq!(header(5432, "postgres", &pg.name, "events"), "count,max\n4,4\n");
     // The same text through a plain SELECT.
     let select = "SELECT id, at, zoned FROM {t} ORDER BY id";
     assert_eq!(

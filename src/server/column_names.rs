@@ -68,7 +68,12 @@ fn first_select(query: &mut Query) -> Option<&mut datafusion::sql::sqlparser::as
 
 /// Aliases the unnamed expressions of a query's select list with PostgreSQL's names.
 pub fn apply(stmt: &mut Statement) {
-    let Statement::Query(query) = stmt else { return };
+    let query = match stmt {
+        Statement::Query(query) => query,
+        // `COPY (query) TO STDOUT ... HEADER` names its columns the same way.
+        Statement::Copy { source: datafusion::sql::sqlparser::ast::CopySource::Query(query), .. } => query,
+        _ => return,
+    };
     let Some(select) = first_select(query) else { return };
     let mut used: Vec<String> = select
         .projection
