@@ -114,7 +114,7 @@ def main():
         log(f"FAILED: {len(wrong)} unexpected failures or wrong answers: "
             f"{'; '.join(wrong)}")
         sys.exit(1)
-    log(f"all answers agree ({len(measurements)} measurements)")
+    log(f"no unexpected failures ({len(measurements)} measurements, {len(known)} known failures)")
 
 
 if __name__ == "__main__":

@@ -19,9 +19,13 @@ pub fn handles(t: &DataType) -> bool {
 
 fn fraction(out: &mut String, micros: u32) {
     if micros != 0 {
-        let digits = format!("{micros:06}");
-        out.push('.');
-        out.push_str(digits.trim_end_matches('0'));
+        // Six digits without trailing zeros, written in place (this runs once per value).
+        let (mut value, mut width) = (micros, 6);
+        while value % 10 == 0 {
+            value /= 10;
+            width -= 1;
+        }
+        let _ = write!(out, ".{value:0width$}");
     }
 }
 
