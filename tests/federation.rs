@@ -191,3 +191,39 @@ async fn non_portable_expressions_keep_the_engine_meaning() {
     // The unparser writes XOR as ^, a power in PostgreSQL.
     assert_eq!(rows(&c, "SELECT n # 1 FROM crm.public.t ORDER BY id").await, [["7"], ["2"]]);
 }
+
+/// `FROM a, b WHERE a.k = b.k` over one source reaches it as a join with its filters,
+/// not as a cross join filtered here (TPC-H writes every join this way).
+#[tokio::test]
+async fn comma_joins_reach_the_source_as_joins_with_their_filters() {
+    let setup = "CREATE TABLE part (p_key int PRIMARY KEY, p_kind text);
+        CREATE TABLE stock (s_part int, s_qty int, s_cost numeric(12,2));
+        INSERT INTO part SELECT g, CASE WHEN g % 3 = 0 THEN 'bolt' ELSE 'nut' END FROM generate_series(1, 300) g;
+        INSERT INTO stock SELECT g % 300 + 1, g % 7, (g % 13) * 1.25 FROM generate_series(1, 3000) g;";
+    let pg = PgDb::create(setup).await;
+    let src = pg_connect(5432, &pg.name).await;
+    // The Parquet side, also loaded into PostgreSQL so it can compute the answer.
+    src.batch_execute("CREATE TABLE region (r_part int, r_name text);
+        INSERT INTO region SELECT g, CASE WHEN g % 2 = 0 THEN 'east' ELSE 'west' END FROM generate_series(1, 300) g;").await.unwrap();
+    let query = |part: &str, stock: &str, region: &str| format!(
+        "SELECT r_name, count(*), sum(s_qty * s_cost) FROM {part}, {stock}, {region}
+         WHERE p_key = s_part AND p_kind = 'bolt' AND s_qty > 2 AND r_part = p_key
+         GROUP BY r_name ORDER BY r_name");
+    let want = rows(&src, &query("part", "stock", "region")).await;
+    drop(src);
+    pg_log_statements(&pg.name).await;
+    let hist = std::env::temp_dir().join(unique("fedsql_region"));
+    write_parquet(&hist.join("s/region/part-0.parquet"),
+        "SELECT CAST(g AS INT) AS r_part, CASE WHEN g % 2 = 0 THEN 'east' ELSE 'west' END AS r_name FROM generate_series(1, 300) AS t(g)");
+    let cats = Catalogs::new().postgres("crm", &pg.name).parquet("h", &hist);
+    let server = Server::start(&cats);
+    let client = server.client().await;
+    let got = rows(&client, &query("crm.public.part", "crm.public.stock", "h.s.region")).await;
+    assert_eq!(got, want);
+    assert_eq!(want.len(), 2);
+    let log = pg_statements(&pg.name);
+    let remote = log.iter().find(|s| s.contains("\"stock\"")).unwrap_or_else(|| panic!("{log:#?}"));
+    assert!(remote.contains("JOIN") && !remote.contains("CROSS JOIN"), "{remote}");
+    assert!(remote.contains("'bolt'") && remote.contains("> 2"), "{remote}");
+    let _ = std::fs::remove_dir_all(&hist);
+}

@@ -10,7 +10,9 @@ mod mysql;
 mod parquet;
 mod postgres;
 mod pushdown;
+mod sealed_scan;
 mod sql;
+mod unparse;
 
 use std::sync::Arc;
 

@@ -23,6 +23,7 @@ use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion_federation::{FederatedPlanNode, FederationPlanner};
 
 use super::dialect::SourceDialect;
+use super::unparse::lift_filters_over_aliases;
 
 /// Aggregates with one meaning in DataFusion and in every source (after the renames in
 /// `dialect.rs`).
@@ -274,10 +275,11 @@ pub fn keep_unpushable_local(plan: LogicalPlan, dialect: SourceDialect) -> Resul
     let Some(fed) = node.as_any().downcast_ref::<FederatedPlanNode>() else {
         return Ok(plan);
     };
-    if tree_pushable(&fed.plan, dialect) {
-        return Ok(plan);
+    let inner = lift_filters_over_aliases(fed.plan.clone())?;
+    if tree_pushable(&inner, dialect) {
+        return federated(inner, &fed.planner);
     }
-    split(fed.plan.clone(), &fed.planner, dialect)
+    split(inner, &fed.planner, dialect)
 }
 
 /// How a scan filter goes to a source. Text comparisons MySQL makes under a `*_ci`

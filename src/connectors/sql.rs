@@ -28,6 +28,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::dialect::{alias_columns, rewrite_for, SourceDialect};
 use super::pushdown::{keep_unpushable_local, scan_filter};
+use super::sealed_scan::SealedScanExec;
 use super::ConnectorError;
 
 /// Wraps a table provider's own SQL executor, adding our dialect rewrites.
@@ -191,7 +192,7 @@ impl TableProvider for SourceTable {
             Some(p) => Arc::new(self.schema.project(p)?),
             None => self.schema.clone(),
         };
-        Ok(Arc::new(SchemaCastScanExec::new(plan, schema)))
+        Ok(Arc::new(SchemaCastScanExec::new(Arc::new(SealedScanExec::new(plan)), schema)))
     }
 }
 

@@ -104,8 +104,19 @@ impl Engine {
 }
 
 /// DataFusion's rules with federation, then ours (which see only what stays local).
+///
+/// datafusion-federation places its rule right after `scalar_subquery_to_join`, before
+/// DataFusion turns `FROM a, b WHERE a.k = b.k` into an inner join and pushes filters
+/// down: a source would then receive a cross join with its filters kept here. Federation
+/// runs after `push_down_filter` instead, and before the projection rules, whose
+/// rewrites (common subexpressions, pruned projections) the unparser can't always spell.
 fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
-    let mut rules = datafusion_federation::default_optimizer_rules();
+    let mut rules = datafusion::optimizer::Optimizer::new().rules;
+    let after = rules
+        .iter()
+        .position(|r| r.name() == "push_down_filter")
+        .map_or(rules.len(), |p| p + 1);
+    rules.insert(after, Arc::new(datafusion_federation::FederationOptimizerRule::new()));
     rules.push(Arc::new(decimal_avg::RoundDecimalAvg));
     rules
 }
