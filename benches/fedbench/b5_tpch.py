@@ -15,25 +15,10 @@ PLACEMENT = {
 
 TIMEOUT = {"small": 10, "full": 60}
 
-# Queries fedsql answers wrongly or not at all today. They are still run and reported as
-# failures; the run fails when any other query fails (one of these passing is reported).
-CROSS_JOIN = ("times out: datafusion-federation federates before DataFusion turns comma joins "
-              "into inner joins, so a cross join is computed (at a source or here)")
-KNOWN_FAILURES = {
-    "q02": CROSS_JOIN,
-    "q05": CROSS_JOIN,
-    "q07": CROSS_JOIN,
-    "q08": CROSS_JOIN,
-    "q09": CROSS_JOIN,
-    "q11": CROSS_JOIN,
-    "q14": CROSS_JOIN,
-    "q15": CROSS_JOIN,
-    "q17": CROSS_JOIN,
-    "q19": CROSS_JOIN,
-    "q21": CROSS_JOIN,
-    "q16": CROSS_JOIN + "; with federation moved last, its PostgreSQL part lost a FROM entry",
-    "q20": CROSS_JOIN + "; with federation moved last, it returned wrong rows",
-}
+# Queries fedsql answers wrongly or not at all today, with why. They are still run and
+# reported as failures; the run fails when any other query fails (one of these passing is
+# reported). Empty since federation runs after DataFusion's join and filter rules.
+KNOWN_FAILURES = {}
 
 
 def queries():
