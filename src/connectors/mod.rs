@@ -39,11 +39,26 @@ pub struct TableEntry {
     pub table: String,
 }
 
+/// A primary or foreign key a source declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub schema: String,
+    pub table: String,
+    pub name: String,
+    pub columns: Vec<String>,
+    /// For a foreign key: the referenced schema, table and columns (in key order).
+    pub references: Option<(String, String, Vec<String>)>,
+}
+
 /// A connected catalog. Listing is one call so that a refresh costs one round trip per source.
 #[async_trait]
 pub trait Connector: Send + Sync {
     /// Every table and view, across the allowed schemas.
     async fn list_tables(&self) -> Result<Vec<TableEntry>, ConnectorError>;
+    /// Primary and foreign keys of those tables (tools show and join on them).
+    async fn list_keys(&self) -> Result<Vec<Key>, ConnectorError> {
+        Ok(Vec::new())
+    }
     /// A read-only provider for one table (federated for SQL sources).
     async fn table_provider(
         &self,

@@ -12,8 +12,8 @@ use datafusion_table_providers::sql::db_connection_pool::mysqlpool::MySQLConnect
 use datafusion_table_providers::util::secrets::to_secret_map;
 
 use super::dialect::SourceDialect;
-use super::sql::{federate, literal, query_strings};
-use super::{redact, Connector, ConnectorError, TableEntry};
+use super::sql::{federate, keys_from_rows, literal, query_strings};
+use super::{redact, Connector, ConnectorError, Key, TableEntry};
 use crate::config::{DbConfig, SslMode};
 
 pub struct MySqlConnector {
@@ -94,6 +94,25 @@ impl Connector for MySqlConnector {
                 table: r[1].clone(),
             })
             .collect())
+    }
+
+    async fn list_keys(&self) -> Result<Vec<Key>, ConnectorError> {
+        let list = self.schemas.iter().map(|s| literal(s)).collect::<Vec<_>>().join(", ");
+        // MySQL names every primary key PRIMARY; tools expect names unique per schema.
+        let sql = format!(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, \
+             CASE WHEN CONSTRAINT_NAME = 'PRIMARY' THEN CONCAT(TABLE_NAME, '_pkey') ELSE CONSTRAINT_NAME END, \
+             COLUMN_NAME, COALESCE(REFERENCED_TABLE_SCHEMA, ''), COALESCE(REFERENCED_TABLE_NAME, ''), \
+             COALESCE(REFERENCED_COLUMN_NAME, '') \
+             FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA IN ({list}) \
+             AND (CONSTRAINT_NAME = 'PRIMARY' OR REFERENCED_TABLE_NAME IS NOT NULL) \
+             ORDER BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION"
+        );
+        let rows = query_strings(self.pool.as_ref(), &sql)
+            .await
+            .map_err(|m| self.source_error(m))?;
+        Ok(keys_from_rows(rows))
     }
 
     async fn table_provider(

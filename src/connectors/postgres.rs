@@ -20,8 +20,8 @@ use datafusion_table_providers::util::secrets::to_secret_map;
 use datafusion_table_providers::UnsupportedTypeAction;
 
 use super::dialect::SourceDialect;
-use super::sql::{federate, literal, query_strings};
-use super::{redact, Connector, ConnectorError, TableEntry};
+use super::sql::{federate, keys_from_rows, literal, query_strings};
+use super::{redact, Connector, ConnectorError, Key, TableEntry};
 use crate::config::{ConnectorKind, DbConfig, SslMode};
 
 pub struct PostgresConnector {
@@ -215,6 +215,36 @@ impl Connector for PostgresConnector {
                 table: r[1].clone(),
             })
             .collect())
+    }
+
+    async fn list_keys(&self) -> Result<Vec<Key>, ConnectorError> {
+        // Redshift's catalog has no unnest; its keys are informational only. Not listed yet.
+        if self.dialect == SourceDialect::Redshift {
+            return Ok(Vec::new());
+        }
+        // pg_catalog, not information_schema: the latter hides constraints from a user
+        // who may only SELECT, which is how fedsql should connect.
+        let sql = "SELECT n.nspname::text, c.relname::text, con.conname::text, a.attname::text, \
+                   COALESCE(fn.nspname::text, ''), COALESCE(fc.relname::text, ''), COALESCE(fa.attname::text, '') \
+                   FROM pg_catalog.pg_constraint con \
+                   JOIN pg_catalog.pg_class c ON c.oid = con.conrelid \
+                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                   CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, pos) \
+                   JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum \
+                   LEFT JOIN pg_catalog.pg_class fc ON fc.oid = con.confrelid \
+                   LEFT JOIN pg_catalog.pg_namespace fn ON fn.oid = fc.relnamespace \
+                   LEFT JOIN pg_catalog.pg_attribute fa ON fa.attrelid = con.confrelid AND fa.attnum = con.confkey[k.pos] \
+                   WHERE con.contype IN ('p', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+                   AND n.nspname NOT LIKE 'pg\\_%' \
+                   ORDER BY 1, 2, 3, k.pos";
+        let rows = query_strings(self.pool.as_ref(), sql)
+            .await
+            .map_err(|m| self.source_error(m))?;
+        Ok(keys_from_rows(
+            rows.into_iter()
+                .filter(|r| self.schemas.as_ref().is_none_or(|s| s.contains(&r[0])))
+                .collect(),
+        ))
     }
 
     async fn table_provider(

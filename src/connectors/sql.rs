@@ -29,7 +29,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::dialect::{alias_columns, rewrite_for, SourceDialect};
 use super::pushdown::{keep_unpushable_local, scan_filter};
 use super::sealed_scan::SealedScanExec;
-use super::ConnectorError;
+use super::{ConnectorError, Key};
 
 /// Wraps a table provider's own SQL executor, adding our dialect rewrites.
 struct DialectExecutor {
@@ -265,6 +265,33 @@ pub(crate) async fn query_strings<T: 'static, P: 'static>(
         }
     }
     Ok(rows)
+}
+
+/// Keys from catalog rows of one column each, in key order: schema, table, key name,
+/// column, then (foreign keys only) referenced schema, table and column.
+pub(crate) fn keys_from_rows(rows: Vec<Vec<String>>) -> Vec<Key> {
+    let mut keys: Vec<Key> = Vec::new();
+    for r in rows {
+        let [schema, table, name, column, ref_schema, ref_table, ref_column] = &r[..] else { continue };
+        let same = keys
+            .last()
+            .is_some_and(|k| (&k.schema, &k.table, &k.name) == (schema, table, name));
+        if !same {
+            keys.push(Key {
+                schema: schema.clone(),
+                table: table.clone(),
+                name: name.clone(),
+                columns: Vec::new(),
+                references: (!ref_table.is_empty()).then(|| (ref_schema.clone(), ref_table.clone(), Vec::new())),
+            });
+        }
+        let key = keys.last_mut().expect("pushed above");
+        key.columns.push(column.clone());
+        if let Some((_, _, cols)) = key.references.as_mut() {
+            cols.push(ref_column.clone());
+        }
+    }
+    keys
 }
 
 /// A SQL string literal, quoted for any of our sources.

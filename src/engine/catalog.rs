@@ -11,7 +11,7 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::runtime_env::RuntimeEnv;
 
 use crate::config::CatalogConfig;
-use crate::connectors::{self, Connector, ConnectorError};
+use crate::connectors::{self, Connector, ConnectorError, Key};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const UNAVAILABLE_RETRY: Duration = Duration::from_secs(3);
@@ -27,6 +27,7 @@ pub enum Status {
 #[derive(Default)]
 struct Listing {
     tables: BTreeMap<String, BTreeSet<String>>,
+    keys: Vec<Key>,
     providers: HashMap<(String, String), Arc<dyn TableProvider>>,
 }
 
@@ -122,7 +123,23 @@ impl SourceCatalog {
         for e in entries {
             tables.entry(e.schema).or_default().insert(e.table);
         }
+        // Keys only decorate the listing: without them tools still browse and query.
+        let keys = match tokio::time::timeout(SOURCE_TIMEOUT, connector.list_keys()).await {
+            Ok(Ok(keys)) => keys,
+            Ok(Err(e)) => {
+                tracing::warn!(catalog = self.name(), error = %e, "keys not listed");
+                Vec::new()
+            }
+            Err(_) => {
+                tracing::warn!(catalog = self.name(), "keys not listed within {}s", SOURCE_TIMEOUT.as_secs());
+                Vec::new()
+            }
+        };
         let mut listing = self.listing.write().unwrap();
+        listing.keys = keys
+            .into_iter()
+            .filter(|k| tables.get(&k.schema).is_some_and(|t| t.contains(&k.table)))
+            .collect();
         listing.tables = tables;
         // Schemas may have changed: providers are rebuilt on next use.
         listing.providers.clear();
@@ -140,6 +157,11 @@ impl SourceCatalog {
         if !covered {
             self.refresh().await;
         }
+    }
+
+    /// The primary and foreign keys of the listed tables.
+    pub fn keys(&self) -> Vec<Key> {
+        self.listing.read().unwrap().keys.clone()
     }
 
     fn has_table(&self, schema: &str, table: &str) -> bool {

@@ -9,6 +9,8 @@ import os
 import sys
 from decimal import Decimal
 
+from metabase_sync import metabase_sync
+
 PORT = int(os.environ["FEDSQL_PORT"])
 SHOP = "shop." + os.environ["SHOP_SCHEMA"]
 DSN = f"host=127.0.0.1 port={PORT} user=analyst dbname=fedsql"
@@ -169,6 +171,7 @@ def main():
         ("sqlalchemy+psycopg2", lambda: sqlalchemy_test(f"postgresql+psycopg2://analyst@127.0.0.1:{PORT}/fedsql", "sqlalchemy+psycopg2")),
         ("sqlalchemy+psycopg", lambda: sqlalchemy_test(f"postgresql+psycopg://analyst@127.0.0.1:{PORT}/fedsql", "sqlalchemy+psycopg")),
         ("asyncpg", lambda: asyncio.run(asyncpg_main())),
+        ("metabase sync", lambda: metabase_sync(DSN, SHOP)),
     ]
     only = sys.argv[1:]
     failed = []

@@ -180,4 +180,11 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(constant("pg_advisory_unlock_all", vec![], ScalarValue::Utf8(None)));
     ctx.register_udf(always_true("pg_function_is_visible"));
     ctx.register_udf(always_true("pg_type_is_visible"));
+    ctx.register_udf(super::format::udf());
+    for udf in super::privileges::udfs() {
+        ctx.register_udf(udf);
+    }
+    // Sources' comments are not read yet: no object has a description.
+    ctx.register_udf(null_text("col_description", vec![DataType::Int32, DataType::Int32]));
+    ctx.register_udf(null_text("obj_description", vec![DataType::Int32, DataType::Utf8]));
 }

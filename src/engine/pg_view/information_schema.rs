@@ -175,9 +175,11 @@ impl InfoTable {
             }
             return rows;
         }
-        if !matches!(self.kind, Kind::Tables | Kind::Columns | Kind::Views | Kind::TablePrivileges) {
-            // Sources do not report constraints or routines to fedsql yet.
+        if self.kind == Kind::Routines {
             return rows;
+        }
+        if !matches!(self.kind, Kind::Tables | Kind::Columns | Kind::Views | Kind::TablePrivileges) {
+            return self.key_rows(narrow);
         }
         for schema in schemas {
             let Some(provider) = view.0.schema(&schema) else { continue };
@@ -218,6 +220,75 @@ impl InfoTable {
                 }
             }
         }
+        rows
+    }
+}
+
+impl InfoTable {
+    /// Rows of the four constraint tables, from the keys sources declare.
+    fn key_rows(&self, narrow: &Narrowing) -> Vec<Vec<Cell>> {
+        let mut rows = Vec::new();
+        for source in &self.view.0.sources {
+            let keys = source.keys();
+            let named = |schema: &str| format!("{}.{schema}", source.name());
+            let primary = |schema: &str, table: &str| {
+                keys.iter().find(|k| k.references.is_none() && k.schema == schema && k.table == table)
+            };
+            for key in &keys {
+                let schema = named(&key.schema);
+                let head = || vec![text(DEFAULT_CATALOG), text(&schema), text(&key.name)];
+                match (self.kind, &key.references) {
+                    (Kind::TableConstraints, r) => {
+                        let mut row = head();
+                        row.extend([text(DEFAULT_CATALOG), text(&schema), text(&key.table)]);
+                        row.push(text(if r.is_some() { "FOREIGN KEY" } else { "PRIMARY KEY" }));
+                        row.extend([text("NO"), text("NO"), text("YES"), NULL]);
+                        rows.push(row);
+                    }
+                    (Kind::KeyColumnUsage, r) => {
+                        for (i, column) in key.columns.iter().enumerate() {
+                            // Where the referenced column sits in the referenced primary key.
+                            let position = r.as_ref().and_then(|(rs, rt, rc)| {
+                                let pk = primary(rs, rt)?;
+                                pk.columns.iter().position(|c| Some(c) == rc.get(i)).map(|p| p as i32 + 1)
+                            });
+                            let mut row = head();
+                            row.extend([text(DEFAULT_CATALOG), text(&schema), text(&key.table), text(column)]);
+                            row.extend([Cell::Int(Some(i as i32 + 1)), Cell::Int(position)]);
+                            rows.push(row);
+                        }
+                    }
+                    (Kind::ReferentialConstraints, Some((rs, rt, _))) => {
+                        let unique = primary(rs, rt).map(|pk| pk.name.clone());
+                        let mut row = head();
+                        row.extend([text(DEFAULT_CATALOG), text(named(rs)), Cell::Text(unique)]);
+                        row.extend([text("NONE"), text("NO ACTION"), text("NO ACTION")]);
+                        rows.push(row);
+                    }
+                    (Kind::ConstraintColumnUsage, r) => {
+                        // A foreign key uses the columns it references.
+                        let (used_schema, used_table, used) = match r {
+                            Some((rs, rt, rc)) => (named(rs), rt.as_str(), rc),
+                            None => (schema.clone(), key.table.as_str(), &key.columns),
+                        };
+                        for column in used {
+                            let mut row = vec![text(DEFAULT_CATALOG), text(&used_schema), text(used_table), text(column)];
+                            row.extend(head());
+                            rows.push(row);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let columns = self.kind.columns();
+        let at = |name: &str| columns.iter().position(|c| *c == name);
+        let matches = |row: &Vec<Cell>, index: Option<usize>, want: &Option<String>| match (index, want) {
+            (Some(i), Some(w)) => matches!(&row[i], Cell::Text(Some(v)) if v == w),
+            _ => true,
+        };
+        let (schema_at, table_at) = (at("table_schema"), at("table_name"));
+        rows.retain(|r| matches(r, schema_at, &narrow.schema) && matches(r, table_at, &narrow.table));
         rows
     }
 }

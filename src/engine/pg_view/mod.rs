@@ -7,8 +7,10 @@
 //! same table. pg_catalog (datafusion-pg-catalog's tables) and information_schema (ours,
 //! PostgreSQL-shaped) list exactly these schemas.
 
+mod format;
 mod functions;
 mod information_schema;
+mod privileges;
 mod types;
 
 use std::sync::Arc;
