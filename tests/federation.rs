@@ -227,3 +227,33 @@ async fn comma_joins_reach_the_source_as_joins_with_their_filters() {
     assert!(remote.contains("'bolt'") && remote.contains("> 2"), "{remote}");
     let _ = std::fs::remove_dir_all(&hist);
 }
+
+/// Correlated subqueries over a source answer what the source itself answers: in a
+/// SELECT list (not NULL, as the pg_catalog compatibility parser would make it) and in
+/// WHERE (decorrelated with a constant group key, which PostgreSQL must not receive as
+/// `GROUP BY true`).
+#[tokio::test]
+async fn correlated_subqueries_answer_as_the_source_does() {
+    let pg = PgDb::create("CREATE TABLE orgs (org text PRIMARY KEY);
+        CREATE TABLE m (id int, org text, amt numeric(10,2));
+        INSERT INTO orgs VALUES ('A'), ('B'), ('C');
+        INSERT INTO m VALUES (1, 'A', 1.10), (2, 'A', 2.20), (3, 'B', 5.00);").await;
+    let queries = |o: &str, m: &str| [
+        format!("SELECT o.org, (SELECT count(*) FROM {m} x WHERE x.org = o.org) AS n FROM {o} o ORDER BY 1"),
+        format!("SELECT o.org, (SELECT sum(x.amt) FROM {m} x WHERE x.org = o.org) FROM {o} o ORDER BY 1"),
+        format!("SELECT o.org FROM {o} o WHERE (SELECT sum(x.amt) FROM {m} x WHERE x.org = o.org) > 2 ORDER BY 1"),
+    ];
+    let src = pg_connect(5432, &pg.name).await;
+    let mut want = Vec::new();
+    for q in queries("orgs", "m") {
+        want.push(rows(&src, &q).await);
+    }
+    drop(src);
+    assert_eq!(want[0], [["A", "2"], ["B", "1"], ["C", "0"]]);
+    let cats = Catalogs::new().postgres("crm", &pg.name);
+    let server = Server::start(&cats);
+    let client = server.client().await;
+    for (q, w) in queries("crm.public.orgs", "crm.public.m").iter().zip(&want) {
+        assert_eq!(&rows(&client, q).await, w, "{q}");
+    }
+}

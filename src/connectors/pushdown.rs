@@ -23,7 +23,7 @@ use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion_federation::{FederatedPlanNode, FederationPlanner};
 
 use super::dialect::SourceDialect;
-use super::unparse::lift_filters_over_aliases;
+use super::unparse::for_unparser;
 
 /// Aggregates with one meaning in DataFusion and in every source (after the renames in
 /// `dialect.rs`).
@@ -275,7 +275,7 @@ pub fn keep_unpushable_local(plan: LogicalPlan, dialect: SourceDialect) -> Resul
     let Some(fed) = node.as_any().downcast_ref::<FederatedPlanNode>() else {
         return Ok(plan);
     };
-    let inner = lift_filters_over_aliases(fed.plan.clone())?;
+    let inner = for_unparser(fed.plan.clone())?;
     if tree_pushable(&inner, dialect) {
         return federated(inner, &fed.planner);
     }

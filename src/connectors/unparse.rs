@@ -1,5 +1,10 @@
 //! Plan shapes DataFusion's unparser spells wrongly, rewritten into ones it spells right.
 //!
+//! Decorrelated subqueries group by a constant (`true AS __always_true`); PostgreSQL
+//! rejects `GROUP BY true` ("non-integer constant in GROUP BY") and MySQL would read a
+//! number there as a column position. `coalesce(true, true)` is the same constant as an
+//! expression, which both group by as DataFusion does.
+//!
 //! `push_down_filter` moves a filter below a `SubqueryAlias`, renaming its columns to the
 //! inner relation's (`t.id` becomes `sales.id`). Over a derived table (a LIMIT, an
 //! aggregate, ...) the unparser then writes `FROM (SELECT ... LIMIT 2) AS t WHERE
@@ -11,7 +16,8 @@ use std::sync::Arc;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::Column;
 use datafusion::error::Result;
-use datafusion::logical_expr::{Expr, Filter, LogicalPlan, SubqueryAlias};
+use datafusion::functions::expr_fn::coalesce;
+use datafusion::logical_expr::{Aggregate, Expr, Filter, LogicalPlan, Projection, SubqueryAlias};
 
 /// Whether the unparser writes `plan` as a derived table rather than a plain `FROM table`.
 fn derived(plan: &LogicalPlan) -> bool {
@@ -39,8 +45,126 @@ fn renamed(predicate: Expr, alias: &SubqueryAlias) -> Result<Expr> {
         .map(|t| t.data)
 }
 
+/// The federated plan in shapes the unparser writes as valid SQL.
+pub fn for_unparser(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let plan = without_constant_group_keys(lift_filters_over_aliases(plan)?)?;
+    named_aggregates(merged_column_projections(plan)?)
+}
+
+/// A projection that only picks columns of the projection below it is folded into that
+/// one: the unparser writes the lower one as a derived table, yet keeps the upper one's
+/// column qualifiers (`SELECT o.org FROM (SELECT o.org ...) AS derived_projection`).
+fn merged_column_projections(plan: LogicalPlan) -> Result<LogicalPlan> {
+    plan.transform_up(|node| {
+        let LogicalPlan::Projection(upper) = &node else {
+            return Ok(Transformed::no(node));
+        };
+        let LogicalPlan::Projection(lower) = upper.input.as_ref() else {
+            return Ok(Transformed::no(node));
+        };
+        let Some(exprs) = picked_columns(upper, lower) else {
+            return Ok(Transformed::no(node));
+        };
+        let merged = Projection::try_new(exprs, lower.input.clone())?;
+        Ok(Transformed::yes(LogicalPlan::Projection(merged)))
+    })
+    .map(|t| t.data)
+}
+
+/// `upper`'s expressions written over `lower`'s input, when `upper` only picks columns.
+fn picked_columns(upper: &Projection, lower: &Projection) -> Option<Vec<Expr>> {
+    upper
+        .expr
+        .iter()
+        .zip(upper.schema.iter())
+        .map(|(e, (q, f))| {
+            let column = match e {
+                Expr::Column(c) => c,
+                Expr::Alias(a) => match a.expr.as_ref() {
+                    Expr::Column(c) => c,
+                    _ => return None,
+                },
+                _ => return None,
+            };
+            let value = match &lower.expr[lower.schema.maybe_index_of_column(column)?] {
+                Expr::Alias(a) => a.expr.as_ref().clone(),
+                other => other.clone(),
+            };
+            Some(value.alias_qualified(q.cloned(), f.name()))
+        })
+        .collect()
+}
+
+/// A projection over an aggregate that passes an aggregate on as a bare column
+/// (`sum(x.amt)`) is written `SELECT sum(x.amt)`, which a source names `sum`, not
+/// `sum(x.amt)` as the query above it reads: such columns get their name as an alias.
+fn named_aggregates(plan: LogicalPlan) -> Result<LogicalPlan> {
+    plan.transform_up(|node| {
+        let LogicalPlan::Projection(p) = &node else {
+            return Ok(Transformed::no(node));
+        };
+        let LogicalPlan::Aggregate(agg) = p.input.as_ref() else {
+            return Ok(Transformed::no(node));
+        };
+        let keys = agg.group_expr.len();
+        let is_aggregate = |c: &Column| agg.schema.maybe_index_of_column(c).is_some_and(|i| i >= keys);
+        if !p.expr.iter().any(|e| matches!(e, Expr::Column(c) if is_aggregate(c))) {
+            return Ok(Transformed::no(node));
+        }
+        let exprs = p
+            .expr
+            .iter()
+            .map(|e| match e {
+                Expr::Column(c) if is_aggregate(c) => e.clone().alias_qualified(c.relation.clone(), c.name.clone()),
+                other => other.clone(),
+            })
+            .collect();
+        let projection = Projection::try_new(exprs, p.input.clone())?;
+        Ok(Transformed::yes(LogicalPlan::Projection(projection)))
+    })
+    .map(|t| t.data)
+}
+
+fn is_constant(e: &Expr) -> bool {
+    match e {
+        Expr::Literal(..) => true,
+        Expr::Alias(a) => is_constant(&a.expr),
+        _ => false,
+    }
+}
+
+fn without_constant_group_keys(plan: LogicalPlan) -> Result<LogicalPlan> {
+    plan.transform_up(|node| {
+        let LogicalPlan::Aggregate(agg) = &node else {
+            return Ok(Transformed::no(node));
+        };
+        if !agg.group_expr.iter().any(is_constant) || agg.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
+            return Ok(Transformed::no(node));
+        }
+        let keys = agg
+            .group_expr
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                if !is_constant(e) {
+                    return e.clone();
+                }
+                let value = match e {
+                    Expr::Alias(a) => a.expr.as_ref().clone(),
+                    other => other.clone(),
+                };
+                let (q, f) = agg.schema.qualified_field(i);
+                coalesce(vec![value.clone(), value]).alias_qualified(q.cloned(), f.name())
+            })
+            .collect();
+        let keyed = Aggregate::try_new(agg.input.clone(), keys, agg.aggr_expr.clone())?;
+        Ok(Transformed::yes(LogicalPlan::Aggregate(keyed)))
+    })
+    .map(|t| t.data)
+}
+
 /// Lifts every filter that sits between an alias and a derived table above the alias.
-pub fn lift_filters_over_aliases(plan: LogicalPlan) -> Result<LogicalPlan> {
+fn lift_filters_over_aliases(plan: LogicalPlan) -> Result<LogicalPlan> {
     plan.transform_up(|node| {
         let LogicalPlan::SubqueryAlias(alias) = &node else {
             return Ok(Transformed::no(node));

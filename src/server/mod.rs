@@ -10,7 +10,6 @@ use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::Statement;
-use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
 use datafusion_postgres::arrow_pg::datatypes::into_pg_type;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
@@ -46,9 +45,12 @@ mod column_names;
 mod commands;
 mod copy;
 mod encode;
+mod parse;
 mod settings;
 mod text;
 mod timezone;
+
+use parse::SqlParser;
 
 use crate::engine::error::{classify, sqlstate, QueryError};
 use crate::engine::{plan_statement, Engine, SessionSettings};
@@ -93,15 +95,15 @@ async fn with_timeout<T>(
 
 pub struct QueryService {
     engine: Arc<Engine>,
-    parser: PostgresCompatibilityParser,
+    parser: SqlParser,
     hooks: Vec<Arc<dyn QueryHook>>,
 }
 
 impl QueryService {
     pub fn new(engine: Arc<Engine>) -> Self {
         Self {
+            parser: SqlParser::new(engine.catalogs().iter().map(|c| c.name().to_string()).collect()),
             engine,
-            parser: PostgresCompatibilityParser::new(),
             hooks: vec![
                 Arc::new(commands::SessionCommands),
                 Arc::new(CursorStatementHook),

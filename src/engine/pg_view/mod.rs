@@ -7,6 +7,7 @@
 //! same table. pg_catalog (datafusion-pg-catalog's tables) and information_schema (ours,
 //! PostgreSQL-shaped) list exactly these schemas.
 
+mod constraints;
 mod format;
 mod functions;
 mod information_schema;
@@ -103,9 +104,11 @@ pub fn install(ctx: &SessionContext, catalog: Arc<ToolCatalog>) -> DfResult<()> 
     catalog.register_schema("information_schema", Arc::new(InformationSchema::new(view.clone())))?;
     setup_pg_catalog(ctx, super::DEFAULT_CATALOG, EmptyContextProvider).map_err(|e| *e)?;
     let static_tables = Arc::new(PgCatalogStaticTables::try_new()?);
-    let pg_catalog = PgCatalogSchemaProvider::try_new(view, static_tables, EmptyContextProvider)?;
+    let pg_catalog = PgCatalogSchemaProvider::try_new(view.clone(), static_tables, EmptyContextProvider)?;
+    let pg_catalog = constraints::PgCatalogWithKeys { inner: Arc::new(pg_catalog), view: view.clone() };
     catalog.register_schema("pg_catalog", Arc::new(pg_catalog))?;
     functions::register(ctx);
+    ctx.register_udf(constraints::constraintdef_udf(view));
     Ok(())
 }
 

@@ -1,0 +1,331 @@
+//! `pg_catalog.pg_constraint` with the primary and foreign keys sources declare, and
+//! `pg_get_constraintdef()` spelling them. datafusion-pg-catalog ships a fixed table
+//! (PostgreSQL's own system constraints, `conkey` as text); tools join it on
+//! `attnum = ANY(conkey)` (Metabase's foreign keys) and on `conrelid` (psql's `\d`).
+//!
+//! Constraint OIDs are numbered from `FIRST_OID` in listing order; table and namespace
+//! OIDs are pg_class's and pg_namespace's, read at scan time.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int16Array, Int16Builder, Int32Array, ListBuilder, RecordBatch, StringArray,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
+use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::common::{internal_datafusion_err, Result as DfResult};
+use datafusion::datasource::{MemTable, TableType};
+use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+
+use super::format::quote_ident;
+use super::ToolView;
+use crate::connectors::Key;
+
+const FIRST_OID: i32 = 1_900_000_000;
+
+/// Every key, with the tool-facing schema name (`catalog.schema`) of its table and of
+/// the table it references, in a stable order: the OID of key `i` is `FIRST_OID + i`.
+fn all_keys(view: &ToolView) -> Vec<(String, Option<String>, Key)> {
+    let mut out = Vec::new();
+    for source in &view.0.sources {
+        for key in source.keys() {
+            let schema = format!("{}.{}", source.name(), key.schema);
+            let referenced = key.references.as_ref().map(|(s, _, _)| format!("{}.{s}", source.name()));
+            out.push((schema, referenced, key));
+        }
+    }
+    out
+}
+
+fn columns(names: &[String]) -> String {
+    names.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")
+}
+
+/// What PostgreSQL's `pg_get_constraintdef` prints for a key.
+fn definition(referenced_schema: &Option<String>, key: &Key) -> String {
+    match (&key.references, referenced_schema) {
+        (Some((_, table, cols)), Some(schema)) => format!(
+            "FOREIGN KEY ({}) REFERENCES {}.{}({})",
+            columns(&key.columns),
+            quote_ident(schema),
+            quote_ident(table),
+            columns(cols)
+        ),
+        _ => format!("PRIMARY KEY ({})", columns(&key.columns)),
+    }
+}
+
+fn table_schema() -> SchemaRef {
+    use DataType::{Boolean, Int16, Int32, Utf8};
+    let list = DataType::List(Arc::new(Field::new_list_field(Int16, true)));
+    let mut fields = vec![
+        Field::new("oid", Int32, false),
+        Field::new("conname", Utf8, false),
+        Field::new("connamespace", Int32, false),
+        Field::new("contype", Utf8, false),
+        Field::new("condeferrable", Boolean, false),
+        Field::new("condeferred", Boolean, false),
+        Field::new("convalidated", Boolean, false),
+        Field::new("conrelid", Int32, false),
+        Field::new("contypid", Int32, false),
+        Field::new("conindid", Int32, false),
+        Field::new("conparentid", Int32, false),
+        Field::new("confrelid", Int32, false),
+        Field::new("confupdtype", Utf8, false),
+        Field::new("confdeltype", Utf8, false),
+        Field::new("confmatchtype", Utf8, false),
+        Field::new("conislocal", Boolean, false),
+        Field::new("coninhcount", Int16, false),
+        Field::new("connoinherit", Boolean, false),
+        Field::new("conkey", list.clone(), true),
+        Field::new("confkey", list, true),
+    ];
+    for name in ["conpfeqop", "conppeqop", "conffeqop", "confdelsetcols", "conexclop", "conbin"] {
+        fields.push(Field::new(name, Utf8, true));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// One constraint row, OIDs resolved.
+struct Row {
+    oid: i32,
+    name: String,
+    namespace: i32,
+    foreign: bool,
+    table: i32,
+    referenced: i32,
+    key: Vec<i16>,
+    referenced_key: Option<Vec<i16>>,
+}
+
+#[derive(Debug)]
+pub struct PgConstraint {
+    view: ToolView,
+}
+
+impl PgConstraint {
+    /// `(schema, table) -> (table oid, namespace oid)` from pg_class, for `schemas`.
+    async fn oids(state: &dyn Session, schemas: &[&str]) -> DfResult<HashMap<(String, String), (i32, i32)>> {
+        let state = state
+            .as_any()
+            .downcast_ref::<SessionState>()
+            .ok_or_else(|| internal_datafusion_err!("pg_constraint needs a SessionState"))?;
+        let list = schemas.iter().map(|s| format!("'{}'", s.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT n.nspname, c.relname, c.oid, n.oid FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid WHERE n.nspname IN ({list})"
+        );
+        let ctx = SessionContext::new_with_state(state.clone());
+        let mut out = HashMap::new();
+        for batch in ctx.sql(&sql).await?.collect().await? {
+            let text = |i: usize| cast(batch.column(i), &DataType::Utf8);
+            let int = |i: usize| cast(batch.column(i), &DataType::Int32);
+            let (schema, table, table_oid, ns_oid) = (text(0)?, text(1)?, int(2)?, int(3)?);
+            let (schema, table) = (schema.as_string::<i32>(), table.as_string::<i32>());
+            let (table_oid, ns_oid) = (table_oid.as_primitive::<Int32Type>(), ns_oid.as_primitive::<Int32Type>());
+            for r in 0..batch.num_rows() {
+                out.insert(
+                    (schema.value(r).to_string(), table.value(r).to_string()),
+                    (table_oid.value(r), ns_oid.value(r)),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Column numbers (pg_attribute.attnum) of `names` in one table.
+    async fn attnums(&self, schema: &str, table: &str, names: &[String]) -> Option<Vec<i16>> {
+        let provider = self.view.table(schema, table).await?;
+        let arrow = provider.schema();
+        names.iter().map(|n| arrow.index_of(n).ok().map(|i| i as i16 + 1)).collect()
+    }
+
+    async fn rows(&self, state: &dyn Session) -> DfResult<Vec<Row>> {
+        let keys = all_keys(&self.view);
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut schemas: Vec<&str> = keys.iter().map(|(s, _, _)| s.as_str()).collect();
+        schemas.extend(keys.iter().filter_map(|(_, r, _)| r.as_deref()));
+        schemas.sort();
+        schemas.dedup();
+        let oids = Self::oids(state, &schemas).await?;
+        let mut rows = Vec::new();
+        for (i, (schema, referenced_schema, key)) in keys.iter().enumerate() {
+            let Some(&(table, namespace)) = oids.get(&(schema.clone(), key.table.clone())) else { continue };
+            let Some(attnums) = self.attnums(schema, &key.table, &key.columns).await else { continue };
+            let (referenced, referenced_key) = match (&key.references, referenced_schema) {
+                (Some((_, rt, rc)), Some(rs)) => {
+                    let Some(&(rel, _)) = oids.get(&(rs.clone(), rt.clone())) else { continue };
+                    let Some(nums) = self.attnums(rs, rt, rc).await else { continue };
+                    (rel, Some(nums))
+                }
+                _ => (0, None),
+            };
+            rows.push(Row {
+                oid: FIRST_OID + i as i32,
+                name: key.name.clone(),
+                namespace,
+                foreign: key.references.is_some(),
+                table,
+                referenced,
+                key: attnums,
+                referenced_key,
+            });
+        }
+        Ok(rows)
+    }
+}
+
+fn to_batch(rows: &[Row]) -> DfResult<RecordBatch> {
+    let n = rows.len();
+    let int = |f: &dyn Fn(&Row) -> i32| Arc::new(rows.iter().map(f).collect::<Int32Array>()) as ArrayRef;
+    let text = |f: &dyn Fn(&Row) -> &str| Arc::new(rows.iter().map(|r| Some(f(r))).collect::<StringArray>()) as ArrayRef;
+    let flag = |v: bool| Arc::new(BooleanArray::from(vec![v; n])) as ArrayRef;
+    let keys = |f: &dyn Fn(&Row) -> Option<&Vec<i16>>| {
+        let mut b = ListBuilder::new(Int16Builder::new());
+        for r in rows {
+            match f(r) {
+                Some(k) => {
+                    b.values().append_slice(k);
+                    b.append(true);
+                }
+                None => b.append(false),
+            }
+        }
+        Arc::new(b.finish()) as ArrayRef
+    };
+    let fk = |r: &Row, yes: &'static str, no: &'static str| if r.foreign { yes } else { no };
+    let mut columns = vec![
+        int(&|r| r.oid),
+        text(&|r| r.name.as_str()),
+        int(&|r| r.namespace),
+        text(&|r| fk(r, "f", "p")),
+        flag(false),
+        flag(false),
+        flag(true),
+        int(&|r| r.table),
+        int(&|_| 0),
+        int(&|_| 0),
+        int(&|_| 0),
+        int(&|r| r.referenced),
+        text(&|r| fk(r, "a", " ")),
+        text(&|r| fk(r, "a", " ")),
+        text(&|r| fk(r, "s", " ")),
+        flag(true),
+        Arc::new(Int16Array::from(vec![0i16; n])) as ArrayRef,
+        flag(true),
+        keys(&|r| Some(&r.key)),
+        keys(&|r| r.referenced_key.as_ref()),
+    ];
+    for _ in 0..6 {
+        columns.push(Arc::new(StringArray::from(vec![None::<&str>; n])) as ArrayRef);
+    }
+    Ok(RecordBatch::try_new(table_schema(), columns)?)
+}
+
+#[async_trait]
+impl TableProvider for PgConstraint {
+    fn schema(&self) -> SchemaRef {
+        table_schema()
+    }
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let batch = to_batch(&self.rows(state).await?)?;
+        MemTable::try_new(table_schema(), vec![vec![batch]])?.scan(state, projection, &[], limit).await
+    }
+}
+
+/// datafusion-pg-catalog's pg_catalog with our `pg_constraint`.
+#[derive(Debug)]
+pub struct PgCatalogWithKeys {
+    pub inner: Arc<dyn SchemaProvider>,
+    pub view: ToolView,
+}
+
+#[async_trait]
+impl SchemaProvider for PgCatalogWithKeys {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if name.eq_ignore_ascii_case("pg_constraint") {
+            return Ok(Some(Arc::new(PgConstraint { view: self.view.clone() })));
+        }
+        self.inner.table(name).await
+    }
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
+#[derive(Debug)]
+struct ConstraintDef {
+    view: ToolView,
+    signature: Signature,
+}
+
+impl PartialEq for ConstraintDef {
+    fn eq(&self, other: &Self) -> bool {
+        self.signature == other.signature
+    }
+}
+impl Eq for ConstraintDef {}
+impl std::hash::Hash for ConstraintDef {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.signature.hash(state)
+    }
+}
+
+impl ScalarUDFImpl for ConstraintDef {
+    fn name(&self) -> &str {
+        "pg_get_constraintdef"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let keys = all_keys(&self.view);
+        let oids = args.args[0].to_array(args.number_rows)?;
+        let oids = cast(&oids, &DataType::Int32)?;
+        let oids = oids.as_primitive::<Int32Type>();
+        let defs: StringArray = (0..oids.len())
+            .map(|i| {
+                let oid = oids.is_valid(i).then(|| oids.value(i))?;
+                let (_, referenced, key) = keys.get(usize::try_from(oid.checked_sub(FIRST_OID)?).ok()?)?;
+                Some(definition(referenced, key))
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(defs)))
+    }
+}
+
+pub fn constraintdef_udf(view: ToolView) -> ScalarUDF {
+    let signature = Signature::new(
+        TypeSignature::OneOf(vec![
+            TypeSignature::Exact(vec![DataType::Int32]),
+            TypeSignature::Exact(vec![DataType::Int32, DataType::Boolean]),
+        ]),
+        Volatility::Stable,
+    );
+    ScalarUDF::new_from_impl(ConstraintDef { view, signature })
+}

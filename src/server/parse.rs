@@ -1,0 +1,147 @@
+//! Parsing client SQL: datafusion-pg-catalog's compatibility parser, except where it
+//! would change the answer of a query over source tables.
+//!
+//! That parser replaces known catalog queries and then applies rewrite rules. One of
+//! them, `RemoveSubqueryFromProjection`, turns every correlated subquery in a SELECT
+//! list into NULL (DataFusion cannot plan some in pg_catalog queries). For a query that
+//! reads a source, `SELECT o.id, (SELECT count(*) FROM orders WHERE org = o.id)` must
+//! count, not answer NULL: such statements are parsed again with every other rule, and
+//! DataFusion plans the subquery or says it can't.
+//!
+//! `CAST(format('%I.%I', schema, table) AS regclass)` over columns (Metabase's field
+//! sync) becomes a lookup in pg_class: the compatibility rules only resolve literals.
+
+use std::sync::Arc;
+
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions_mut, visit_relations, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    Statement, Value,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion_pg_catalog::sql::rules::*;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+
+pub struct SqlParser {
+    compat: PostgresCompatibilityParser,
+    /// The compatibility parser's rules, in its order, without the subquery removal.
+    rules: Vec<Arc<dyn SqlStatementRewriteRule>>,
+    /// Source catalog names: a relation under one of them reads a source.
+    catalogs: Vec<String>,
+}
+
+impl SqlParser {
+    pub fn new(catalogs: Vec<String>) -> Self {
+        let rules: Vec<Arc<dyn SqlStatementRewriteRule>> = vec![
+            Arc::new(AliasDuplicatedProjectionRewrite),
+            Arc::new(ResolveUnqualifiedIdentifier),
+            Arc::new(RewriteArrayAnyAllOperation),
+            Arc::new(PrependUnqualifiedPgTableName),
+            Arc::new(StripCallableQualifier),
+            Arc::new(FixArrayLiteral),
+            Arc::new(CurrentUserVariableToSessionUserFunctionCall),
+            Arc::new(StripCollate),
+            Arc::new(RewritePgCatalogOperator),
+            Arc::new(RewriteRegCastToSubquery::new()),
+            Arc::new(FixVersionColumnName),
+        ];
+        SqlParser { compat: PostgresCompatibilityParser::new(), rules, catalogs }
+    }
+
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, ParserError> {
+        let compat = self.compat.parse(sql)?;
+        let Ok(plain) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
+            return Ok(compat);
+        };
+        if plain.len() != compat.len() {
+            return Ok(compat);
+        }
+        Ok(compat
+            .into_iter()
+            .zip(plain)
+            .map(|(compat, plain)| {
+                let mut stmt = if self.reads_sources(&plain) {
+                    self.rules.iter().fold(plain, |s, rule| rule.rewrite(s))
+                } else {
+                    compat
+                };
+                regclass_lookups(&mut stmt);
+                stmt
+            })
+            .collect())
+    }
+
+    /// Whether `stmt` names a source table: `crm.public.orgs` or `"crm.public".orgs`.
+    fn reads_sources(&self, stmt: &Statement) -> bool {
+        let mut reads = false;
+        let _ = visit_relations(stmt, |name| {
+            let first = name.0.first().and_then(|p| p.as_ident()).map(|i| i.value.as_str());
+            if let Some(first) = first {
+                let catalog = if name.0.len() >= 3 { first } else { first.split('.').next().unwrap_or(first) };
+                reads |= (name.0.len() >= 3 || first.contains('.')) && self.catalogs.iter().any(|c| c == catalog);
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        reads
+    }
+}
+
+/// `schema` and `table` when `e` is `format('%I.%I', schema, table)`.
+fn qualified_name_parts(e: &Expr) -> Option<(&Expr, &Expr)> {
+    let Expr::Function(f) = e else { return None };
+    let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+    let FunctionArguments::List(list) = &f.args else { return None };
+    let args: Vec<&Expr> = list
+        .args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    match (name.as_str(), args.as_slice()) {
+        ("format", [pattern, schema, table]) => match pattern {
+            Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(p) if p == "%I.%I") => Some((schema, table)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn regclass_lookups(stmt: &mut Statement) {
+    let _ = visit_expressions_mut(stmt, |e| {
+        if let Expr::Cast { expr, data_type: DataType::Regclass, .. } = e {
+            if let Some((schema, table)) = qualified_name_parts(expr) {
+                // Aliases of our own: the operands may name the query's `c` or `n`.
+                let lookup = format!(
+                    "(SELECT max(fedsql_rc.oid) FROM pg_catalog.pg_class fedsql_rc \
+                     JOIN pg_catalog.pg_namespace fedsql_rn ON fedsql_rc.relnamespace = fedsql_rn.oid \
+                     WHERE fedsql_rn.nspname = {schema} AND fedsql_rc.relname = {table})"
+                );
+                if let Ok(parsed) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&lookup).and_then(|mut p| p.parse_expr()) {
+                    *e = parsed;
+                }
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subqueries_over_sources_are_kept() {
+        let p = SqlParser::new(vec!["crm".into()]);
+        let sql = "SELECT o.id, (SELECT count(*) FROM crm.public.m WHERE m.org = o.id) FROM crm.public.o";
+        let out = p.parse(sql).unwrap()[0].to_string();
+        assert!(out.contains("count(*)"), "{out}");
+        let quoted = "SELECT o.id, (SELECT max(x) FROM \"crm.public\".m WHERE m.org = o.id) FROM \"crm.public\".o";
+        assert!(p.parse(quoted).unwrap()[0].to_string().contains("max(x)"));
+        // Catalog queries keep the compatibility parser's rewrite.
+        let catalog = "SELECT c.relname, (SELECT n.nspname FROM pg_namespace n WHERE n.oid = c.relnamespace) FROM pg_class c";
+        let out = p.parse(catalog).unwrap()[0].to_string();
+        assert!(out.contains("NULL") && !out.contains("nspname FROM"), "{out}");
+    }
+}
