@@ -70,5 +70,5 @@ async fn source_keys_show_in_information_schema_and_pg_constraint() {
         JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey)
         WHERE c.conname = 'child_pa_pb_fkey' ORDER BY a.attnum").await;
     assert_eq!(fk_columns, [["pb"], ["pa"]]);
-    assert!(rows(&client, "SELECT count(*) FROM information_schema.table_constraints WHERE table_name = 'loose'").await == [["0"]]);
+    assert_eq!(rows(&client, "SELECT count(*) FROM information_schema.table_constraints WHERE table_name = 'loose'").await, [["0"]]);
 }

@@ -59,22 +59,19 @@ def run(ctx):
 
     # Counted around each fedsql run only: the catalog's own refresh (table and key
     # listing, once a minute) also reaches MariaDB while the baselines run.
-    sent = [0]
+    sent, mark = [0], [0]
 
-    def counted(run):
-        def wrapped():
-            before = statements()
-            try:
-                return run()
-            finally:
-                sent[0] += statements() - before
-        return wrapped
+    def start():
+        mark[0] = statements()
+
+    def stop():
+        sent[0] += statements() - mark[0]
 
     out = alternate("B1", [
         Contender("MariaDB (indexed table)", lambda: _sorted(mysql_query(my, mariadb_sql)), check),
         Contender("DuckDB (local Parquet)", lambda: _sorted(duck.sql(duck_sql).fetchall()), check),
-        Contender("fedsql (local Parquet)", counted(fedsql("pq.bench.api_call_log")), check, fedsql=True),
-        Contender("fedsql (Parquet on S3)", counted(fedsql("s3.bench.api_call_log")), check, fedsql=True),
+        Contender("fedsql (local Parquet)", fedsql("pq.bench.api_call_log"), check, fedsql=True, before=start, after=stop),
+        Contender("fedsql (Parquet on S3)", fedsql("s3.bench.api_call_log"), check, fedsql=True, before=start, after=stop),
     ], ctx.scale.runs, rows=rows)
     to_mariadb = sent[0]  # over every fedsql run, warm-ups included
     mysql_query(my, f"DROP USER '{user}'@'%'")

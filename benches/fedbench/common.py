@@ -50,11 +50,15 @@ class WrongAnswer(Exception):
 
 @dataclasses.dataclass
 class Contender:
-    """One system running one workload: `run` returns its answer, `check` raises WrongAnswer."""
+    """One system running one workload: `run` returns its answer, `check` raises WrongAnswer.
+
+    `before`/`after`, if given, run around every run of it, outside the timing."""
     name: str
     run: object
     check: object = None
     fedsql: bool = False
+    before: object = None
+    after: object = None
 
 
 @dataclasses.dataclass
@@ -85,10 +89,14 @@ def alternate(workload, contenders, runs, rows=0):
     live = list(contenders)
 
     def attempt(c, timed):
+        if c.before:
+            c.before()
         t0 = time.perf_counter()
         try:
             answer = c.run()
             elapsed = time.perf_counter() - t0
+            if c.after:
+                c.after()
             if c.check:
                 c.check(answer)
         except Exception as e:  # a failing contender is reported, the others go on

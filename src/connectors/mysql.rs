@@ -63,6 +63,11 @@ impl MySqlConnector {
         })
     }
 
+    /// The shown schemas as an SQL list, for `IN (...)`.
+    fn schema_list(&self) -> String {
+        self.schemas.iter().map(|s| literal(s)).collect::<Vec<_>>().join(", ")
+    }
+
     fn source_error(&self, message: String) -> ConnectorError {
         ConnectorError::Source {
             catalog: self.catalog.clone(),
@@ -74,12 +79,7 @@ impl MySqlConnector {
 #[async_trait]
 impl Connector for MySqlConnector {
     async fn list_tables(&self) -> Result<Vec<TableEntry>, ConnectorError> {
-        let list = self
-            .schemas
-            .iter()
-            .map(|s| literal(s))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = self.schema_list();
         let sql = format!(
             "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
              WHERE TABLE_SCHEMA IN ({list}) ORDER BY 1, 2"
@@ -97,7 +97,7 @@ impl Connector for MySqlConnector {
     }
 
     async fn list_keys(&self) -> Result<Vec<Key>, ConnectorError> {
-        let list = self.schemas.iter().map(|s| literal(s)).collect::<Vec<_>>().join(", ");
+        let list = self.schema_list();
         // MySQL names every primary key PRIMARY; tools expect names unique per schema.
         let sql = format!(
             "SELECT TABLE_SCHEMA, TABLE_NAME, \

@@ -47,28 +47,31 @@ fn renamed(predicate: Expr, alias: &SubqueryAlias) -> Result<Expr> {
 
 /// The federated plan in shapes the unparser writes as valid SQL.
 pub fn for_unparser(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let plan = without_constant_group_keys(lift_filters_over_aliases(plan)?)?;
-    named_aggregates(merged_column_projections(plan)?)
+    // One walk, children first: each rule sees its inputs already rewritten.
+    plan.transform_up(|node| {
+        lift_filter_over_alias(node)?
+            .transform_data(constant_group_keys_as_expressions)?
+            .transform_data(merged_column_projection)?
+            .transform_data(named_aggregates)
+    })
+    .map(|t| t.data)
 }
 
 /// A projection that only picks columns of the projection below it is folded into that
 /// one: the unparser writes the lower one as a derived table, yet keeps the upper one's
 /// column qualifiers (`SELECT o.org FROM (SELECT o.org ...) AS derived_projection`).
-fn merged_column_projections(plan: LogicalPlan) -> Result<LogicalPlan> {
-    plan.transform_up(|node| {
-        let LogicalPlan::Projection(upper) = &node else {
-            return Ok(Transformed::no(node));
-        };
-        let LogicalPlan::Projection(lower) = upper.input.as_ref() else {
-            return Ok(Transformed::no(node));
-        };
-        let Some(exprs) = picked_columns(upper, lower) else {
-            return Ok(Transformed::no(node));
-        };
-        let merged = Projection::try_new(exprs, lower.input.clone())?;
-        Ok(Transformed::yes(LogicalPlan::Projection(merged)))
-    })
-    .map(|t| t.data)
+fn merged_column_projection(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let LogicalPlan::Projection(upper) = &node else {
+        return Ok(Transformed::no(node));
+    };
+    let LogicalPlan::Projection(lower) = upper.input.as_ref() else {
+        return Ok(Transformed::no(node));
+    };
+    let Some(exprs) = picked_columns(upper, lower) else {
+        return Ok(Transformed::no(node));
+    };
+    let merged = Projection::try_new(exprs, lower.input.clone())?;
+    Ok(Transformed::yes(LogicalPlan::Projection(merged)))
 }
 
 /// `upper`'s expressions written over `lower`'s input, when `upper` only picks columns.
@@ -86,10 +89,7 @@ fn picked_columns(upper: &Projection, lower: &Projection) -> Option<Vec<Expr>> {
                 },
                 _ => return None,
             };
-            let value = match &lower.expr[lower.schema.maybe_index_of_column(column)?] {
-                Expr::Alias(a) => a.expr.as_ref().clone(),
-                other => other.clone(),
-            };
+            let value = lower.expr[lower.schema.maybe_index_of_column(column)?].clone().unalias();
             Some(value.alias_qualified(q.cloned(), f.name()))
         })
         .collect()
@@ -98,31 +98,28 @@ fn picked_columns(upper: &Projection, lower: &Projection) -> Option<Vec<Expr>> {
 /// A projection over an aggregate that passes an aggregate on as a bare column
 /// (`sum(x.amt)`) is written `SELECT sum(x.amt)`, which a source names `sum`, not
 /// `sum(x.amt)` as the query above it reads: such columns get their name as an alias.
-fn named_aggregates(plan: LogicalPlan) -> Result<LogicalPlan> {
-    plan.transform_up(|node| {
-        let LogicalPlan::Projection(p) = &node else {
-            return Ok(Transformed::no(node));
-        };
-        let LogicalPlan::Aggregate(agg) = p.input.as_ref() else {
-            return Ok(Transformed::no(node));
-        };
-        let keys = agg.group_expr.len();
-        let is_aggregate = |c: &Column| agg.schema.maybe_index_of_column(c).is_some_and(|i| i >= keys);
-        if !p.expr.iter().any(|e| matches!(e, Expr::Column(c) if is_aggregate(c))) {
-            return Ok(Transformed::no(node));
-        }
-        let exprs = p
-            .expr
-            .iter()
-            .map(|e| match e {
-                Expr::Column(c) if is_aggregate(c) => e.clone().alias_qualified(c.relation.clone(), c.name.clone()),
-                other => other.clone(),
-            })
-            .collect();
-        let projection = Projection::try_new(exprs, p.input.clone())?;
-        Ok(Transformed::yes(LogicalPlan::Projection(projection)))
-    })
-    .map(|t| t.data)
+fn named_aggregates(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let LogicalPlan::Projection(p) = &node else {
+        return Ok(Transformed::no(node));
+    };
+    let LogicalPlan::Aggregate(agg) = p.input.as_ref() else {
+        return Ok(Transformed::no(node));
+    };
+    let keys = agg.group_expr.len();
+    let is_aggregate = |c: &Column| agg.schema.maybe_index_of_column(c).is_some_and(|i| i >= keys);
+    if !p.expr.iter().any(|e| matches!(e, Expr::Column(c) if is_aggregate(c))) {
+        return Ok(Transformed::no(node));
+    }
+    let exprs = p
+        .expr
+        .iter()
+        .map(|e| match e {
+            Expr::Column(c) if is_aggregate(c) => e.clone().alias_qualified(c.relation.clone(), c.name.clone()),
+            other => other.clone(),
+        })
+        .collect();
+    let projection = Projection::try_new(exprs, p.input.clone())?;
+    Ok(Transformed::yes(LogicalPlan::Projection(projection)))
 }
 
 fn is_constant(e: &Expr) -> bool {
@@ -133,52 +130,43 @@ fn is_constant(e: &Expr) -> bool {
     }
 }
 
-fn without_constant_group_keys(plan: LogicalPlan) -> Result<LogicalPlan> {
-    plan.transform_up(|node| {
-        let LogicalPlan::Aggregate(agg) = &node else {
-            return Ok(Transformed::no(node));
-        };
-        if !agg.group_expr.iter().any(is_constant) || agg.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
-            return Ok(Transformed::no(node));
-        }
-        let keys = agg
-            .group_expr
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                if !is_constant(e) {
-                    return e.clone();
-                }
-                let value = match e {
-                    Expr::Alias(a) => a.expr.as_ref().clone(),
-                    other => other.clone(),
-                };
-                let (q, f) = agg.schema.qualified_field(i);
-                coalesce(vec![value.clone(), value]).alias_qualified(q.cloned(), f.name())
-            })
-            .collect();
-        let keyed = Aggregate::try_new(agg.input.clone(), keys, agg.aggr_expr.clone())?;
-        Ok(Transformed::yes(LogicalPlan::Aggregate(keyed)))
-    })
-    .map(|t| t.data)
+fn constant_group_keys_as_expressions(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let LogicalPlan::Aggregate(agg) = &node else {
+        return Ok(Transformed::no(node));
+    };
+    if !agg.group_expr.iter().any(is_constant) || agg.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
+        return Ok(Transformed::no(node));
+    }
+    let keys = agg
+        .group_expr
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            if !is_constant(e) {
+                return e.clone();
+            }
+            let value = e.clone().unalias();
+            let (q, f) = agg.schema.qualified_field(i);
+            coalesce(vec![value.clone(), value]).alias_qualified(q.cloned(), f.name())
+        })
+        .collect();
+    let keyed = Aggregate::try_new(agg.input.clone(), keys, agg.aggr_expr.clone())?;
+    Ok(Transformed::yes(LogicalPlan::Aggregate(keyed)))
 }
 
-/// Lifts every filter that sits between an alias and a derived table above the alias.
-fn lift_filters_over_aliases(plan: LogicalPlan) -> Result<LogicalPlan> {
-    plan.transform_up(|node| {
-        let LogicalPlan::SubqueryAlias(alias) = &node else {
-            return Ok(Transformed::no(node));
-        };
-        let LogicalPlan::Filter(filter) = alias.input.as_ref() else {
-            return Ok(Transformed::no(node));
-        };
-        if !derived(&filter.input) {
-            return Ok(Transformed::no(node));
-        }
-        let below = SubqueryAlias::try_new(filter.input.clone(), alias.alias.clone())?;
-        let predicate = renamed(filter.predicate.clone(), &below)?;
-        let lifted = Filter::try_new(predicate, Arc::new(LogicalPlan::SubqueryAlias(below)))?;
-        Ok(Transformed::yes(LogicalPlan::Filter(lifted)))
-    })
-    .map(|t| t.data)
+/// Lifts a filter that sits between an alias and a derived table above the alias.
+fn lift_filter_over_alias(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let LogicalPlan::SubqueryAlias(alias) = &node else {
+        return Ok(Transformed::no(node));
+    };
+    let LogicalPlan::Filter(filter) = alias.input.as_ref() else {
+        return Ok(Transformed::no(node));
+    };
+    if !derived(&filter.input) {
+        return Ok(Transformed::no(node));
+    }
+    let below = SubqueryAlias::try_new(filter.input.clone(), alias.alias.clone())?;
+    let predicate = renamed(filter.predicate.clone(), &below)?;
+    let lifted = Filter::try_new(predicate, Arc::new(LogicalPlan::SubqueryAlias(below)))?;
+    Ok(Transformed::yes(LogicalPlan::Filter(lifted)))
 }

@@ -49,26 +49,30 @@ impl SqlParser {
     }
 
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, ParserError> {
-        let compat = self.compat.parse(sql)?;
         let Ok(plain) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
-            return Ok(compat);
+            return self.compat_parse(sql);
         };
-        if plain.len() != compat.len() {
+        let reads: Vec<bool> = plain.iter().map(|s| self.reads_sources(s)).collect();
+        let ours = |s: Statement| self.rules.iter().fold(s, |s, rule| rule.rewrite(s));
+        // Queries over sources (the hot path) are parsed once; the compatibility parser
+        // (and its catalog-query substitutions) is only for statements that read none.
+        if reads.iter().all(|r| *r) {
+            return Ok(plain.into_iter().map(ours).map(with_regclass_lookups).collect());
+        }
+        let compat = self.compat_parse(sql)?;
+        if compat.len() != plain.len() || !reads.contains(&true) {
             return Ok(compat);
         }
         Ok(compat
             .into_iter()
             .zip(plain)
-            .map(|(compat, plain)| {
-                let mut stmt = if self.reads_sources(&plain) {
-                    self.rules.iter().fold(plain, |s, rule| rule.rewrite(s))
-                } else {
-                    compat
-                };
-                regclass_lookups(&mut stmt);
-                stmt
-            })
+            .zip(reads)
+            .map(|((compat, plain), reads)| if reads { with_regclass_lookups(ours(plain)) } else { compat })
             .collect())
+    }
+
+    fn compat_parse(&self, sql: &str) -> Result<Vec<Statement>, ParserError> {
+        Ok(self.compat.parse(sql)?.into_iter().map(with_regclass_lookups).collect())
     }
 
     /// Whether `stmt` names a source table: `crm.public.orgs` or `"crm.public".orgs`.
@@ -108,8 +112,8 @@ fn qualified_name_parts(e: &Expr) -> Option<(&Expr, &Expr)> {
     }
 }
 
-fn regclass_lookups(stmt: &mut Statement) {
-    let _ = visit_expressions_mut(stmt, |e| {
+fn with_regclass_lookups(mut stmt: Statement) -> Statement {
+    let _ = visit_expressions_mut(&mut stmt, |e| {
         if let Expr::Cast { expr, data_type: DataType::Regclass, .. } = e {
             if let Some((schema, table)) = qualified_name_parts(expr) {
                 // Aliases of our own: the operands may name the query's `c` or `n`.
@@ -125,6 +129,7 @@ fn regclass_lookups(stmt: &mut Statement) {
         }
         std::ops::ControlFlow::<()>::Continue(())
     });
+    stmt
 }
 
 #[cfg(test)]

@@ -283,12 +283,12 @@ impl InfoTable {
         }
         let columns = self.kind.columns();
         let at = |name: &str| columns.iter().position(|c| *c == name);
-        let matches = |row: &Vec<Cell>, index: Option<usize>, want: &Option<String>| match (index, want) {
+        let equals = |row: &Vec<Cell>, index: Option<usize>, want: &Option<String>| match (index, want) {
             (Some(i), Some(w)) => matches!(&row[i], Cell::Text(Some(v)) if v == w),
             _ => true,
         };
         let (schema_at, table_at) = (at("table_schema"), at("table_name"));
-        rows.retain(|r| matches(r, schema_at, &narrow.schema) && matches(r, table_at, &narrow.table));
+        rows.retain(|r| equals(r, schema_at, &narrow.schema) && equals(r, table_at, &narrow.table));
         rows
     }
 }

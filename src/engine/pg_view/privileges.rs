@@ -22,12 +22,15 @@ fn holds(list: &str) -> DfResult<bool> {
     let mut any = false;
     for p in list.split(',') {
         let p = p.trim().to_ascii_uppercase();
-        let p = p.strip_suffix(" WITH GRANT OPTION").unwrap_or(&p).trim();
+        let (p, onward) = match p.strip_suffix(" WITH GRANT OPTION") {
+            Some(p) => (p.trim(), true),
+            None => (p.as_str(), false),
+        };
         if !KNOWN.contains(&p) {
             return exec_err!("unrecognized privilege type: \"{p}\"");
         }
         // Nothing fedsql lists can be granted onward.
-        any |= GRANTED.contains(&p) && !list.to_ascii_uppercase().contains("GRANT OPTION");
+        any |= GRANTED.contains(&p) && !onward;
     }
     Ok(any)
 }
