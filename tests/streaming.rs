@@ -103,3 +103,62 @@ async fn cancel_and_expect_57014<T>(
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
     assert_eq!(rows(c, "SELECT 1").await[0][0], "1");
 }
+
+/// Statements of `db` still running on PostgreSQL, other than this check.
+async fn pg_running(db: &str) -> i64 {
+    let admin = pg_connect(5432, "postgres").await;
+    let sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query LIKE '%slow%' AND pid <> pg_backend_pid()";
+    admin.query_one(sql, &[&db]).await.unwrap().get(0)
+}
+
+/// Statements of `db` still running on MariaDB (the check itself runs without a database).
+fn mysql_running(db: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = '{db}' AND INFO LIKE '%slow%'");
+    mysql(None, &sql)[0][0].parse().unwrap()
+}
+
+/// Waits up to `secs` for `check` to hold.
+async fn eventually<F: std::future::Future<Output = bool>>(secs: u64, mut check: impl FnMut() -> F) -> bool {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < until {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// A CancelRequest stops the statement on PostgreSQL too, and statement_timeout the one on
+/// MariaDB: both sources would otherwise sleep on for 60 s after the client gave up.
+#[tokio::test]
+async fn cancel_and_timeout_stop_the_statement_on_the_source() {
+    let pg = PgDb::create("CREATE VIEW slow AS SELECT pg_sleep(60) IS NOT NULL AS slept").await;
+    let my = MysqlDb::create("CREATE VIEW slow AS SELECT SLEEP(60) AS slept");
+    let cats = Catalogs::new().postgres("crm", &pg.name).mysql("shop", &my.name);
+    let server = Server::start(&cats);
+
+    let c = server.client().await;
+    let token = c.cancel_token();
+    let query = tokio::spawn(async move { c.simple_query("SELECT slept FROM crm.public.slow").await.map(|_| ()) });
+    let pg_name = pg.name.clone();
+    let started = || { let db = pg_name.clone(); async move { pg_running(&db).await > 0 } };
+    assert!(eventually(20, started).await, "the statement never reached PostgreSQL");
+    token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let err = query.await.unwrap().unwrap_err();
+    assert_eq!(sqlstate(&err).0, "57014");
+    assert!(eventually(5, || { let db = pg_name.clone(); async move { pg_running(&db).await == 0 } }).await,
+            "pg_sleep still runs on PostgreSQL after the cancel");
+
+    let c = server.client().await;
+    c.batch_execute("SET statement_timeout = '2s'").await.unwrap();
+    let sql = format!("SELECT slept FROM \"shop.{}\".slow", my.name);
+    let query = tokio::spawn(async move { c.simple_query(&sql).await.map(|_| ()) });
+    let my_name = my.name.clone();
+    let started = || { let db = my_name.clone(); async move { mysql_running(&db) > 0 } };
+    assert!(eventually(20, started).await, "the statement never reached MariaDB");
+    let err = query.await.unwrap().unwrap_err();
+    assert_eq!(sqlstate(&err).0, "57014");
+    assert!(eventually(5, || { let db = my_name.clone(); async move { mysql_running(&db) == 0 } }).await,
+            "SLEEP still runs on MariaDB after the timeout");
+}

@@ -10,6 +10,7 @@ mod mysql;
 mod parquet;
 mod postgres;
 mod pushdown;
+mod remote_cancel;
 mod sealed_scan;
 mod sql;
 mod unparse;

@@ -12,6 +12,7 @@ use datafusion_table_providers::sql::db_connection_pool::mysqlpool::MySQLConnect
 use datafusion_table_providers::util::secrets::to_secret_map;
 
 use super::dialect::SourceDialect;
+use super::remote_cancel::{MySqlCancel, RemoteCancel};
 use super::sql::{federate, keys_from_rows, literal, query_strings};
 use super::{redact, Connector, ConnectorError, Key, TableEntry};
 use crate::config::{DbConfig, SslMode};
@@ -151,6 +152,7 @@ impl Connector for MySqlConnector {
                 .collect();
             Arc::new(Schema::new(fields))
         });
-        Ok(federate(Arc::new(provider), table_ref, SourceDialect::MySql, &self.catalog, retyped))
+        let cancel: Arc<dyn RemoteCancel> = Arc::new(MySqlCancel(self.pool.clone()));
+        Ok(federate(Arc::new(provider), table_ref, SourceDialect::MySql, &self.catalog, retyped, Some(cancel)))
     }
 }

@@ -20,6 +20,7 @@ use datafusion_table_providers::util::secrets::to_secret_map;
 use datafusion_table_providers::UnsupportedTypeAction;
 
 use super::dialect::SourceDialect;
+use super::remote_cancel::{PostgresCancel, RemoteCancel};
 use super::sql::{federate, keys_from_rows, literal, query_strings};
 use super::{redact, Connector, ConnectorError, Key, TableEntry};
 use crate::config::{ConnectorKind, DbConfig, SslMode};
@@ -30,6 +31,7 @@ pub struct PostgresConnector {
     schemas: Option<Vec<String>>,
     dialect: SourceDialect,
     password: String,
+    cancel: Arc<PostgresCancel>,
 }
 
 impl PostgresConnector {
@@ -71,6 +73,7 @@ impl PostgresConnector {
                 "-c default_transaction_read_only=on -c TimeZone=UTC".into(),
             );
         }
+        let cancel_params = params.clone();
         let pool = PostgresConnectionPool::new(to_secret_map(params))
             .await
             .map_err(|e| ConnectorError::Unreachable {
@@ -89,6 +92,7 @@ impl PostgresConnector {
                 SourceDialect::Postgres
             },
             password: db.password.expose().to_string(),
+            cancel: Arc::new(PostgresCancel::new(cancel_params)),
         })
     }
 
@@ -266,7 +270,10 @@ impl Connector for PostgresConnector {
             SourceDialect::Redshift => None,
             _ => self.unconstrained_numerics(schema, table, &sql_table.schema()).await?,
         };
-        Ok(federate(Arc::new(sql_table), table_ref, self.dialect, &self.catalog, retyped))
+        // Redshift lists running statements elsewhere (stv_recents): not canceled yet.
+        let cancel = (self.dialect == SourceDialect::Postgres)
+            .then(|| self.cancel.clone() as Arc<dyn RemoteCancel>);
+        Ok(federate(Arc::new(sql_table), table_ref, self.dialect, &self.catalog, retyped, cancel))
     }
 }
 

@@ -28,6 +28,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::dialect::{alias_columns, rewrite_for, SourceDialect};
 use super::pushdown::{keep_unpushable_local, scan_filter};
+use super::remote_cancel::{self, CancelOnDrop, RemoteCancel};
 use super::sealed_scan::SealedScanExec;
 use super::{ConnectorError, Key};
 
@@ -36,6 +37,8 @@ struct DialectExecutor {
     inner: Arc<dyn SQLExecutor>,
     dialect: SourceDialect,
     catalog: String,
+    /// Stops a statement whose stream is dropped unfinished (none for Redshift yet).
+    cancel: Option<Arc<dyn RemoteCancel>>,
 }
 
 /// A remote failure, naming the catalog (the engine classifies it).
@@ -102,7 +105,11 @@ impl SQLExecutor for DialectExecutor {
             .map(|f| transport(self.dialect, f.data_type()))
             .collect();
         let casts: Vec<Option<&str>> = travel.iter().map(|t| t.as_ref().map(|(sql, _)| *sql)).collect();
-        let query = alias_columns(query, &names, &casts, self.dialect)?;
+        let mut query = alias_columns(query, &names, &casts, self.dialect)?;
+        let marker = self.cancel.as_ref().map(|_| remote_cancel::marker());
+        if let Some(m) = &marker {
+            query = format!("{m} {query}");
+        }
         tracing::debug!(source = self.inner.name(), sql = %query, "remote statement");
         // Sent as another type, or typed differently by the provider (MySQL TIMESTAMP arrives
         // without its zone): every column is brought to the type the engine planned.
@@ -137,7 +144,11 @@ impl SQLExecutor for DialectExecutor {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(RecordBatch::try_new(target.clone(), columns)?)
         });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
+        let stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(schema, batches));
+        Ok(match (marker, &self.cancel) {
+            (Some(m), Some(cancel)) => Box::pin(CancelOnDrop::new(stream, m, cancel.clone())),
+            _ => stream,
+        })
     }
     async fn statistics(&self, plan: &LogicalPlan) -> DfResult<Statistics> {
         self.inner.statistics(plan).await
@@ -204,6 +215,7 @@ pub(crate) fn federate<T>(
     dialect: SourceDialect,
     catalog: &str,
     schema: Option<SchemaRef>,
+    cancel: Option<Arc<dyn RemoteCancel>>,
 ) -> Arc<dyn TableProvider>
 where
     T: TableProvider + SQLExecutor + 'static,
@@ -218,6 +230,7 @@ where
         inner: table.clone(),
         dialect,
         catalog: catalog.to_string(),
+        cancel,
     });
     let federation = Arc::new(SQLFederationProvider::new(executor));
     let source = Arc::new(SQLTableSource::new_with_schema(
