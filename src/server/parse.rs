@@ -8,19 +8,24 @@
 //! count, not answer NULL: such statements are parsed again with every other rule, and
 //! DataFusion plans the subquery or says it can't.
 //!
+//! Catalog statements get their one-row scalar subqueries aggregated
+//! (`scalar_subquery`), which DataFusion can then decorrelate.
+//!
 //! `CAST(format('%I.%I', schema, table) AS regclass)` over columns (Metabase's field
 //! sync) becomes a lookup in pg_class: the compatibility rules only resolve literals.
 
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, visit_relations, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    visit_expressions_mut, visit_relations, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
     Statement, Value,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion_pg_catalog::sql::rules::*;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+
+use super::scalar_subquery::aggregate_scalar_subqueries;
 
 pub struct SqlParser {
     compat: PostgresCompatibilityParser,
@@ -72,7 +77,7 @@ impl SqlParser {
     }
 
     fn compat_parse(&self, sql: &str) -> Result<Vec<Statement>, ParserError> {
-        Ok(self.compat.parse(sql)?.into_iter().map(with_regclass_lookups).collect())
+        Ok(self.compat.parse(sql)?.into_iter().map(with_regclass_lookups).map(without_sequences).map(aggregate_scalar_subqueries).collect())
     }
 
     /// Whether `stmt` names a source table: `crm.public.orgs` or `"crm.public".orgs`.
@@ -110,6 +115,29 @@ fn qualified_name_parts(e: &Expr) -> Option<(&Expr, &Expr)> {
         },
         _ => None,
     }
+}
+
+/// `pg_get_serial_sequence(...)` is NULL: fedsql has no sequences. Replaced before
+/// planning because its arguments may not plan: SQLAlchemy passes
+/// `CAST(CAST(attrelid AS REGCLASS) AS TEXT)`, which the compatibility rules turn into a
+/// name lookup nested in a correlated subquery.
+fn without_sequences(mut stmt: Statement) -> Statement {
+    let _ = visit_expressions_mut(&mut stmt, |e| {
+        if let Expr::Function(f) = e {
+            let name = f.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase());
+            if name.as_deref() == Some("pg_get_serial_sequence") {
+                *e = Expr::Cast {
+                    kind: CastKind::Cast,
+                    expr: Box::new(Expr::Value(Value::Null.into())),
+                    data_type: DataType::Text,
+                    array: false,
+                    format: None,
+                };
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    stmt
 }
 
 fn with_regclass_lookups(mut stmt: Statement) -> Statement {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, StringBuilder};
 use datafusion::arrow::compute::cast;
-use datafusion::common::{plan_err, Result as DfResult};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{exec_err, plan_err, Result as DfResult};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{
     create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -165,11 +165,42 @@ fn json_string(s: &str) -> String {
     out
 }
 
+/// What a scalar subquery is worth once aggregated: `single_row(count(*), first_value(v))`
+/// is `v`, or PostgreSQL's error when the subquery found more than one row. DataFusion
+/// only decorrelates aggregated subqueries; PostgreSQL checks the row count at run time.
+pub const SINGLE_ROW: &str = "fedsql_single_row";
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct SingleRow {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for SingleRow {
+    fn name(&self) -> &str {
+        SINGLE_ROW
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
+        Ok(args[1].clone())
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let counts = args.args[0].to_array(args.number_rows)?;
+        let counts = cast(&counts, &DataType::Int64)?;
+        if counts.as_primitive::<Int64Type>().iter().any(|n| n.unwrap_or(0) > 1) {
+            return exec_err!("more than one row returned by a subquery used as an expression");
+        }
+        Ok(args.args[1].clone())
+    }
+}
+
 fn null_text(name: &str, args: Vec<DataType>) -> ScalarUDF {
     constant(name, args, ScalarValue::Utf8(None))
 }
 
 pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::new_from_impl(SingleRow { signature: Signature::any(2, Volatility::Immutable) }));
     ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject { signature: Signature::variadic_any(Volatility::Immutable) }));
     // fedsql has no sequences, so no column owns one.
     ctx.register_udf(null_text("pg_get_serial_sequence", vec![DataType::Utf8, DataType::Utf8]));

@@ -30,6 +30,7 @@ use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStatic
 use datafusion_pg_catalog::setup_pg_catalog;
 
 pub use information_schema::InformationSchema;
+pub use functions::SINGLE_ROW;
 pub use types::PgColumnType;
 
 use super::catalog::{SourceCatalog, SourceCatalogProvider};
