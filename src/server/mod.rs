@@ -181,7 +181,7 @@ impl SimpleQueryHandler for QueryService {
         let mut results = Vec::with_capacity(statements.len());
         'statements: for mut stmt in statements {
             if settings::calls_session_functions(&stmt) {
-                let changes = settings::inline_session_functions(&mut stmt, client.metadata_mut())?;
+                let changes = settings::inline_session_functions(&mut stmt, client.metadata_mut(), None)?;
                 report_changes(client, changes).await?;
             }
             // Earlier statements (SET TIME ZONE, ...) may change the session.
@@ -336,7 +336,7 @@ impl QueryParser for StatementParser {
             Some(request) => request.map_err(user_error)?.0,
             None => stmt.clone(),
         };
-        settings::inline_session_functions(&mut planned, &mut client.metadata().clone())?;
+        settings::inline_session_functions(&mut planned, &mut client.metadata().clone(), None)?;
         let plan = service.plan(&ctx, &planned).await?;
         Ok(Some((query, Some((stmt, plan)))))
     }
@@ -461,7 +461,7 @@ impl ExtendedQueryHandler for ExtendedService {
         };
         let replanned = if settings::calls_session_functions(&stmt) {
             let mut stmt = stmt.into_owned();
-            let changes = settings::inline_session_functions(&mut stmt, client.metadata_mut())?;
+            let changes = settings::inline_session_functions(&mut stmt, client.metadata_mut(), Some(&params))?;
             report_changes(client, changes).await?;
             let ctx = self.service.engine.session(&settings(client));
             Some(self.service.plan(&ctx, &stmt).await?)

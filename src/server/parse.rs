@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, visit_relations, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    visit_expressions_mut, visit_relations, AccessExpr, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
     Statement, Value,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -26,6 +26,7 @@ use datafusion_pg_catalog::sql::rules::*;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
 use super::scalar_subquery::aggregate_scalar_subqueries;
+use crate::engine::{EXPANDARRAY, SUBSCRIPTS};
 
 pub struct SqlParser {
     compat: PostgresCompatibilityParser,
@@ -77,7 +78,11 @@ impl SqlParser {
     }
 
     fn compat_parse(&self, sql: &str) -> Result<Vec<Statement>, ParserError> {
-        Ok(self.compat.parse(sql)?.into_iter().map(with_regclass_lookups).map(without_sequences).map(aggregate_scalar_subqueries).collect())
+        Ok(self.compat.parse(sql)?.into_iter().map(with_regclass_lookups)
+            .map(without_sequences)
+            .map(with_array_expansions)
+            .map(aggregate_scalar_subqueries)
+            .collect())
     }
 
     /// Whether `stmt` names a source table: `crm.public.orgs` or `"crm.public".orgs`.
@@ -133,6 +138,49 @@ fn without_sequences(mut stmt: Statement) -> Statement {
                     array: false,
                     format: None,
                 };
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    stmt
+}
+
+/// Set-returning functions over arrays that DataFusion lacks, as `unnest` of an array
+/// function: `generate_subscripts(a, 1)` (SQLAlchemy's key order) and
+/// `information_schema._pg_expandarray(a)` (pgjdbc's getPrimaryKeys, with `(...).n`).
+fn with_array_expansions(mut stmt: Statement) -> Statement {
+    let _ = visit_expressions_mut(&mut stmt, |e| {
+        if let Expr::CompoundFieldAccess { root, access_chain } = e {
+            // `(composite).field`, which DataFusion only plans as `get_field`.
+            let fields: Option<Vec<String>> = access_chain
+                .iter()
+                .map(|a| match a {
+                    AccessExpr::Dot(Expr::Identifier(i)) => Some(i.value.to_ascii_lowercase()),
+                    _ => None,
+                })
+                .collect();
+            if let Some(fields) = fields {
+                let sql = fields.iter().fold(root.to_string(), |acc, f| format!("get_field({acc}, '{f}')"));
+                if let Ok(parsed) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&sql).and_then(|mut p| p.parse_expr()) {
+                    *e = parsed;
+                }
+            }
+        }
+        if let Expr::Function(f) = e {
+            let parts: Vec<String> = f.name.0.iter().filter_map(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase()).collect();
+            let helper = match parts.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                [.., "generate_subscripts"] => SUBSCRIPTS,
+                ["information_schema", "_pg_expandarray"] | ["_pg_expandarray"] => EXPANDARRAY,
+                _ => return std::ops::ControlFlow::Continue(()),
+            };
+            let FunctionArguments::List(list) = &f.args else { return std::ops::ControlFlow::Continue(()) };
+            // Every argument is kept: a parameter's number and type must not change.
+            let args: Vec<String> = list.args.iter().map(|a| a.to_string()).collect();
+            if let Ok(parsed) = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(&format!("unnest({helper}({}))", args.join(", ")))
+                .and_then(|mut p| p.parse_expr())
+            {
+                *e = parsed;
             }
         }
         std::ops::ControlFlow::<()>::Continue(())

@@ -14,6 +14,7 @@ use datafusion::sql::sqlparser::ast::{
     visit_expressions, visit_expressions_mut, CastKind, DataType as SqlDataType, Expr, FunctionArg,
     FunctionArgExpr, FunctionArguments, Ident, ObjectName, Reset, Set, Statement, Value,
 };
+use datafusion::common::ParamValues;
 use pgwire::api::ClientInfo;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::startup::ParameterStatus;
@@ -58,6 +59,7 @@ const PARAMS: &[Param] = &[
     p("client_encoding", "client_encoding", "UTF8", true, "Sets the client's character set encoding."),
     p("client_min_messages", "client_min_messages", "notice", false, "Sets the message levels that are sent to the client."),
     p("datestyle", "DateStyle", "ISO, MDY", true, "Sets the display format for date and time values."),
+    p("default_table_access_method", "default_table_access_method", "heap", false, "Sets the default table access method for new tables."),
     p("default_transaction_isolation", "default_transaction_isolation", "read committed", false, "Sets the transaction isolation level of each new transaction."),
     p("default_transaction_read_only", "default_transaction_read_only", "on", true, "Sets the default read-only status of new transactions."),
     p("extra_float_digits", "extra_float_digits", "1", false, "Sets the number of digits displayed for floating-point values."),
@@ -465,9 +467,18 @@ fn session_function(e: &Expr) -> Option<(&'static str, Vec<Option<String>>)> {
         .map(|a| match a {
             FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) => match &v.value {
                 Value::SingleQuotedString(s) => Some(s.clone()),
+                Value::Placeholder(p) => Some(format!("{PARAMETER}{p}")),
                 Value::Boolean(b) => Some(b.to_string()),
                 Value::Null => None,
                 other => Some(other.to_string()),
+            },
+            // `$1::VARCHAR` (SQLAlchemy over psycopg 3).
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Cast { expr, .. })) => match expr.as_ref() {
+                Expr::Value(v) => match &v.value {
+                    Value::Placeholder(p) => Some(format!("{PARAMETER}{p}")),
+                    _ => Some(String::from("\u{0}")),
+                },
+                _ => Some(String::from("\u{0}")),
             },
             _ => Some(String::from("\u{0}")),
         })
@@ -475,12 +486,47 @@ fn session_function(e: &Expr) -> Option<(&'static str, Vec<Option<String>>)> {
     Some((name, args))
 }
 
+/// Marks an argument that is a statement parameter (`$1`), resolved at execution.
+const PARAMETER: char = '\u{1}';
+
+/// Arguments with their parameters' values, or None before the parameters are bound.
+fn bind(args: Vec<Option<String>>, params: Option<&ParamValues>) -> Option<Vec<Option<String>>> {
+    args.into_iter()
+        .map(|a| match a.as_deref().and_then(|a| a.strip_prefix(PARAMETER)) {
+            Some(id) => {
+                let value = params?.get_placeholders_with_values(id).ok()?.value;
+                Some((!value.is_null()).then(|| value.to_string()))
+            }
+            None => Some(a),
+        })
+        .collect()
+}
+
+fn text(value: Value) -> Expr {
+    Expr::Cast {
+        kind: CastKind::DoubleColon,
+        expr: Box::new(Expr::value(value)),
+        data_type: SqlDataType::Text,
+        array: false,
+        format: None,
+    }
+}
+
 /// Replaces `current_setting('x' [, missing_ok])` and `set_config('x', 'v', is_local)`
-/// with their values, applying set_config to `metadata`. Arguments must be literals.
-pub fn inline_session_functions(stmt: &mut Statement, metadata: &mut HashMap<String, String>) -> PgWireResult<Vec<Change>> {
+/// with their values, applying set_config to `metadata`. Arguments are literals or, once
+/// `params` are bound, parameters; before that a call on parameters is planned as text.
+pub fn inline_session_functions(
+    stmt: &mut Statement,
+    metadata: &mut HashMap<String, String>,
+    params: Option<&ParamValues>,
+) -> PgWireResult<Vec<Change>> {
     let mut outcome: PgWireResult<Vec<Change>> = Ok(Vec::new());
     let _ = visit_expressions_mut(stmt, |e| {
         let Some((name, args)) = session_function(e) else { return ControlFlow::Continue(()) };
+        let Some(args) = bind(args, params) else {
+            *e = text(Value::Null);
+            return ControlFlow::Continue(());
+        };
         if args.iter().any(|a| a.as_deref() == Some("\u{0}")) {
             outcome = Err(unsupported(format!("{name}() takes literal arguments in fedsql")));
             return ControlFlow::Break(());
@@ -502,14 +548,7 @@ pub fn inline_session_functions(stmt: &mut Statement, metadata: &mut HashMap<Str
         };
         match value {
             Ok(v) => {
-                let lit = v.map_or(Value::Null, Value::SingleQuotedString);
-                *e = Expr::Cast {
-                    kind: CastKind::DoubleColon,
-                    expr: Box::new(Expr::value(lit)),
-                    data_type: SqlDataType::Text,
-                    array: false,
-                    format: None,
-                };
+                *e = text(v.map_or(Value::Null, Value::SingleQuotedString));
                 ControlFlow::Continue(())
             }
             Err(err) => {

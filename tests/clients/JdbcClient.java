@@ -80,8 +80,16 @@ public class JdbcClient {
             eq(types.get("balance"), "numeric", "getColumns balance");
             eq(types.get("joined_at"), "timestamptz", "getColumns joined_at");
             eq(types.get("name"), "text", "getColumns name");
-            // getPrimaryKeys is not covered: pgjdbc's query needs the set-returning
-            // information_schema._pg_expandarray (README, "Not yet").
+            List<String> pk = new ArrayList<>();
+            try (ResultSet rs = md.getPrimaryKeys(null, "crm.public", "members")) {
+                while (rs.next()) pk.add(rs.getString("COLUMN_NAME") + "/" + rs.getInt("KEY_SEQ") + "/" + rs.getString("PK_NAME"));
+            }
+            eq(pk, List.of("member_id/1/members_pkey"), "getPrimaryKeys on PostgreSQL");
+            pk.clear();
+            try (ResultSet rs = md.getPrimaryKeys(null, shop, "payments")) {
+                while (rs.next()) pk.add(rs.getString("COLUMN_NAME") + "/" + rs.getInt("KEY_SEQ") + "/" + rs.getString("PK_NAME"));
+            }
+            eq(pk, List.of("id/1/payments_pkey"), "getPrimaryKeys on MySQL");
         }
         System.out.println("client ok: pgjdbc");
     }

@@ -133,8 +133,23 @@ def sqlalchemy_test(url, name):
         if s not in schemas:
             raise AssertionError(f"{name} get_schema_names: {s} missing from {schemas}")
     eq(sorted(insp.get_table_names(schema="crm.public")), ["member_names", "members", "orgs"], f"{name} get_table_names")
-    # get_columns() is not covered: SQLAlchemy's reflection query puts correlated
-    # subqueries inside CASE, which DataFusion cannot run (see README).
+    reflected = insp.get_columns("members", schema="crm.public")
+    cols = [(c["name"], str(c["type"]), c["nullable"], c["default"]) for c in reflected]
+    eq(cols[:5], [("member_id", "BIGINT", False, None), ("org_code", "TEXT", False, None), ("name", "TEXT", False, None),
+                  ("score", "INTEGER", True, None), ("balance", "NUMERIC", True, None)], f"{name} get_columns")
+    eq((cols[8][:2], reflected[8]["type"].timezone), (("joined_at", "TIMESTAMP"), True), f"{name} get_columns timestamptz")
+    pk = insp.get_pk_constraint("members", schema="crm.public")
+    eq((pk["name"], pk["constrained_columns"]), ("members_pkey", ["member_id"]), f"{name} get_pk_constraint")
+    pk = insp.get_pk_constraint("payments", schema=SHOP)
+    eq((pk["name"], pk["constrained_columns"]), ("payments_pkey", ["id"]), f"{name} get_pk_constraint on MySQL")
+    fks = insp.get_foreign_keys("members", schema="crm.public")
+    eq([(f["constrained_columns"], f["referred_schema"], f["referred_table"], f["referred_columns"]) for f in fks],
+       [(["org_code"], "crm.public", "orgs", ["org_code"])], f"{name} get_foreign_keys")
+    eq(insp.get_indexes("members", schema="crm.public"), [], f"{name} get_indexes (the primary key's is not listed)")
+    # Superset's table preview reflects the whole table.
+    table = sa.Table("payments", sa.MetaData(), schema=SHOP, autoload_with=engine)
+    eq([c.name for c in table.primary_key], ["id"], f"{name} Table autoload primary key")
+    eq(str(table.c.amount.type), "NUMERIC", f"{name} Table autoload numeric")
     with engine.connect() as conn:
         total = conn.execute(sa.text(f'SELECT sum(amount) FROM "{SHOP}".payments')).scalar()
         eq(total, PAYMENTS_SUM, f"{name} decimal sum")

@@ -23,17 +23,23 @@ use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::SessionContext;
+use datafusion::logical_expr::JoinType;
+use datafusion::prelude::{col, lit, SessionContext};
 
 use super::format::quote_ident;
 use super::ToolView;
 use crate::connectors::Key;
 
-const FIRST_OID: i32 = 1_900_000_000;
+pub(super) const FIRST_OID: i32 = 1_900_000_000;
+
+/// The OID of the index behind primary key `oid` (PostgreSQL's `conindid`).
+pub(super) fn index_oid(constraint_oid: i32) -> i32 {
+    constraint_oid + 50_000_000
+}
 
 /// Every key, with the tool-facing schema name (`catalog.schema`) of its table and of
 /// the table it references, in a stable order: the OID of key `i` is `FIRST_OID + i`.
-fn all_keys(view: &ToolView) -> Vec<(String, Option<String>, Key)> {
+pub(super) fn all_keys(view: &ToolView) -> Vec<(String, Option<String>, Key)> {
     let mut out = Vec::new();
     for source in &view.0.sources {
         for key in source.keys() {
@@ -95,37 +101,47 @@ fn table_schema() -> SchemaRef {
 }
 
 /// One constraint row, OIDs resolved.
-struct Row {
-    oid: i32,
-    name: String,
-    namespace: i32,
-    foreign: bool,
-    table: i32,
+pub(super) struct Row {
+    pub oid: i32,
+    pub name: String,
+    pub namespace: i32,
+    pub foreign: bool,
+    pub table: i32,
     referenced: i32,
-    key: Vec<i16>,
+    pub key: Vec<i16>,
     referenced_key: Option<Vec<i16>>,
 }
 
 #[derive(Debug)]
-pub struct PgConstraint {
-    view: ToolView,
+pub(super) struct PgConstraint {
+    pub view: ToolView,
+    /// datafusion-pg-catalog's pg_catalog, for its pg_class and pg_namespace.
+    pub catalog: Arc<dyn SchemaProvider>,
 }
 
 impl PgConstraint {
-    /// `(schema, table) -> (table oid, namespace oid)` from pg_class, for `schemas`.
-    async fn oids(state: &dyn Session, schemas: &[&str]) -> DfResult<HashMap<(String, String), (i32, i32)>> {
+    /// `(schema, table) -> (table oid, namespace oid)` from datafusion-pg-catalog's own
+    /// pg_class (ours adds index rows made from these keys), for `schemas`.
+    async fn oids(&self, state: &dyn Session, schemas: &[&str]) -> DfResult<HashMap<(String, String), (i32, i32)>> {
         let state = state
             .as_any()
             .downcast_ref::<SessionState>()
             .ok_or_else(|| internal_datafusion_err!("pg_constraint needs a SessionState"))?;
-        let list = schemas.iter().map(|s| format!("'{}'", s.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
-        let sql = format!(
-            "SELECT n.nspname, c.relname, c.oid, n.oid FROM pg_catalog.pg_class c \
-             JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid WHERE n.nspname IN ({list})"
-        );
+        let table = |name: &'static str| async move {
+            self.catalog.table(name).await?.ok_or_else(|| internal_datafusion_err!("pg_catalog.{name} is missing"))
+        };
         let ctx = SessionContext::new_with_state(state.clone());
+        let class = ctx.read_table(table("pg_class").await?)?.alias("c")?;
+        let namespace = ctx.read_table(table("pg_namespace").await?)?.alias("n")?;
+        let wanted: Vec<Expr> = schemas.iter().map(|s| lit(*s)).collect();
+        let batches = class
+            .join_on(namespace, JoinType::Inner, [col("c.relnamespace").eq(col("n.oid"))])?
+            .filter(col("n.nspname").in_list(wanted, false))?
+            .select(vec![col("n.nspname"), col("c.relname"), col("c.oid"), col("n.oid")])?
+            .collect()
+            .await?;
         let mut out = HashMap::new();
-        for batch in ctx.sql(&sql).await?.collect().await? {
+        for batch in batches {
             let text = |i: usize| cast(batch.column(i), &DataType::Utf8);
             let int = |i: usize| cast(batch.column(i), &DataType::Int32);
             let (schema, table, table_oid, ns_oid) = (text(0)?, text(1)?, int(2)?, int(3)?);
@@ -148,7 +164,7 @@ impl PgConstraint {
         names.iter().map(|n| arrow.index_of(n).ok().map(|i| i as i16 + 1)).collect()
     }
 
-    async fn rows(&self, state: &dyn Session) -> DfResult<Vec<Row>> {
+    pub(super) async fn rows(&self, state: &dyn Session) -> DfResult<Vec<Row>> {
         let keys = all_keys(&self.view);
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -157,7 +173,7 @@ impl PgConstraint {
         schemas.extend(keys.iter().filter_map(|(_, r, _)| r.as_deref()));
         schemas.sort();
         schemas.dedup();
-        let oids = Self::oids(state, &schemas).await?;
+        let oids = self.oids(state, &schemas).await?;
         let mut rows = Vec::new();
         for (i, (schema, referenced_schema, key)) in keys.iter().enumerate() {
             let Some(&(table, namespace)) = oids.get(&(schema.clone(), key.table.clone())) else { continue };
@@ -214,7 +230,7 @@ fn to_batch(rows: &[Row]) -> DfResult<RecordBatch> {
         flag(true),
         int(&|r| r.table),
         int(&|_| 0),
-        int(&|_| 0),
+        int(&|r| if r.foreign { 0 } else { index_oid(r.oid) }),
         int(&|_| 0),
         int(&|r| r.referenced),
         text(&|r| fk(r, "a", " ")),
@@ -232,10 +248,18 @@ fn to_batch(rows: &[Row]) -> DfResult<RecordBatch> {
     Ok(RecordBatch::try_new(table_schema(), columns)?)
 }
 
+/// A catalog table made from the keys at scan time: pg_constraint, pg_index.
+#[derive(Debug)]
+pub(super) struct KeyTable {
+    pub keys: PgConstraint,
+    pub schema: fn() -> SchemaRef,
+    pub batch: fn(&[Row]) -> DfResult<RecordBatch>,
+}
+
 #[async_trait]
-impl TableProvider for PgConstraint {
+impl TableProvider for KeyTable {
     fn schema(&self) -> SchemaRef {
-        table_schema()
+        (self.schema)()
     }
     fn table_type(&self) -> TableType {
         TableType::View
@@ -247,12 +271,13 @@ impl TableProvider for PgConstraint {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let batch = to_batch(&self.rows(state).await?)?;
-        MemTable::try_new(table_schema(), vec![vec![batch]])?.scan(state, projection, &[], limit).await
+        let batch = (self.batch)(&self.keys.rows(state).await?)?;
+        MemTable::try_new((self.schema)(), vec![vec![batch]])?.scan(state, projection, &[], limit).await
     }
 }
 
-/// datafusion-pg-catalog's pg_catalog with our `pg_constraint`.
+/// datafusion-pg-catalog's pg_catalog with our `pg_constraint` and `pg_index`, and the
+/// primary keys' indexes in `pg_class`.
 #[derive(Debug)]
 pub struct PgCatalogWithKeys {
     pub inner: Arc<dyn SchemaProvider>,
@@ -265,37 +290,56 @@ impl SchemaProvider for PgCatalogWithKeys {
         self.inner.table_names()
     }
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        if name.eq_ignore_ascii_case("pg_constraint") {
-            return Ok(Some(Arc::new(PgConstraint { view: self.view.clone() })));
+        let keys = PgConstraint { view: self.view.clone(), catalog: self.inner.clone() };
+        match name.to_ascii_lowercase().as_str() {
+            "pg_constraint" => Ok(Some(Arc::new(KeyTable { keys, schema: table_schema, batch: to_batch }))),
+            "pg_index" => Ok(Some(Arc::new(KeyTable {
+                keys,
+                schema: super::indexes::index_schema,
+                batch: super::indexes::index_batch,
+            }))),
+            "pg_class" => {
+                let Some(inner) = self.inner.table(name).await? else { return Ok(None) };
+                Ok(Some(Arc::new(super::indexes::PgClassWithIndexes { inner, keys })))
+            }
+            _ => self.inner.table(name).await,
         }
-        self.inner.table(name).await
     }
     fn table_exist(&self, name: &str) -> bool {
         self.inner.table_exist(name)
     }
 }
 
+/// Every key as listed, with the tool-facing names of its schema and referenced schema.
+pub(super) type KeyList = [(String, Option<String>, Key)];
+
+/// A text function of key OIDs (`pg_get_constraintdef`, `pg_get_indexdef`): `text` gets
+/// the keys, one OID and, with `column_arg`, the second argument as a column number.
 #[derive(Debug)]
-struct ConstraintDef {
-    view: ToolView,
-    signature: Signature,
+pub(super) struct KeyText {
+    pub name: &'static str,
+    pub view: ToolView,
+    pub signature: Signature,
+    pub column_arg: bool,
+    pub text: fn(&KeyList, i32, i32) -> Option<String>,
 }
 
-impl PartialEq for ConstraintDef {
+impl PartialEq for KeyText {
     fn eq(&self, other: &Self) -> bool {
-        self.signature == other.signature
+        self.name == other.name && self.signature == other.signature
     }
 }
-impl Eq for ConstraintDef {}
-impl std::hash::Hash for ConstraintDef {
+impl Eq for KeyText {}
+impl std::hash::Hash for KeyText {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
         self.signature.hash(state)
     }
 }
 
-impl ScalarUDFImpl for ConstraintDef {
+impl ScalarUDFImpl for KeyText {
     fn name(&self) -> &str {
-        "pg_get_constraintdef"
+        self.name
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -305,17 +349,21 @@ impl ScalarUDFImpl for ConstraintDef {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let keys = all_keys(&self.view);
-        let oids = args.args[0].to_array(args.number_rows)?;
-        let oids = cast(&oids, &DataType::Int32)?;
+        let int = |i: usize| cast(&args.args[i].to_array(args.number_rows)?, &DataType::Int32);
+        let oids = int(0)?;
+        let columns = match args.args.len() > 1 && self.column_arg {
+            true => Some(int(1)?),
+            false => None,
+        };
         let oids = oids.as_primitive::<Int32Type>();
-        let defs: StringArray = (0..oids.len())
+        let texts: StringArray = (0..args.number_rows)
             .map(|i| {
                 let oid = oids.is_valid(i).then(|| oids.value(i))?;
-                let (_, referenced, key) = keys.get(usize::try_from(oid.checked_sub(FIRST_OID)?).ok()?)?;
-                Some(definition(referenced, key))
+                let column = columns.as_ref().map_or(0, |c| c.as_primitive::<Int32Type>().value(i));
+                (self.text)(&keys, oid, column)
             })
             .collect();
-        Ok(ColumnarValue::Array(Arc::new(defs)))
+        Ok(ColumnarValue::Array(Arc::new(texts)))
     }
 }
 
@@ -327,5 +375,14 @@ pub fn constraintdef_udf(view: ToolView) -> ScalarUDF {
         ]),
         Volatility::Stable,
     );
-    ScalarUDF::new_from_impl(ConstraintDef { view, signature })
+    ScalarUDF::new_from_impl(KeyText {
+        name: "pg_get_constraintdef",
+        view,
+        signature,
+        column_arg: false,
+        text: |keys, oid, _| {
+            let (_, referenced, key) = keys.get(usize::try_from(oid.checked_sub(FIRST_OID)?).ok()?)?;
+            Some(definition(referenced, key))
+        },
+    })
 }

@@ -3,13 +3,16 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, StringBuilder};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int32Array, ListArray, StringBuilder, StructArray,
+};
+use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::common::{exec_err, plan_err, Result as DfResult};
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{
-    create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 use datafusion::prelude::SessionContext;
 
@@ -195,11 +198,87 @@ impl ScalarUDFImpl for SingleRow {
     }
 }
 
+/// `fedsql_subscripts(array)`: the array's subscripts, 1 to its length, as an array:
+/// `generate_subscripts(a, 1)` is planned as `unnest(fedsql_subscripts(a))`.
+pub const SUBSCRIPTS: &str = "fedsql_subscripts";
+/// `fedsql_expandarray(array)`: `{x: element, n: subscript}` per element, as an array:
+/// PostgreSQL's `information_schema._pg_expandarray(a)` is `unnest(fedsql_expandarray(a))`.
+pub const EXPANDARRAY: &str = "fedsql_expandarray";
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ArraySubscripts {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl ArraySubscripts {
+    fn element(args: &[DataType]) -> DfResult<FieldRef> {
+        match &args[0] {
+            DataType::List(f) | DataType::LargeList(f) => Ok(f.clone()),
+            other => plan_err!("expected an array, got {other}"),
+        }
+    }
+    fn struct_fields(element: &FieldRef) -> Fields {
+        Fields::from(vec![Field::new("x", element.data_type().clone(), true), Field::new("n", DataType::Int32, false)])
+    }
+}
+
+impl ScalarUDFImpl for ArraySubscripts {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
+        let element = Self::element(args)?;
+        let item = if self.name == SUBSCRIPTS {
+            DataType::Int32
+        } else {
+            DataType::Struct(Self::struct_fields(&element))
+        };
+        Ok(DataType::List(Arc::new(Field::new_list_field(item, true))))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        // generate_subscripts(a, dim): fedsql's arrays have one dimension.
+        if let Some(dim) = args.args.get(1) {
+            let dim = cast(&dim.to_array(args.number_rows)?, &DataType::Int64)?;
+            if dim.as_primitive::<Int64Type>().iter().any(|d| d.is_some_and(|d| d != 1)) {
+                return exec_err!("generate_subscripts: arrays here have one dimension; ask for dimension 1");
+            }
+        }
+        let array = args.args[0].to_array(args.number_rows)?;
+        let list = cast(&array, &DataType::List(Self::element(&[array.data_type().clone()])?))?;
+        let list = list.as_list::<i32>();
+        let offsets = list.offsets().clone();
+        let subscripts: Int32Array = list
+            .offsets()
+            .windows(2)
+            .flat_map(|w| 1..=(w[1] - w[0]))
+            .collect();
+        let flat = list.values().slice(offsets[0] as usize, (offsets[offsets.len() - 1] - offsets[0]) as usize);
+        let rebased = OffsetBuffer::new(offsets.iter().map(|o| o - offsets[0]).collect::<Vec<_>>().into());
+        let (field, values): (FieldRef, ArrayRef) = if self.name == SUBSCRIPTS {
+            (Arc::new(Field::new_list_field(DataType::Int32, true)), Arc::new(subscripts))
+        } else {
+            let fields = Self::struct_fields(&Self::element(&[array.data_type().clone()])?);
+            let pairs = StructArray::try_new(fields.clone(), vec![flat, Arc::new(subscripts)], None)?;
+            (Arc::new(Field::new_list_field(DataType::Struct(fields), true)), Arc::new(pairs))
+        };
+        let out = ListArray::try_new(field, rebased, values, list.nulls().cloned())?;
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
 fn null_text(name: &str, args: Vec<DataType>) -> ScalarUDF {
     constant(name, args, ScalarValue::Utf8(None))
 }
 
 pub fn register(ctx: &SessionContext) {
+    for name in [SUBSCRIPTS, EXPANDARRAY] {
+        let signature = Signature::one_of(vec![TypeSignature::Any(1), TypeSignature::Any(2)], Volatility::Immutable);
+        ctx.register_udf(ScalarUDF::new_from_impl(ArraySubscripts { name, signature }));
+    }
     ctx.register_udf(ScalarUDF::new_from_impl(SingleRow { signature: Signature::any(2, Volatility::Immutable) }));
     ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject { signature: Signature::variadic_any(Volatility::Immutable) }));
     // fedsql has no sequences, so no column owns one.

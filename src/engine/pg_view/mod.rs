@@ -10,6 +10,7 @@
 mod constraints;
 mod format;
 mod functions;
+mod indexes;
 mod information_schema;
 mod privileges;
 mod types;
@@ -30,7 +31,7 @@ use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStatic
 use datafusion_pg_catalog::setup_pg_catalog;
 
 pub use information_schema::InformationSchema;
-pub use functions::SINGLE_ROW;
+pub use functions::{EXPANDARRAY, SINGLE_ROW, SUBSCRIPTS};
 pub use types::PgColumnType;
 
 use super::catalog::{SourceCatalog, SourceCatalogProvider};
@@ -109,7 +110,8 @@ pub fn install(ctx: &SessionContext, catalog: Arc<ToolCatalog>) -> DfResult<()> 
     let pg_catalog = constraints::PgCatalogWithKeys { inner: Arc::new(pg_catalog), view: view.clone() };
     catalog.register_schema("pg_catalog", Arc::new(pg_catalog))?;
     functions::register(ctx);
-    ctx.register_udf(constraints::constraintdef_udf(view));
+    ctx.register_udf(constraints::constraintdef_udf(view.clone()));
+    ctx.register_udf(indexes::indexdef_udf(view));
     Ok(())
 }
 

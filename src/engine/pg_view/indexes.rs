@@ -1,0 +1,225 @@
+//! The unique index behind each primary key, as PostgreSQL shows it: a `pg_index` row
+//! (pgjdbc's getPrimaryKeys, SQLAlchemy's get_pk_constraint and psql's `\d` join on it),
+//! an index entry in `pg_class` (its name is the key's), and `pg_get_indexdef()`.
+//!
+//! datafusion-pg-catalog ships a fixed pg_index (PostgreSQL's own system indexes) with
+//! `indkey` as text; ours has fedsql's keys, with `indkey` an int2 array of attnums.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Int16Array, Int16Builder, Int32Array, Int32Builder, ListBuilder, RecordBatch,
+    StringArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{Result as DfResult, ScalarValue};
+use datafusion::datasource::{MemTable, TableType};
+use datafusion::logical_expr::{Expr, ScalarUDF, Signature, TypeSignature, Volatility};
+use datafusion::physical_expr::expressions::{Column, Literal};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
+use datafusion::physical_plan::union::UnionExec;
+use datafusion::physical_plan::ExecutionPlan;
+
+use super::constraints::{index_oid, KeyList, KeyText, PgConstraint, Row, FIRST_OID};
+use super::format::quote_ident;
+use super::ToolView;
+
+/// B-tree, PostgreSQL's `pg_am` OID.
+const BTREE: i32 = 403;
+
+pub(super) fn index_schema() -> SchemaRef {
+    use DataType::{Boolean, Int16, Int32, Utf8};
+    let list = |t: DataType| DataType::List(Arc::new(Field::new_list_field(t, true)));
+    let mut fields = vec![
+        Field::new("indexrelid", Int32, false),
+        Field::new("indrelid", Int32, false),
+        Field::new("indnatts", Int16, false),
+        Field::new("indnkeyatts", Int16, false),
+    ];
+    for flag in [
+        "indisunique", "indnullsnotdistinct", "indisprimary", "indisexclusion", "indimmediate", "indisclustered",
+        "indisvalid", "indcheckxmin", "indisready", "indislive", "indisreplident",
+    ] {
+        fields.push(Field::new(flag, Boolean, false));
+    }
+    fields.extend([
+        Field::new("indkey", list(Int16), false),
+        Field::new("indcollation", list(Int32), false),
+        Field::new("indclass", list(Int32), false),
+        Field::new("indoption", list(Int16), false),
+        Field::new("indexprs", Utf8, true),
+        Field::new("indpred", Utf8, true),
+    ]);
+    Arc::new(Schema::new(fields))
+}
+
+/// `per_key(n)` for each primary key, as an array of one list per row.
+fn lists16(keys: &[&Row], per_key: impl Fn(&Row) -> Vec<i16>) -> ArrayRef {
+    let mut b = ListBuilder::new(Int16Builder::new());
+    for k in keys {
+        b.values().append_slice(&per_key(k));
+        b.append(true);
+    }
+    Arc::new(b.finish())
+}
+
+fn zeros32(keys: &[&Row]) -> ArrayRef {
+    let mut b = ListBuilder::new(Int32Builder::new());
+    for k in keys {
+        b.values().append_slice(&vec![0; k.key.len()]);
+        b.append(true);
+    }
+    Arc::new(b.finish())
+}
+
+pub(super) fn index_batch(rows: &[Row]) -> DfResult<RecordBatch> {
+    let keys: Vec<&Row> = rows.iter().filter(|r| !r.foreign).collect();
+    let n = keys.len();
+    let width = Int16Array::from(keys.iter().map(|k| k.key.len() as i16).collect::<Vec<_>>());
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(keys.iter().map(|k| index_oid(k.oid)).collect::<Int32Array>()),
+        Arc::new(keys.iter().map(|k| k.table).collect::<Int32Array>()),
+        Arc::new(width.clone()),
+        Arc::new(width),
+    ];
+    // unique, nulls not distinct, primary, exclusion, immediate, clustered, valid,
+    // checkxmin, ready, live, replica identity
+    for v in [true, false, true, false, true, false, true, false, true, true, false] {
+        columns.push(Arc::new(BooleanArray::from(vec![v; n])));
+    }
+    columns.push(lists16(&keys, |k| k.key.clone()));
+    columns.push(zeros32(&keys));
+    columns.push(zeros32(&keys));
+    columns.push(lists16(&keys, |k| vec![0; k.key.len()]));
+    columns.push(Arc::new(StringArray::from(vec![None::<&str>; n])));
+    columns.push(Arc::new(StringArray::from(vec![None::<&str>; n])));
+    Ok(RecordBatch::try_new(index_schema(), columns)?)
+}
+
+/// datafusion-pg-catalog's pg_class plus one `relkind = 'i'` row per primary key.
+#[derive(Debug)]
+pub struct PgClassWithIndexes {
+    pub(super) inner: Arc<dyn TableProvider>,
+    pub(super) keys: PgConstraint,
+}
+
+impl PgClassWithIndexes {
+    /// Index rows in pg_class's own schema: what an index has, zero or NULL elsewhere.
+    fn index_rows(&self, rows: &[Row]) -> DfResult<RecordBatch> {
+        let keys: Vec<&Row> = rows.iter().filter(|r| !r.foreign).collect();
+        let schema = self.schema();
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let values: Vec<ScalarValue> = keys
+                    .iter()
+                    .map(|k| {
+                        let known = match f.name().as_str() {
+                            "oid" => ScalarValue::Int32(Some(index_oid(k.oid))),
+                            "relname" => ScalarValue::Utf8(Some(k.name.clone())),
+                            "relnamespace" => ScalarValue::Int32(Some(k.namespace)),
+                            "relkind" => ScalarValue::Utf8(Some("i".into())),
+                            "relam" => ScalarValue::Int32(Some(BTREE)),
+                            "relnatts" => ScalarValue::Int16(Some(k.key.len() as i16)),
+                            "relpersistence" => ScalarValue::Utf8(Some("p".into())),
+                            "relreplident" => ScalarValue::Utf8(Some("n".into())),
+                            "relispopulated" => ScalarValue::Boolean(Some(true)),
+                            _ if f.is_nullable() => return ScalarValue::try_from(f.data_type()),
+                            _ => return ScalarValue::new_default(f.data_type()),
+                        };
+                        known.cast_to(f.data_type())
+                    })
+                    .collect::<DfResult<_>>()?;
+                if values.is_empty() {
+                    return Ok(datafusion::arrow::array::new_empty_array(f.data_type()));
+                }
+                ScalarValue::iter_to_array(values)
+            })
+            .collect::<DfResult<Vec<_>>>()?;
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
+}
+
+#[async_trait]
+impl TableProvider for PgClassWithIndexes {
+    fn schema(&self) -> SchemaRef {
+        let inner = self.inner.schema();
+        let mut fields: Vec<Field> = inner.fields().iter().map(|f| f.as_ref().clone()).collect();
+        for (name, ty) in missing_class_columns() {
+            if inner.field_with_name(name).is_err() {
+                fields.push(Field::new(name, ty, true));
+            }
+        }
+        Arc::new(Schema::new(fields))
+    }
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let schema = self.schema();
+        let all: Vec<usize> = (0..schema.fields().len()).collect();
+        let wanted = projection.unwrap_or(&all);
+        // Upstream's columns from its scan; the ones it lacks as NULLs.
+        let width = self.inner.schema().fields().len();
+        let theirs: Vec<usize> = wanted.iter().copied().filter(|i| *i < width).collect();
+        let scanned = self.inner.scan(state, Some(&theirs), &[], None).await?;
+        let mut exprs: Vec<ProjectionExpr> = Vec::new();
+        for &i in wanted {
+            let field = schema.field(i);
+            let expr: Arc<dyn PhysicalExpr> = match theirs.iter().position(|t| *t == i) {
+                Some(at) => Arc::new(Column::new(field.name(), at)),
+                None => Arc::new(Literal::new(ScalarValue::try_from(field.data_type())?)),
+            };
+            exprs.push(ProjectionExpr { expr, alias: field.name().clone() });
+        }
+        let classes: Arc<dyn ExecutionPlan> = Arc::new(ProjectionExec::try_new(exprs, scanned)?);
+        let rows = self.keys.rows(state).await?;
+        if rows.iter().all(|r| r.foreign) {
+            return Ok(classes);
+        }
+        let indexes = MemTable::try_new(schema, vec![vec![self.index_rows(&rows)?]])?
+            .scan(state, projection, &[], None)
+            .await?;
+        UnionExec::try_new(vec![classes, indexes])
+    }
+}
+
+/// pg_class columns PostgreSQL has and datafusion-pg-catalog lacks (SQLAlchemy's index
+/// reflection reads `reloptions`).
+fn missing_class_columns() -> [(&'static str, DataType); 1] {
+    [("reloptions", DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))))]
+}
+
+/// `pg_get_indexdef(index [, column, pretty])`: the CREATE INDEX statement, or with a
+/// column number above 0 that column's name.
+fn index_definition(keys: &KeyList, oid: i32, column: i32) -> Option<String> {
+    let (schema, _, key) = keys.get(usize::try_from(oid - index_oid(FIRST_OID)).ok()?)?;
+    let quoted: Vec<String> = key.columns.iter().map(|c| quote_ident(c)).collect();
+    if column > 0 {
+        return quoted.get(column as usize - 1).cloned();
+    }
+    Some(format!(
+        "CREATE UNIQUE INDEX {} ON {}.{} USING btree ({})",
+        quote_ident(&key.name),
+        quote_ident(schema),
+        quote_ident(&key.table),
+        quoted.join(", ")
+    ))
+}
+
+pub fn indexdef_udf(view: ToolView) -> ScalarUDF {
+    // Numbers of any integer type: cast when read.
+    let signature =
+        Signature::new(TypeSignature::OneOf(vec![TypeSignature::Any(1), TypeSignature::Any(3)]), Volatility::Stable);
+    ScalarUDF::new_from_impl(KeyText { name: "pg_get_indexdef", view, signature, column_arg: true, text: index_definition })
+}
