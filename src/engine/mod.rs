@@ -52,10 +52,12 @@ impl Engine {
         }
         let runtime = Arc::new(RuntimeEnv::default());
         // information_schema is ours (pg_view), PostgreSQL-shaped.
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_information_schema(false)
             .with_default_catalog_and_schema(DEFAULT_CATALOG, "public")
             .with_create_default_catalog_and_schema(false);
+        // As in PostgreSQL, `0.1` is an exact numeric, not a double.
+        config.options_mut().sql_parser.parse_float_as_decimal = true;
         let state = SessionStateBuilder::new()
             .with_optimizer_rules(optimizer_rules())
             .with_query_planner(Arc::new(FederatedQueryPlanner::new()))

@@ -33,6 +33,12 @@ fn is_decimal(t: &DataType) -> bool {
     )
 }
 
+/// An array of decimals (`numeric[]`), which arrow-pg would also encode through
+/// `rust_decimal` (and panic on past 28 digits).
+fn is_decimal_list(t: &DataType) -> bool {
+    matches!(t, DataType::List(f) | DataType::LargeList(f) if is_decimal(f.data_type()))
+}
+
 /// PostgreSQL's binary `numeric` for an exact decimal string such as "-123.4500".
 pub fn numeric_binary(text: &str) -> Vec<u8> {
     let (negative, digits) = match text.strip_prefix('-') {
@@ -95,6 +101,47 @@ fn decimal_column(col: &ArrayRef, format: FieldFormat) -> PgWireResult<ArrayRef>
     Ok(Arc::new(b.finish()))
 }
 
+/// A `numeric[]` column: `{1.5,NULL}` as text, or PostgreSQL's binary array of
+/// binary numerics (one dimension, lower bound 1).
+fn decimal_list_column(col: &ArrayRef, format: FieldFormat) -> PgWireResult<ArrayRef> {
+    let api = |e: datafusion::arrow::error::ArrowError| PgWireError::ApiError(Box::new(e));
+    let list = cast(col, &DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))).map_err(api)?;
+    let list = list.as_list::<i32>();
+    let mut text = datafusion::arrow::array::StringBuilder::new();
+    let mut binary = BinaryBuilder::new();
+    for i in 0..list.len() {
+        if list.is_null(i) {
+            text.append_null();
+            binary.append_null();
+            continue;
+        }
+        let items = list.value(i);
+        let items = items.as_string::<i32>();
+        if format == FieldFormat::Text {
+            let parts: Vec<&str> = (0..items.len()).map(|j| if items.is_null(j) { "NULL" } else { items.value(j) }).collect();
+            text.append_value(format!("{{{}}}", parts.join(",")));
+            continue;
+        }
+        let mut out = Vec::new();
+        out.extend(1i32.to_be_bytes());
+        out.extend(i32::from(items.null_count() > 0).to_be_bytes());
+        out.extend(1700u32.to_be_bytes());
+        out.extend((items.len() as i32).to_be_bytes());
+        out.extend(1i32.to_be_bytes());
+        for j in 0..items.len() {
+            if items.is_null(j) {
+                out.extend((-1i32).to_be_bytes());
+            } else {
+                let n = numeric_binary(items.value(j));
+                out.extend((n.len() as i32).to_be_bytes());
+                out.extend(n);
+            }
+        }
+        binary.append_value(out);
+    }
+    Ok(if format == FieldFormat::Text { Arc::new(text.finish()) } else { Arc::new(binary.finish()) })
+}
+
 fn timeout_error() -> PgWireError {
     let q = QueryError::new(sqlstate::QUERY_CANCELED, "canceling statement due to statement timeout");
     PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new("ERROR".into(), q.sqlstate.into(), q.message)))
@@ -113,7 +160,7 @@ pub fn wire_fields(
             .iter()
             .map(|f| {
                 let name = super::column_names::wire_name(f.name());
-                if is_decimal(f.data_type()) {
+                if is_decimal(f.data_type()) || is_decimal_list(f.data_type()) {
                     Arc::new(Field::new(name, DataType::Utf8, f.is_nullable()))
                 } else {
                     Arc::new(f.as_ref().clone().with_name(name))
@@ -137,15 +184,18 @@ pub fn wire_fields(
             .collect::<Vec<_>>(),
     );
     for (i, f) in schema.fields().iter().enumerate() {
-        if is_decimal(f.data_type()) {
-            fields[i] = FieldInfo::new(
-                super::column_names::wire_name(f.name()).to_string(),
-                None,
-                None,
-                Type::NUMERIC,
-                format.format_for(i),
-            );
-        }
+        let wire_type = match f.data_type() {
+            t if is_decimal(t) => Type::NUMERIC,
+            t if is_decimal_list(t) => Type::NUMERIC_ARRAY,
+            _ => continue,
+        };
+        fields[i] = FieldInfo::new(
+            super::column_names::wire_name(f.name()).to_string(),
+            None,
+            None,
+            wire_type,
+            format.format_for(i),
+        );
     }
     Ok((fields, wire_schema))
 }
@@ -162,7 +212,7 @@ pub async fn encode(
     let own: Vec<usize> = (0..schema.fields().len())
         .filter(|&i| {
             let t = schema.field(i).data_type();
-            is_decimal(t) || format.format_for(i) == FieldFormat::Text && text::handles(t)
+            is_decimal(t) || is_decimal_list(t) || format.format_for(i) == FieldFormat::Text && text::handles(t)
         })
         .collect();
     let (fields, wire_schema) = wire_fields(&schema, format, Some(options))?;
@@ -188,6 +238,8 @@ pub async fn encode(
         for &i in &own {
             let converted = if is_decimal(columns[i].data_type()) {
                 decimal_column(&columns[i], formats[i])
+            } else if is_decimal_list(columns[i].data_type()) {
+                decimal_list_column(&columns[i], formats[i])
             } else {
                 text::column(&columns[i]).map_err(|e| PgWireError::ApiError(Box::new(e)))
             };

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::ParamValues;
+use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::Statement;
@@ -290,6 +290,18 @@ where
 }
 
 /// Parameter types in `$1, $2, ...` order; unknown ones are left to the client.
+/// The `oid[]` parameter of asyncpg's type lookup, as an int4 array.
+fn oid_array_parameter<S: Clone>(portal: &Portal<S>) -> PgWireResult<ParamValues> {
+    let oids: Option<Vec<Option<u32>>> = portal.parameter(0, &Type::OID_ARRAY)?;
+    let values: Vec<ScalarValue> = oids
+        .unwrap_or_default()
+        .into_iter()
+        .map(|o| ScalarValue::Int32(o.and_then(|o| i32::try_from(o).ok())))
+        .collect();
+    let list = ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Int32));
+    Ok(ParamValues::List(vec![list.into()]))
+}
+
 fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<(String, Option<DataType>)>> {
     let mut params: Vec<_> = plan
         .get_parameter_types()
@@ -342,9 +354,12 @@ impl QueryParser for StatementParser {
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
-        let Some((_, plan)) = &stmt.1 else {
+        let Some((parsed, plan)) = &stmt.1 else {
             return Ok(vec![]);
         };
+        if parse::is_type_lookup(parsed) {
+            return Ok(vec![Type::OID_ARRAY]);
+        }
         parameter_types(plan)?
             .into_iter()
             .map(|(_, t)| t.map_or(Ok(Type::UNKNOWN), |t| into_pg_type(&t)))
@@ -442,7 +457,11 @@ impl ExtendedQueryHandler for ExtendedService {
         };
         let types = parameter_types(plan)?;
         let type_refs: Vec<Option<&DataType>> = types.iter().map(|(_, t)| t.as_ref()).collect();
-        let params: ParamValues = deserialize_parameters(portal, &type_refs)?;
+        let params: ParamValues = if parse::is_type_lookup(stmt) {
+            oid_array_parameter(portal)?
+        } else {
+            deserialize_parameters(portal, &type_refs)?
+        };
         let ctx = self.service.engine.session(&settings(client));
         for hook in &self.service.hooks {
             if let Some(r) = hook

@@ -16,9 +16,10 @@ CREATE TABLE members (
   active boolean,
   joined_on date,
   joined_at timestamptz,
-  profile jsonb
+  profile jsonb,
+  tags integer[]
 );
 INSERT INTO members VALUES
-  (1, 'BANK01', 'Kim', 10, 12345678901234567890.0123456789, 0.5, true, '2024-02-29', '2024-02-29 23:30:00+09', '{"vip": true}'),
-  (2, 'CARD02', 'Lee', NULL, -0.0000000001, NULL, false, NULL, NULL, NULL);
+  (1, 'BANK01', 'Kim', 10, 12345678901234567890.0123456789, 0.5, true, '2024-02-29', '2024-02-29 23:30:00+09', '{"vip": true}', '{3,1,2}'),
+  (2, 'CARD02', 'Lee', NULL, -0.0000000001, NULL, false, NULL, NULL, NULL, NULL);
 CREATE VIEW member_names AS SELECT member_id, name FROM members;

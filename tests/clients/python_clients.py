@@ -166,8 +166,14 @@ async def asyncpg_main():
     eq(rows[1]["active"], False, "asyncpg bool")
     got = await conn.fetchval("SELECT name FROM crm.public.members WHERE member_id = $1", 2)
     eq(got, "Lee", "asyncpg parameter")
-    # text[] is built into asyncpg; other array types need its introspection query (README).
+    # text[] is built into asyncpg; other array types go through its type introspection.
     eq(await conn.fetchval("SELECT make_array('a', 'b')"), ["a", "b"], "asyncpg text[]")
+    eq([r["tags"] for r in await conn.fetch("SELECT tags FROM crm.public.members ORDER BY member_id")], [[3, 1, 2], None],
+       "asyncpg int4[] from PostgreSQL")
+    eq(await conn.fetchval("SELECT make_array(1, 2, 3)"), [1, 2, 3], "asyncpg int8[]")
+    eq(await conn.fetchval("SELECT make_array(true, false)"), [True, False], "asyncpg bool[]")
+    eq(await conn.fetchval("SELECT make_array(CAST(12345678901234567890.0123456789 AS NUMERIC(30, 10)))"),
+       [BALANCES[0]], "asyncpg numeric[] exact")
     # The pool's reset query.
     await conn.execute("SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;")
     pool = await asyncpg.create_pool(host="127.0.0.1", port=PORT, user="analyst", database="fedsql", min_size=1, max_size=2)
