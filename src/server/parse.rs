@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, visit_relations, AccessExpr, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    visit_expressions_mut, visit_relations, visit_relations_mut, AccessExpr, Ident, ObjectNamePart, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
     Statement, Value,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -84,6 +84,7 @@ impl SqlParser {
         Ok(self.compat.parse(sql)?.into_iter().map(with_regclass_lookups)
             .map(without_sequences)
             .map(with_array_expansions)
+            .map(with_redshift_views)
             .map(aggregate_scalar_subqueries)
             .collect())
     }
@@ -176,6 +177,20 @@ fn without_sequences(mut stmt: Statement) -> Statement {
                     array: false,
                     format: None,
                 };
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    stmt
+}
+
+/// Redshift's system views, named unqualified as Redshift tools do, live in pg_catalog.
+fn with_redshift_views(mut stmt: Statement) -> Statement {
+    let _ = visit_relations_mut(&mut stmt, |name| {
+        if let [part] = name.0.as_slice() {
+            let bare = part.as_ident().map(|i| i.value.to_ascii_lowercase());
+            if matches!(bare.as_deref(), Some("svv_columns" | "svv_external_schemas")) {
+                name.0.insert(0, ObjectNamePart::Identifier(Ident::new("pg_catalog")));
             }
         }
         std::ops::ControlFlow::<()>::Continue(())

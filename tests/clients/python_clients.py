@@ -98,6 +98,36 @@ def redash_schema(conn, name):
         ("paid_at", "timestamp without time zone"), ("status", "text"), ("note", "text")}, f"{name} redash columns")
 
 
+def redash_redshift_schema(conn, name):
+    """Redash's Redshift schema query (query_runner/pg.py, class Redshift), verbatim."""
+    cur = conn.cursor()
+    cur.execute("""
+        WITH tables AS (
+            SELECT DISTINCT table_name,
+                            table_schema,
+                            column_name,
+                            ordinal_position AS pos
+            FROM svv_columns
+            WHERE table_schema NOT IN ('pg_internal','pg_catalog','information_schema')
+            AND table_schema NOT LIKE 'pg_temp_%'
+        )
+        SELECT table_name, table_schema, column_name
+        FROM tables
+        WHERE
+            HAS_SCHEMA_PRIVILEGE(table_schema, 'USAGE') AND
+            (
+                table_schema IN (SELECT schemaname FROM SVV_EXTERNAL_SCHEMAS) OR
+                HAS_TABLE_PRIVILEGE('"' || table_schema || '"."' || table_name || '"', 'SELECT')
+            )
+        ORDER BY table_name, pos
+        """)
+    got = {}
+    for table, schema, column in cur.fetchall():
+        got.setdefault((schema, table), []).append(column)
+    eq(set(got), TABLES, f"{name} redash redshift tables")
+    eq(got[(SHOP, "payments")], ["id", "member_id", "amount", "paid_at", "status", "note"], f"{name} redash redshift columns in order")
+
+
 def psycopg2_test():
     import psycopg2
     conn = psycopg2.connect(DSN)
@@ -105,6 +135,7 @@ def psycopg2_test():
         raise AssertionError(f"psycopg2 server_version {conn.server_version}")
     dbapi_checks(conn, "psycopg2")
     redash_schema(conn, "psycopg2")
+    redash_redshift_schema(conn, "psycopg2")
     conn.close()
 
 

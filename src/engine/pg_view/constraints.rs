@@ -276,8 +276,8 @@ impl TableProvider for KeyTable {
     }
 }
 
-/// datafusion-pg-catalog's pg_catalog with our `pg_constraint` and `pg_index`, and the
-/// primary keys' indexes in `pg_class`.
+/// datafusion-pg-catalog's pg_catalog with our `pg_constraint` and `pg_index`, the
+/// primary keys' indexes in `pg_class`, and Redshift's `svv_` views.
 #[derive(Debug)]
 pub struct PgCatalogWithKeys {
     pub inner: Arc<dyn SchemaProvider>,
@@ -302,11 +302,13 @@ impl SchemaProvider for PgCatalogWithKeys {
                 let Some(inner) = self.inner.table(name).await? else { return Ok(None) };
                 Ok(Some(Arc::new(super::indexes::PgClassWithIndexes { inner, keys })))
             }
+            "svv_columns" => Ok(Some(Arc::new(super::redshift::svv_columns()))),
+            "svv_external_schemas" => Ok(Some(Arc::new(super::redshift::svv_external_schemas()))),
             _ => self.inner.table(name).await,
         }
     }
     fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name)
+        matches!(name.to_ascii_lowercase().as_str(), "svv_columns" | "svv_external_schemas") || self.inner.table_exist(name)
     }
 }
 

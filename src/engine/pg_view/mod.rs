@@ -13,6 +13,7 @@ mod functions;
 mod indexes;
 mod information_schema;
 mod privileges;
+mod redshift;
 mod types;
 
 use std::sync::Arc;
