@@ -56,7 +56,7 @@ async fn query_writes_csv_and_json() {
 #[tokio::test]
 async fn psql_lists_tables_and_runs_a_cross_source_query() {
     let my = MysqlDb::create("CREATE TABLE calls (org_code VARCHAR(8), fee DECIMAL(8,2)); INSERT INTO calls VALUES ('A', 1.25), ('A', 2.00), ('B', 0.75);");
-    let pg = PgDb::create("CREATE TABLE orgs (org_code text, org_name text); INSERT INTO orgs VALUES ('A','가나'),('B','다라');").await;
+    let pg = PgDb::create("CREATE TABLE orgs (org_code text PRIMARY KEY, org_name text); INSERT INTO orgs VALUES ('A','가나'),('B','다라');").await;
     let cats = Catalogs::new().mysql("live", &my.name).postgres("crm", &pg.name);
     let server = Server::start(&cats);
     let psql = |cmd: &str| {
@@ -72,6 +72,20 @@ async fn psql_lists_tables_and_runs_a_cross_source_query() {
     let joined = psql(&format!(
         "SELECT o.org_name, sum(c.fee) FROM live.{}.calls c JOIN crm.public.orgs o ON o.org_code = c.org_code GROUP BY 1 ORDER BY 1", my.name));
     assert_eq!(joined, "가나|3.25\n다라|0.75\n");
+
+    // `\d table`: the primary key's index footer, as PostgreSQL prints it for its own table.
+    let footer = |port: u16, user: &str, db: &str, table: &str| {
+        let out = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", user, "-d", db, "-X", "-c", &format!("\\d {table}")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "psql \\d {table}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.split_once("Indexes:").map(|(_, f)| f.trim_end().to_string()).unwrap_or_else(|| panic!("no Indexes footer:\n{text}"))
+    };
+    let theirs = footer(5432, "postgres", &pg.name, "orgs");
+    assert_eq!(theirs, "\n    \"orgs_pkey\" PRIMARY KEY, btree (org_code)");
+    assert_eq!(footer(server.port, "analyst", "fedsql", "\"crm.public\".orgs"), theirs);
 }
 
 /// psql's `\copy (query) TO STDOUT` in text and CSV, and timestamps as text: fedsql's

@@ -17,7 +17,8 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{Result as DfResult, ScalarValue};
 use datafusion::datasource::{MemTable, TableType};
 use datafusion::logical_expr::{Expr, ScalarUDF, Signature, TypeSignature, Volatility};
-use datafusion::physical_expr::expressions::{Column, Literal};
+use datafusion::logical_expr::Operator;
+use datafusion::physical_expr::expressions::{binary, in_list, Column, Literal};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::union::UnionExec;
@@ -169,21 +170,41 @@ impl TableProvider for PgClassWithIndexes {
         let schema = self.schema();
         let all: Vec<usize> = (0..schema.fields().len()).collect();
         let wanted = projection.unwrap_or(&all);
-        // Upstream's columns from its scan; the ones it lacks as NULLs.
-        let width = self.inner.schema().fields().len();
-        let theirs: Vec<usize> = wanted.iter().copied().filter(|i| *i < width).collect();
+        let rows = self.keys.rows(state).await?;
+        // Upstream's columns from its scan (oid always: it decides relhasindex); the ones
+        // it lacks as NULLs.
+        let inner = self.inner.schema();
+        let oid = inner.index_of("oid")?;
+        let mut theirs: Vec<usize> = wanted.iter().copied().filter(|i| *i < inner.fields().len()).collect();
+        if !theirs.contains(&oid) {
+            theirs.push(oid);
+        }
         let scanned = self.inner.scan(state, Some(&theirs), &[], None).await?;
+        let scanned_schema = scanned.schema();
+        let column = |i: usize| -> Arc<dyn PhysicalExpr> {
+            let at = theirs.iter().position(|t| *t == i).expect("scanned above");
+            Arc::new(Column::new(inner.field(i).name(), at))
+        };
+        // A table with a primary key has an index, so psql's `\d` lists it.
+        let indexed: Vec<Arc<dyn PhysicalExpr>> = rows
+            .iter()
+            .filter(|r| !r.foreign)
+            .map(|r| Arc::new(Literal::new(ScalarValue::Int32(Some(r.table)))) as Arc<dyn PhysicalExpr>)
+            .collect();
         let mut exprs: Vec<ProjectionExpr> = Vec::new();
         for &i in wanted {
             let field = schema.field(i);
-            let expr: Arc<dyn PhysicalExpr> = match theirs.iter().position(|t| *t == i) {
-                Some(at) => Arc::new(Column::new(field.name(), at)),
-                None => Arc::new(Literal::new(ScalarValue::try_from(field.data_type())?)),
+            let expr: Arc<dyn PhysicalExpr> = match field.name().as_str() {
+                _ if i >= inner.fields().len() => Arc::new(Literal::new(ScalarValue::try_from(field.data_type())?)),
+                "relhasindex" if !indexed.is_empty() => {
+                    let has_key = in_list(column(oid), indexed.clone(), &false, &scanned_schema)?;
+                    binary(column(i), Operator::Or, has_key, &scanned_schema)?
+                }
+                _ => column(i),
             };
             exprs.push(ProjectionExpr { expr, alias: field.name().clone() });
         }
         let classes: Arc<dyn ExecutionPlan> = Arc::new(ProjectionExec::try_new(exprs, scanned)?);
-        let rows = self.keys.rows(state).await?;
         if rows.iter().all(|r| r.foreign) {
             return Ok(classes);
         }
