@@ -73,9 +73,16 @@ public class JdbcClient {
             Collections.sort(tables);
             eq(tables, List.of("member_names", "members", "orgs"), "getTables");
             Map<String, String> types = new LinkedHashMap<>();
+            String balanceSize = null;
             try (ResultSet rs = md.getColumns(null, "crm.public", "members", "%")) {
-                while (rs.next()) types.put(rs.getString("COLUMN_NAME"), rs.getString("TYPE_NAME"));
+                while (rs.next()) {
+                    types.put(rs.getString("COLUMN_NAME"), rs.getString("TYPE_NAME"));
+                    if (rs.getString("COLUMN_NAME").equals("balance")) {
+                        balanceSize = rs.getInt("COLUMN_SIZE") + "," + rs.getInt("DECIMAL_DIGITS");
+                    }
+                }
             }
+            eq(balanceSize, "30,10", "getColumns numeric(30,10) size and digits");
             eq(types.get("member_id"), "int8", "getColumns member_id");
             eq(types.get("balance"), "numeric", "getColumns balance");
             eq(types.get("joined_at"), "timestamptz", "getColumns joined_at");

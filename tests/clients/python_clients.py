@@ -167,7 +167,7 @@ def sqlalchemy_test(url, name):
     reflected = insp.get_columns("members", schema="crm.public")
     cols = [(c["name"], str(c["type"]), c["nullable"], c["default"]) for c in reflected]
     eq(cols[:5], [("member_id", "BIGINT", False, None), ("org_code", "TEXT", False, None), ("name", "TEXT", False, None),
-                  ("score", "INTEGER", True, None), ("balance", "NUMERIC", True, None)], f"{name} get_columns")
+                  ("score", "INTEGER", True, None), ("balance", "NUMERIC(30, 10)", True, None)], f"{name} get_columns")
     eq((cols[8][:2], reflected[8]["type"].timezone), (("joined_at", "TIMESTAMP"), True), f"{name} get_columns timestamptz")
     pk = insp.get_pk_constraint("members", schema="crm.public")
     eq((pk["name"], pk["constrained_columns"]), ("members_pkey", ["member_id"]), f"{name} get_pk_constraint")
@@ -180,7 +180,7 @@ def sqlalchemy_test(url, name):
     # Superset's table preview reflects the whole table.
     table = sa.Table("payments", sa.MetaData(), schema=SHOP, autoload_with=engine)
     eq([c.name for c in table.primary_key], ["id"], f"{name} Table autoload primary key")
-    eq(str(table.c.amount.type), "NUMERIC", f"{name} Table autoload numeric")
+    eq(str(table.c.amount.type), "NUMERIC(20, 4)", f"{name} Table autoload numeric (MySQL DECIMAL(20,4))")
     with engine.connect() as conn:
         total = conn.execute(sa.text(f'SELECT sum(amount) FROM "{SHOP}".payments')).scalar()
         eq(total, PAYMENTS_SUM, f"{name} decimal sum")

@@ -122,7 +122,7 @@ pub(super) struct PgConstraint {
 impl PgConstraint {
     /// `(schema, table) -> (table oid, namespace oid)` from datafusion-pg-catalog's own
     /// pg_class (ours adds index rows made from these keys), for `schemas`.
-    async fn oids(&self, state: &dyn Session, schemas: &[&str]) -> DfResult<HashMap<(String, String), (i32, i32)>> {
+    pub(super) async fn oids(&self, state: &dyn Session, schemas: &[&str]) -> DfResult<HashMap<(String, String), (i32, i32)>> {
         let state = state
             .as_any()
             .downcast_ref::<SessionState>()
@@ -301,6 +301,10 @@ impl SchemaProvider for PgCatalogWithKeys {
             "pg_class" => {
                 let Some(inner) = self.inner.table(name).await? else { return Ok(None) };
                 Ok(Some(Arc::new(super::indexes::PgClassWithIndexes { inner, keys })))
+            }
+            "pg_attribute" => {
+                let Some(inner) = self.inner.table(name).await? else { return Ok(None) };
+                Ok(Some(Arc::new(super::indexes::PgAttributeWithTypmods { inner, keys })))
             }
             "svv_columns" => Ok(Some(Arc::new(super::redshift::svv_columns()))),
             "svv_external_schemas" => Ok(Some(Arc::new(super::redshift::svv_external_schemas()))),

@@ -12,7 +12,9 @@ use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Int16Array, Int16Builder, Int32Array, Int32Builder, ListBuilder, RecordBatch,
     StringArray,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{Result as DfResult, ScalarValue};
 use datafusion::datasource::{MemTable, TableType};
@@ -243,4 +245,74 @@ pub fn indexdef_udf(view: ToolView) -> ScalarUDF {
     let signature =
         Signature::new(TypeSignature::OneOf(vec![TypeSignature::Any(1), TypeSignature::Any(3)]), Volatility::Stable);
     ScalarUDF::new_from_impl(KeyText { name: "pg_get_indexdef", view, signature, column_arg: true, text: index_definition })
+}
+
+/// datafusion-pg-catalog's pg_attribute with `atttypmod` for decimals: `numeric(p,s)`
+/// is `(p << 16 | s) + 4`, which `format_type`, psql's `\d` and pgjdbc's sizes read.
+/// Upstream builds the whole table in memory; so does this.
+#[derive(Debug)]
+pub struct PgAttributeWithTypmods {
+    pub(super) inner: Arc<dyn TableProvider>,
+    pub(super) keys: PgConstraint,
+}
+
+/// PostgreSQL's type modifier of a column of Arrow type `t`, or -1.
+fn typmod(t: &DataType) -> i32 {
+    match t {
+        // Our stand-in for PostgreSQL's unconstrained numeric (connectors/postgres.rs).
+        DataType::Decimal256(76, 20) => -1,
+        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s) | DataType::Decimal256(p, s)
+            if *s >= 0 =>
+        {
+            ((i32::from(*p) << 16) | i32::from(*s as u8)) + 4
+        }
+        _ => -1,
+    }
+}
+
+#[async_trait]
+impl TableProvider for PgAttributeWithTypmods {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let schema = self.inner.schema();
+        let all = self.inner.scan(state, None, &[], None).await?;
+        let batches = datafusion::physical_plan::collect(all, state.task_ctx()).await?;
+        let sources: Vec<String> = self.keys.view.0.schema_list().into_iter().filter(|s| s.contains('.')).collect();
+        let names: Vec<&str> = sources.iter().map(String::as_str).collect();
+        let mut by_oid = std::collections::HashMap::new();
+        for ((schema_name, table), (oid, _)) in self.keys.oids(state, &names).await? {
+            if let Some(t) = self.keys.view.table(&schema_name, &table).await {
+                by_oid.insert(oid, t.schema());
+            }
+        }
+        let (relid, num, typmod_at) = (schema.index_of("attrelid")?, schema.index_of("attnum")?, schema.index_of("atttypmod")?);
+        let mut out = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let relids = cast(batch.column(relid), &DataType::Int32)?;
+            let nums = cast(batch.column(num), &DataType::Int32)?;
+            let (relids, nums) = (relids.as_primitive::<Int32Type>(), nums.as_primitive::<Int32Type>());
+            let old = batch.column(typmod_at).as_primitive::<Int32Type>();
+            let typmods: Int32Array = (0..batch.num_rows())
+                .map(|r| {
+                    let field = by_oid.get(&relids.value(r)).and_then(|s| s.fields().get((nums.value(r) - 1) as usize));
+                    Some(field.map_or(old.value(r), |f| typmod(f.data_type())))
+                })
+                .collect();
+            let mut columns = batch.columns().to_vec();
+            columns[typmod_at] = Arc::new(typmods);
+            out.push(RecordBatch::try_new(schema.clone(), columns)?);
+        }
+        MemTable::try_new(schema, vec![out])?.scan(state, projection, &[], limit).await
+    }
 }
