@@ -122,12 +122,13 @@ impl Connector for MySqlConnector {
         table: &str,
     ) -> Result<Arc<dyn TableProvider>, ConnectorError> {
         let table_ref = TableReference::partial(schema, table);
-        // TIMESTAMP is an instant (sessions run at +00:00); DATETIME is a wall clock.
-        let instants = query_strings(
+        // TIMESTAMP is an instant (sessions run at +00:00); DATETIME is a wall clock. The
+        // provider marks every column nullable; NOT NULL columns are marked here.
+        let columns = query_strings(
             self.pool.as_ref(),
             &format!(
-                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} \
-                 AND TABLE_NAME = {} AND DATA_TYPE = 'timestamp'",
+                "SELECT COLUMN_NAME, DATA_TYPE, IS_NULLABLE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} \
+                 AND TABLE_NAME = {}",
                 literal(schema),
                 literal(table)
             ),
@@ -137,21 +138,23 @@ impl Connector for MySqlConnector {
         let provider = MySQLTable::new(&self.pool, table_ref.clone())
             .await
             .map_err(|e| self.source_error(format!("table {schema}.{table}: {e}")))?;
-        let retyped = (!instants.is_empty()).then(|| {
-            let names: Vec<&str> = instants.iter().map(|r| r[0].as_str()).collect();
-            let fields: Vec<_> = provider
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| match f.data_type() {
-                    DataType::Timestamp(unit, None) if names.contains(&f.name().as_str()) => Arc::new(
-                        Field::new(f.name(), DataType::Timestamp(*unit, Some("UTC".into())), f.is_nullable()),
-                    ),
-                    _ => f.clone(),
-                })
-                .collect();
-            Arc::new(Schema::new(fields))
-        });
+        let column = |name: &str| columns.iter().find(|r| r[0] == name);
+        let fields: Vec<_> = provider
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                let Some(c) = column(f.name()) else { return f.clone() };
+                let data_type = match f.data_type() {
+                    DataType::Timestamp(unit, None) if c[1].eq_ignore_ascii_case("timestamp") => {
+                        DataType::Timestamp(*unit, Some("UTC".into()))
+                    }
+                    t => t.clone(),
+                };
+                Arc::new(Field::new(f.name(), data_type, c[2] != "NO"))
+            })
+            .collect();
+        let retyped = Some(Arc::new(Schema::new(fields)));
         let cancel: Arc<dyn RemoteCancel> = Arc::new(MySqlCancel(self.pool.clone()));
         Ok(federate(Arc::new(provider), table_ref, SourceDialect::MySql, &self.catalog, retyped, Some(cancel)))
     }

@@ -169,6 +169,9 @@ def sqlalchemy_test(url, name):
     eq(cols[:5], [("member_id", "BIGINT", False, None), ("org_code", "TEXT", False, None), ("name", "TEXT", False, None),
                   ("score", "INTEGER", True, None), ("balance", "NUMERIC(30, 10)", True, None)], f"{name} get_columns")
     eq((cols[8][:2], reflected[8]["type"].timezone), (("joined_at", "TIMESTAMP"), True), f"{name} get_columns timestamptz")
+    nullable = {c["name"]: c["nullable"] for c in insp.get_columns("payments", schema=SHOP)}
+    eq(nullable, {"id": False, "member_id": False, "amount": False, "paid_at": False, "status": False, "note": True},
+       f"{name} get_columns NOT NULL on MySQL")
     pk = insp.get_pk_constraint("members", schema="crm.public")
     eq((pk["name"], pk["constrained_columns"]), ("members_pkey", ["member_id"]), f"{name} get_pk_constraint")
     pk = insp.get_pk_constraint("payments", schema=SHOP)
