@@ -452,7 +452,17 @@ pub fn calls_session_functions(stmt: &Statement) -> bool {
     found
 }
 
-fn session_function(e: &Expr) -> Option<(&'static str, Vec<Option<String>>)> {
+/// One argument of `current_setting`/`set_config`.
+enum Arg {
+    /// A literal (NULL as None).
+    Value(Option<String>),
+    /// A statement parameter (`$1`, also as `$1::VARCHAR`), known once bound.
+    Parameter(String),
+    /// Anything else: fedsql answers these functions before planning, so it cannot.
+    Expression,
+}
+
+fn session_function(e: &Expr) -> Option<(&'static str, Vec<Arg>)> {
     let Expr::Function(f) = e else { return None };
     let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
     let name = match name.as_str() {
@@ -461,45 +471,52 @@ fn session_function(e: &Expr) -> Option<(&'static str, Vec<Option<String>>)> {
         _ => return None,
     };
     let FunctionArguments::List(list) = &f.args else { return None };
+    let arg = |e: &Expr| match e {
+        // `$1::VARCHAR` (SQLAlchemy over psycopg 3).
+        Expr::Cast { expr, .. } => match expr.as_ref() {
+            Expr::Value(v) => match &v.value {
+                Value::Placeholder(p) => Arg::Parameter(p.clone()),
+                _ => Arg::Expression,
+            },
+            _ => Arg::Expression,
+        },
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => Arg::Value(Some(s.clone())),
+            Value::Placeholder(p) => Arg::Parameter(p.clone()),
+            Value::Boolean(b) => Arg::Value(Some(b.to_string())),
+            Value::Null => Arg::Value(None),
+            other => Arg::Value(Some(other.to_string())),
+        },
+        _ => Arg::Expression,
+    };
     let args = list
         .args
         .iter()
         .map(|a| match a {
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) => match &v.value {
-                Value::SingleQuotedString(s) => Some(s.clone()),
-                Value::Placeholder(p) => Some(format!("{PARAMETER}{p}")),
-                Value::Boolean(b) => Some(b.to_string()),
-                Value::Null => None,
-                other => Some(other.to_string()),
-            },
-            // `$1::VARCHAR` (SQLAlchemy over psycopg 3).
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Cast { expr, .. })) => match expr.as_ref() {
-                Expr::Value(v) => match &v.value {
-                    Value::Placeholder(p) => Some(format!("{PARAMETER}{p}")),
-                    _ => Some(String::from("\u{0}")),
-                },
-                _ => Some(String::from("\u{0}")),
-            },
-            _ => Some(String::from("\u{0}")),
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => arg(e),
+            _ => Arg::Expression,
         })
         .collect();
     Some((name, args))
 }
 
-/// Marks an argument that is a statement parameter (`$1`), resolved at execution.
-const PARAMETER: char = '\u{1}';
-
-/// Arguments with their parameters' values, or None before the parameters are bound.
-fn bind(args: Vec<Option<String>>, params: Option<&ParamValues>) -> Option<Vec<Option<String>>> {
-    args.into_iter()
-        .map(|a| match a.as_deref().and_then(|a| a.strip_prefix(PARAMETER)) {
-            Some(id) => {
-                let value = params?.get_placeholders_with_values(id).ok()?.value;
-                Some((!value.is_null()).then(|| value.to_string()))
+/// The arguments' values: Ok(None) while a parameter is not bound yet, Err for an
+/// argument that is neither a literal nor a parameter.
+fn bind(args: Vec<Arg>, params: Option<&ParamValues>) -> Result<Option<Vec<Option<String>>>, ()> {
+    let mut values = Vec::with_capacity(args.len());
+    for a in args {
+        values.push(match a {
+            Arg::Value(v) => v,
+            Arg::Expression => return Err(()),
+            Arg::Parameter(id) => {
+                let Some(value) = params.and_then(|p| p.get_placeholders_with_values(&id).ok()) else {
+                    return Ok(None);
+                };
+                (!value.value.is_null()).then(|| value.value.to_string())
             }
-            None => Some(a),
-        })
-        .collect()
+        });
+    }
+    Ok(Some(values))
 }
 
 fn text(value: Value) -> Expr {
@@ -523,14 +540,17 @@ pub fn inline_session_functions(
     let mut outcome: PgWireResult<Vec<Change>> = Ok(Vec::new());
     let _ = visit_expressions_mut(stmt, |e| {
         let Some((name, args)) = session_function(e) else { return ControlFlow::Continue(()) };
-        let Some(args) = bind(args, params) else {
-            *e = text(Value::Null);
-            return ControlFlow::Continue(());
+        let args = match bind(args, params) {
+            Ok(Some(args)) => args,
+            Ok(None) => {
+                *e = text(Value::Null);
+                return ControlFlow::Continue(());
+            }
+            Err(()) => {
+                outcome = Err(unsupported(format!("{name}() takes literals or parameters in fedsql")));
+                return ControlFlow::Break(());
+            }
         };
-        if args.iter().any(|a| a.as_deref() == Some("\u{0}")) {
-            outcome = Err(unsupported(format!("{name}() takes literal arguments in fedsql")));
-            return ControlFlow::Break(());
-        }
         let value = match (name, args.as_slice()) {
             ("current_setting", [Some(n)]) => get(metadata, n).ok_or_else(|| unknown(n)).map(Some),
             ("current_setting", [Some(n), missing_ok]) => match get(metadata, n) {

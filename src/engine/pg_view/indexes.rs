@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, Int16Array, Int16Builder, Int32Array, Int32Builder, ListBuilder, RecordBatch,
+    ArrayRef, BooleanArray, Int16Array, Int32Array, ListBuilder, PrimitiveBuilder, RecordBatch,
     StringArray,
 };
 use datafusion::arrow::array::{AsArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{ArrowPrimitiveType, DataType, Field, Int16Type, Int32Type, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{Result as DfResult, ScalarValue};
 use datafusion::datasource::{MemTable, TableType};
@@ -59,20 +59,11 @@ pub(super) fn index_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// `per_key(n)` for each primary key, as an array of one list per row.
-fn lists16(keys: &[&Row], per_key: impl Fn(&Row) -> Vec<i16>) -> ArrayRef {
-    let mut b = ListBuilder::new(Int16Builder::new());
+/// `per_key(k)` for each primary key, as an array of one list per row.
+fn lists<T: ArrowPrimitiveType>(keys: &[&Row], per_key: impl Fn(&Row) -> Vec<T::Native>) -> ArrayRef {
+    let mut b = ListBuilder::new(PrimitiveBuilder::<T>::new());
     for k in keys {
         b.values().append_slice(&per_key(k));
-        b.append(true);
-    }
-    Arc::new(b.finish())
-}
-
-fn zeros32(keys: &[&Row]) -> ArrayRef {
-    let mut b = ListBuilder::new(Int32Builder::new());
-    for k in keys {
-        b.values().append_slice(&vec![0; k.key.len()]);
         b.append(true);
     }
     Arc::new(b.finish())
@@ -93,10 +84,11 @@ pub(super) fn index_batch(rows: &[Row]) -> DfResult<RecordBatch> {
     for v in [true, false, true, false, true, false, true, false, true, true, false] {
         columns.push(Arc::new(BooleanArray::from(vec![v; n])));
     }
-    columns.push(lists16(&keys, |k| k.key.clone()));
-    columns.push(zeros32(&keys));
-    columns.push(zeros32(&keys));
-    columns.push(lists16(&keys, |k| vec![0; k.key.len()]));
+    // indkey; indcollation and indclass (defaults: 0); indoption
+    columns.push(lists::<Int16Type>(&keys, |k| k.key.clone()));
+    columns.push(lists::<Int32Type>(&keys, |k| vec![0; k.key.len()]));
+    columns.push(lists::<Int32Type>(&keys, |k| vec![0; k.key.len()]));
+    columns.push(lists::<Int16Type>(&keys, |k| vec![0; k.key.len()]));
     columns.push(Arc::new(StringArray::from(vec![None::<&str>; n])));
     columns.push(Arc::new(StringArray::from(vec![None::<&str>; n])));
     Ok(RecordBatch::try_new(index_schema(), columns)?)
