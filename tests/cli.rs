@@ -141,3 +141,39 @@ async fn psql_copy_out_matches_postgres_byte_for_byte() {
     assert!(stderr.contains("0A000") && stderr.contains("TO STDOUT"), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("42"));
 }
+
+/// psql's `\d+`, `\dv` and `\d` on source tables print what PostgreSQL prints for the
+/// same tables in a schema named like fedsql's (`crm.public`): types, NOT NULL, the
+/// primary key's index, foreign keys both ways, comments on tables and columns, views.
+#[tokio::test]
+async fn psql_describes_source_tables_as_postgres_does() {
+    let ddl = "CREATE TABLE orgs (org_code text PRIMARY KEY, org_name text NOT NULL, tier smallint NOT NULL);
+        COMMENT ON TABLE orgs IS 'Partner organisations';
+        COMMENT ON COLUMN orgs.tier IS '등급 (1 = top)';
+        CREATE TABLE members (member_id bigint PRIMARY KEY, org_code text NOT NULL REFERENCES orgs,
+          balance numeric(30,10), joined_at timestamptz, tags integer[]);
+        COMMENT ON COLUMN members.balance IS 'KRW, exact';
+        CREATE VIEW member_orgs AS SELECT m.member_id, o.org_name FROM members m JOIN orgs o USING (org_code);";
+    let source = PgDb::create(ddl).await;
+    let twin = PgDb::create(&format!("CREATE SCHEMA \"crm.public\"; SET search_path = \"crm.public\"; {ddl}")).await;
+    let cats = Catalogs::new().postgres("crm", &source.name);
+    let server = Server::start(&cats);
+    let psql = |port: u16, db: &str, cmd: &str| {
+        let out = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres", "-d", db, "-X", "-c", cmd])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "psql {cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for cmd in ["\\d+ \"crm.public\".orgs", "\\d+ \"crm.public\".members", "\\dv \"crm.public\".*", "\\d \"crm.public\".member_orgs"] {
+        // The data lives in the source: fedsql names no table access method.
+        let theirs = psql(5432, &twin.name, cmd).replace("Access method: heap\n", "");
+        assert_eq!(psql(server.port, "fedsql", cmd), theirs, "{cmd}");
+    }
+    let orgs = psql(server.port, "fedsql", "\\d+ \"crm.public\".orgs");
+    assert!(orgs.contains("Referenced by:") && orgs.contains("등급 (1 = top)"), "{orgs}");
+    // `\dt+`: the table's comment as its description.
+    let dt = psql(server.port, "fedsql", "\\dt+ \"crm.public\".orgs");
+    assert!(dt.contains("| Partner organisations"), "{dt}");
+}

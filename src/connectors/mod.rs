@@ -38,6 +38,17 @@ pub enum ConnectorError {
 pub struct TableEntry {
     pub schema: String,
     pub table: String,
+    /// A view in the source (tools list views apart from tables).
+    pub view: bool,
+}
+
+/// A comment the source keeps on a table (`column` None) or on one of its columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub schema: String,
+    pub table: String,
+    pub column: Option<String>,
+    pub text: String,
 }
 
 /// A primary or foreign key a source declares.
@@ -58,6 +69,10 @@ pub trait Connector: Send + Sync {
     async fn list_tables(&self) -> Result<Vec<TableEntry>, ConnectorError>;
     /// Primary and foreign keys of those tables (tools show and join on them).
     async fn list_keys(&self) -> Result<Vec<Key>, ConnectorError> {
+        Ok(Vec::new())
+    }
+    /// Comments on those tables and their columns (tools show them as descriptions).
+    async fn list_comments(&self) -> Result<Vec<Comment>, ConnectorError> {
         Ok(Vec::new())
     }
     /// A read-only provider for one table (federated for SQL sources).

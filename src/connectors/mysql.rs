@@ -13,8 +13,8 @@ use datafusion_table_providers::util::secrets::to_secret_map;
 
 use super::dialect::SourceDialect;
 use super::remote_cancel::{MySqlCancel, RemoteCancel};
-use super::sql::{federate, keys_from_rows, literal, query_strings};
-use super::{redact, Connector, ConnectorError, Key, TableEntry};
+use super::sql::{comments_from_rows, federate, keys_from_rows, literal, query_strings};
+use super::{redact, Comment, Connector, ConnectorError, Key, TableEntry};
 use crate::config::{DbConfig, SslMode};
 
 pub struct MySqlConnector {
@@ -82,7 +82,7 @@ impl Connector for MySqlConnector {
     async fn list_tables(&self) -> Result<Vec<TableEntry>, ConnectorError> {
         let list = self.schema_list();
         let sql = format!(
-            "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
+            "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES \
              WHERE TABLE_SCHEMA IN ({list}) ORDER BY 1, 2"
         );
         let rows = query_strings(self.pool.as_ref(), &sql)
@@ -93,8 +93,25 @@ impl Connector for MySqlConnector {
             .map(|r| TableEntry {
                 schema: r[0].clone(),
                 table: r[1].clone(),
+                view: r[2] == "VIEW",
             })
             .collect())
+    }
+
+    async fn list_comments(&self) -> Result<Vec<Comment>, ConnectorError> {
+        let list = self.schema_list();
+        // A view's TABLE_COMMENT is the word VIEW, not a comment.
+        let sql = format!(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, '', TABLE_COMMENT FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA IN ({list}) AND TABLE_TYPE = 'BASE TABLE' AND TABLE_COMMENT <> '' \
+             UNION ALL \
+             SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, COLUMN_COMMENT FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA IN ({list}) AND COLUMN_COMMENT <> ''"
+        );
+        let rows = query_strings(self.pool.as_ref(), &sql)
+            .await
+            .map_err(|m| self.source_error(m))?;
+        Ok(comments_from_rows(rows))
     }
 
     async fn list_keys(&self) -> Result<Vec<Key>, ConnectorError> {

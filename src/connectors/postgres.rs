@@ -21,8 +21,8 @@ use datafusion_table_providers::UnsupportedTypeAction;
 
 use super::dialect::SourceDialect;
 use super::remote_cancel::{PostgresCancel, RemoteCancel};
-use super::sql::{federate, keys_from_rows, literal, query_strings};
-use super::{redact, Connector, ConnectorError, Key, TableEntry};
+use super::sql::{comments_from_rows, federate, keys_from_rows, literal, query_strings};
+use super::{redact, Comment, Connector, ConnectorError, Key, TableEntry};
 use crate::config::{ConnectorKind, DbConfig, SslMode};
 
 pub struct PostgresConnector {
@@ -101,6 +101,17 @@ impl PostgresConnector {
             catalog: self.catalog.clone(),
             message: redact(message, &self.password),
         }
+    }
+
+    /// Rows of a catalog query whose first column is a schema, for the shown schemas.
+    async fn rows_of_shown_schemas(&self, sql: &str) -> Result<Vec<Vec<String>>, ConnectorError> {
+        let rows = query_strings(self.pool.as_ref(), sql)
+            .await
+            .map_err(|m| self.source_error(m))?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| self.schemas.as_ref().is_none_or(|s| s.contains(&r[0])))
+            .collect())
     }
 
     /// Rows of `information_schema.columns` (both Redshift and PostgreSQL have it).
@@ -205,20 +216,38 @@ fn redshift_type(name: &str, precision: Option<u8>, scale: Option<i8>) -> Option
 #[async_trait]
 impl Connector for PostgresConnector {
     async fn list_tables(&self) -> Result<Vec<TableEntry>, ConnectorError> {
-        let sql = "SELECT table_schema, table_name FROM information_schema.tables \
+        let sql = "SELECT table_schema, table_name, table_type FROM information_schema.tables \
                    WHERE table_schema NOT IN ('pg_catalog', 'information_schema') \
                    AND table_schema NOT LIKE 'pg\\_%' ORDER BY 1, 2";
-        let rows = query_strings(self.pool.as_ref(), sql)
-            .await
-            .map_err(|m| self.source_error(m))?;
-        Ok(rows
+        Ok(self
+            .rows_of_shown_schemas(sql)
+            .await?
             .into_iter()
-            .filter(|r| self.schemas.as_ref().is_none_or(|s| s.contains(&r[0])))
             .map(|r| TableEntry {
                 schema: r[0].clone(),
                 table: r[1].clone(),
+                view: r[2] == "VIEW",
             })
             .collect())
+    }
+
+    async fn list_comments(&self) -> Result<Vec<Comment>, ConnectorError> {
+        // Redshift keeps comments in pg_description too. Column numbers are matched
+        // through information_schema (its ordinal_position is attnum), which both have.
+        let sql = "SELECT n.nspname::varchar, c.relname::varchar, COALESCE(col.column_name::varchar, ''), \
+                   d.description::varchar \
+                   FROM pg_catalog.pg_description d \
+                   JOIN pg_catalog.pg_class c ON c.oid = d.objoid \
+                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                   LEFT JOIN information_schema.columns col ON col.table_schema = n.nspname \
+                   AND col.table_name = c.relname AND col.ordinal_position = d.objsubid \
+                   WHERE d.classoid = (SELECT k.oid FROM pg_catalog.pg_class k \
+                   JOIN pg_catalog.pg_namespace kn ON kn.oid = k.relnamespace \
+                   WHERE k.relname = 'pg_class' AND kn.nspname = 'pg_catalog') \
+                   AND (d.objsubid = 0 OR col.column_name IS NOT NULL) \
+                   AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+                   AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2, d.objsubid";
+        Ok(comments_from_rows(self.rows_of_shown_schemas(sql).await?))
     }
 
     async fn list_keys(&self) -> Result<Vec<Key>, ConnectorError> {
@@ -241,14 +270,7 @@ impl Connector for PostgresConnector {
                    WHERE con.contype IN ('p', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
                    AND n.nspname NOT LIKE 'pg\\_%' \
                    ORDER BY 1, 2, 3, k.pos";
-        let rows = query_strings(self.pool.as_ref(), sql)
-            .await
-            .map_err(|m| self.source_error(m))?;
-        Ok(keys_from_rows(
-            rows.into_iter()
-                .filter(|r| self.schemas.as_ref().is_none_or(|s| s.contains(&r[0])))
-                .collect(),
-        ))
+        Ok(keys_from_rows(self.rows_of_shown_schemas(sql).await?))
     }
 
     async fn table_provider(

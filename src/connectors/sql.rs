@@ -30,7 +30,7 @@ use super::dialect::{alias_columns, rewrite_for, SourceDialect};
 use super::pushdown::{keep_unpushable_local, scan_filter};
 use super::remote_cancel::{self, CancelOnDrop, RemoteCancel};
 use super::sealed_scan::SealedScanExec;
-use super::{ConnectorError, Key};
+use super::{Comment, ConnectorError, Key};
 
 /// Wraps a table provider's own SQL executor, adding our dialect rewrites.
 struct DialectExecutor {
@@ -305,6 +305,16 @@ pub(crate) fn keys_from_rows(rows: Vec<Vec<String>>) -> Vec<Key> {
         }
     }
     keys
+}
+
+/// Comments from catalog rows: schema, table, column (empty for the table's own), text.
+pub(crate) fn comments_from_rows(rows: Vec<Vec<String>>) -> Vec<Comment> {
+    rows.into_iter()
+        .filter_map(|r| {
+            let [schema, table, column, text] = <[String; 4]>::try_from(r).ok()?;
+            Some(Comment { schema, table, column: (!column.is_empty()).then_some(column), text })
+        })
+        .collect()
 }
 
 /// A SQL string literal, quoted for any of our sources.

@@ -11,7 +11,7 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::runtime_env::RuntimeEnv;
 
 use crate::config::CatalogConfig;
-use crate::connectors::{self, Connector, ConnectorError, Key};
+use crate::connectors::{self, Comment, Connector, ConnectorError, Key};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const UNAVAILABLE_RETRY: Duration = Duration::from_secs(3);
@@ -27,7 +27,9 @@ pub enum Status {
 #[derive(Default)]
 struct Listing {
     tables: BTreeMap<String, BTreeSet<String>>,
+    views: BTreeSet<(String, String)>,
     keys: Vec<Key>,
+    comments: Vec<Comment>,
     providers: HashMap<(String, String), Arc<dyn TableProvider>>,
 }
 
@@ -120,30 +122,44 @@ impl SourceCatalog {
                 message: format!("listing tables took over {}s", SOURCE_TIMEOUT.as_secs()),
             })??;
         let mut tables: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut views = BTreeSet::new();
         for e in entries {
+            if e.view {
+                views.insert((e.schema.clone(), e.table.clone()));
+            }
             tables.entry(e.schema).or_default().insert(e.table);
         }
-        // Keys only decorate the listing: without them tools still browse and query.
-        let keys = match tokio::time::timeout(SOURCE_TIMEOUT, connector.list_keys()).await {
-            Ok(Ok(keys)) => keys,
-            Ok(Err(e)) => {
-                tracing::warn!(catalog = self.name(), error = %e, "keys not listed");
-                Vec::new()
-            }
-            Err(_) => {
-                tracing::warn!(catalog = self.name(), "keys not listed within {}s", SOURCE_TIMEOUT.as_secs());
-                Vec::new()
-            }
-        };
+        let keys = self.decoration("keys", connector.list_keys()).await;
+        let comments = self.decoration("comments", connector.list_comments()).await;
+        let listed = |schema: &String, table: &String| tables.get(schema).is_some_and(|t| t.contains(table));
         let mut listing = self.listing.write().unwrap();
-        listing.keys = keys
-            .into_iter()
-            .filter(|k| tables.get(&k.schema).is_some_and(|t| t.contains(&k.table)))
-            .collect();
+        listing.keys = keys.into_iter().filter(|k| listed(&k.schema, &k.table)).collect();
+        listing.comments = comments.into_iter().filter(|c| listed(&c.schema, &c.table)).collect();
+        listing.views = views;
         listing.tables = tables;
         // Schemas may have changed: providers are rebuilt on next use.
         listing.providers.clear();
         Ok(())
+    }
+
+    /// Keys and comments only decorate the listing: without them tools still browse and
+    /// query, so a failure to read them is logged, not fatal.
+    async fn decoration<T>(
+        &self,
+        what: &str,
+        read: impl std::future::Future<Output = Result<Vec<T>, ConnectorError>>,
+    ) -> Vec<T> {
+        match tokio::time::timeout(SOURCE_TIMEOUT, read).await {
+            Ok(Ok(items)) => items,
+            Ok(Err(e)) => {
+                tracing::warn!(catalog = self.name(), error = %e, "{what} not listed");
+                Vec::new()
+            }
+            Err(_) => {
+                tracing::warn!(catalog = self.name(), "{what} not listed within {}s", SOURCE_TIMEOUT.as_secs());
+                Vec::new()
+            }
+        }
     }
 
     /// Refreshes after a miss, unless a refresh started after the miss (concurrent misses
@@ -162,6 +178,16 @@ impl SourceCatalog {
     /// The primary and foreign keys of the listed tables.
     pub fn keys(&self) -> Vec<Key> {
         self.listing.read().unwrap().keys.clone()
+    }
+
+    /// Comments on the listed tables and their columns.
+    pub fn comments(&self) -> Vec<Comment> {
+        self.listing.read().unwrap().comments.clone()
+    }
+
+    /// Whether a listed table is a view in the source.
+    pub fn is_view(&self, schema: &str, table: &str) -> bool {
+        self.listing.read().unwrap().views.contains(&(schema.to_string(), table.to_string()))
     }
 
     fn has_table(&self, schema: &str, table: &str) -> bool {

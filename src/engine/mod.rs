@@ -20,7 +20,7 @@ use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_federation::FederatedQueryPlanner;
 
 pub use catalog::{SourceCatalog, Status};
-pub use pg_view::{EXPANDARRAY, SINGLE_ROW, SUBSCRIPTS};
+pub use pg_view::{EXPANDARRAY, REGCLASS_NAME, SINGLE_ROW, SUBSCRIPTS};
 use catalog::SourceCatalogProvider;
 
 use crate::config::CatalogConfig;

@@ -46,6 +46,7 @@ mod commands;
 mod copy;
 mod encode;
 mod parse;
+mod regclass;
 mod scalar_subquery;
 mod settings;
 mod text;

@@ -11,20 +11,21 @@
 //! Catalog statements get their one-row scalar subqueries aggregated
 //! (`scalar_subquery`), which DataFusion can then decorrelate.
 //!
-//! `CAST(format('%I.%I', schema, table) AS regclass)` over columns (Metabase's field
-//! sync) becomes a lookup in pg_class: the compatibility rules only resolve literals.
+//! `regclass` casts the compatibility rules leave alone are ours (`regclass.rs`).
 
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, visit_relations, visit_relations_mut, AccessExpr, Ident, ObjectNamePart, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
-    Statement, Value,
+    visit_expressions_mut, visit_relations, visit_relations_mut, AccessExpr, ArrayElemTypeDef, CastKind, DataType, Expr,
+    FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query, SetExpr, Statement,
+    TableFactor, Value,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion_pg_catalog::sql::rules::*;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
+use super::regclass::{with_catalog_search, with_regclass_lookups, with_regclass_names};
 use super::scalar_subquery::aggregate_scalar_subqueries;
 use crate::engine::{EXPANDARRAY, SUBSCRIPTS};
 
@@ -82,9 +83,12 @@ impl SqlParser {
 
     fn compat_parse(&self, sql: &str) -> Result<Vec<Statement>, ParserError> {
         Ok(self.compat.parse(sql)?.into_iter().map(with_regclass_lookups)
+            .map(with_catalog_search)
             .map(without_sequences)
             .map(with_array_expansions)
             .map(with_redshift_views)
+            .map(without_storage_options)
+            .map(with_regclass_names)
             .map(aggregate_scalar_subqueries)
             .collect())
     }
@@ -139,28 +143,6 @@ pub fn is_type_lookup(stmt: &Statement) -> bool {
     q.with.as_ref().and_then(|w| w.cte_tables.first()).is_some_and(|c| c.alias.name.value == "fedsql_asyncpg_types")
 }
 
-/// `schema` and `table` when `e` is `format('%I.%I', schema, table)`.
-fn qualified_name_parts(e: &Expr) -> Option<(&Expr, &Expr)> {
-    let Expr::Function(f) = e else { return None };
-    let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
-    let FunctionArguments::List(list) = &f.args else { return None };
-    let args: Vec<&Expr> = list
-        .args
-        .iter()
-        .map(|a| match a {
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
-            _ => None,
-        })
-        .collect::<Option<_>>()?;
-    match (name.as_str(), args.as_slice()) {
-        ("format", [pattern, schema, table]) => match pattern {
-            Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(p) if p == "%I.%I") => Some((schema, table)),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 /// `pg_get_serial_sequence(...)` is NULL: fedsql has no sequences. Replaced before
 /// planning because its arguments may not plan: SQLAlchemy passes
 /// `CAST(CAST(attrelid AS REGCLASS) AS TEXT)`, which the compatibility rules turn into a
@@ -196,6 +178,47 @@ fn with_redshift_views(mut stmt: Statement) -> Statement {
         std::ops::ControlFlow::<()>::Continue(())
     });
     stmt
+}
+
+/// `ARRAY(SELECT ... FROM unnest(x.reloptions))` is empty: fedsql's relations have no
+/// storage options (psql's `\d+` reads TOAST options so, correlated, which DataFusion
+/// cannot plan).
+fn without_storage_options(mut stmt: Statement) -> Statement {
+    let _ = visit_expressions_mut(&mut stmt, |e| {
+        if let Expr::Function(f) = e {
+            let is_array = f.name.0.len() == 1 && f.name.to_string().eq_ignore_ascii_case("array");
+            if let (true, FunctionArguments::Subquery(q)) = (is_array, &f.args) {
+                if unnests_storage_options(q) {
+                    *e = Expr::Cast {
+                        kind: CastKind::Cast,
+                        expr: Box::new(Expr::Value(Value::Null.into())),
+                        data_type: DataType::Array(ArrayElemTypeDef::SquareBracket(Box::new(DataType::Text), None)),
+                        array: false,
+                        format: None,
+                    };
+                }
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    stmt
+}
+
+fn unnests_storage_options(q: &Query) -> bool {
+    let SetExpr::Select(select) = q.body.as_ref() else { return false };
+    let [from] = select.from.as_slice() else { return false };
+    let TableFactor::Function { name, args, .. } = &from.relation else {
+        let TableFactor::Table { name, args: Some(args), .. } = &from.relation else { return false };
+        return is_unnest_of_options(name, &args.args);
+    };
+    is_unnest_of_options(name, args)
+}
+
+fn is_unnest_of_options(name: &ObjectName, args: &[FunctionArg]) -> bool {
+    let unnest = name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| i.value.eq_ignore_ascii_case("unnest"));
+    let options = matches!(args, [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::CompoundIdentifier(parts)))]
+        if parts.last().is_some_and(|p| p.value.eq_ignore_ascii_case("reloptions")));
+    unnest && options
 }
 
 /// Set-returning functions over arrays that DataFusion lacks, as `unnest` of an array
@@ -234,26 +257,6 @@ fn with_array_expansions(mut stmt: Statement) -> Statement {
                 .and_then(|mut p| p.parse_expr())
             {
                 *e = parsed;
-            }
-        }
-        std::ops::ControlFlow::<()>::Continue(())
-    });
-    stmt
-}
-
-fn with_regclass_lookups(mut stmt: Statement) -> Statement {
-    let _ = visit_expressions_mut(&mut stmt, |e| {
-        if let Expr::Cast { expr, data_type: DataType::Regclass, .. } = e {
-            if let Some((schema, table)) = qualified_name_parts(expr) {
-                // Aliases of our own: the operands may name the query's `c` or `n`.
-                let lookup = format!(
-                    "(SELECT max(fedsql_rc.oid) FROM pg_catalog.pg_class fedsql_rc \
-                     JOIN pg_catalog.pg_namespace fedsql_rn ON fedsql_rc.relnamespace = fedsql_rn.oid \
-                     WHERE fedsql_rn.nspname = {schema} AND fedsql_rc.relname = {table})"
-                );
-                if let Ok(parsed) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&lookup).and_then(|mut p| p.parse_expr()) {
-                    *e = parsed;
-                }
             }
         }
         std::ops::ControlFlow::<()>::Continue(())

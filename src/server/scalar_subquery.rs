@@ -7,11 +7,11 @@
 //! `fedsql_single_row(count(*), first_value(expr))`, which keeps PostgreSQL's meaning,
 //! error included; `ORDER BY ... LIMIT 1` becomes `first_value(expr ORDER BY ...)`.
 //! Conditions on the outer row alone move out to a CASE around the subquery. A subquery
-//! over pg_sequence alone is NULL.
+//! joining a catalog table fedsql never fills (pg_sequence, pg_trigger) is NULL.
 
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions, visit_expressions_mut, BinaryOperator, CaseWhen, Expr, GroupByExpr, LimitClause,
+    visit_expressions, visit_expressions_mut, BinaryOperator, CaseWhen, Expr, GroupByExpr, JoinOperator, LimitClause,
     OrderByKind, Query, Select, SelectItem, SetExpr, Statement, TableFactor, Value,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -29,7 +29,7 @@ const AGGREGATES: &[&str] = &[
 pub fn aggregate_scalar_subqueries(mut stmt: Statement) -> Statement {
     let _ = visit_expressions_mut(&mut stmt, |e| {
         if let Expr::Subquery(q) = e {
-            if reads_only_sequences(q) {
+            if reads_never_filled_table(q) {
                 *e = Expr::Value(Value::Null.into());
             } else if let Some(rewritten) = aggregated(q) {
                 *e = rewritten;
@@ -40,14 +40,26 @@ pub fn aggregate_scalar_subqueries(mut stmt: Statement) -> Statement {
     stmt
 }
 
-/// fedsql has no sequences: a subquery over pg_sequence alone finds nothing (SQLAlchemy
-/// reads identity options from it, with outer references DataFusion cannot decorrelate).
-fn reads_only_sequences(q: &Query) -> bool {
+/// Catalog tables that stay empty: fedsql has no sequences and no triggers.
+const NEVER_FILLED: &[&str] = &["pg_sequence", "pg_trigger"];
+
+/// Whether a subquery inner-joins a table in [`NEVER_FILLED`], so finds no row. SQLAlchemy
+/// reads identity options from pg_sequence and psql a trigger's parent from pg_trigger,
+/// with outer references DataFusion cannot decorrelate.
+fn reads_never_filled_table(q: &Query) -> bool {
     let SetExpr::Select(select) = q.body.as_ref() else { return false };
-    let [from] = select.from.as_slice() else { return false };
-    let TableFactor::Table { name, .. } = &from.relation else { return false };
-    let last = name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase());
-    from.joins.is_empty() && last.as_deref() == Some("pg_sequence")
+    let never_filled = |t: &TableFactor| {
+        let TableFactor::Table { name, .. } = t else { return false };
+        let last = name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase());
+        last.is_some_and(|l| NEVER_FILLED.contains(&l.as_str()))
+    };
+    select.from.iter().any(|from| {
+        never_filled(&from.relation)
+            || from.joins.iter().any(|j| {
+                matches!(j.join_operator, JoinOperator::Inner(_) | JoinOperator::Join(_) | JoinOperator::CrossJoin(_))
+                    && never_filled(&j.relation)
+            })
+    })
 }
 
 /// The aggregated form of a one-column, non-aggregated `SELECT ... FROM ...`, if `q` is one.

@@ -68,21 +68,27 @@ public class JdbcClient {
             }
             List<String> tables = new ArrayList<>();
             try (ResultSet rs = md.getTables(null, "crm.public", "%", new String[] {"TABLE", "VIEW"})) {
-                while (rs.next()) tables.add(rs.getString("TABLE_NAME"));
+                while (rs.next()) {
+                    tables.add(rs.getString("TABLE_NAME") + "/" + rs.getString("TABLE_TYPE") + "/" + rs.getString("REMARKS"));
+                }
             }
             Collections.sort(tables);
-            eq(tables, List.of("member_names", "members", "orgs"), "getTables");
+            eq(tables, List.of("member_names/VIEW/null", "members/TABLE/null", "orgs/TABLE/Partner organisations"),
+               "getTables: types and remarks");
             Map<String, String> types = new LinkedHashMap<>();
+            Map<String, String> remarks = new LinkedHashMap<>();
             String balanceSize = null;
             try (ResultSet rs = md.getColumns(null, "crm.public", "members", "%")) {
                 while (rs.next()) {
                     types.put(rs.getString("COLUMN_NAME"), rs.getString("TYPE_NAME"));
+                    if (rs.getString("REMARKS") != null) remarks.put(rs.getString("COLUMN_NAME"), rs.getString("REMARKS"));
                     if (rs.getString("COLUMN_NAME").equals("balance")) {
                         balanceSize = rs.getInt("COLUMN_SIZE") + "," + rs.getInt("DECIMAL_DIGITS");
                     }
                 }
             }
             eq(balanceSize, "30,10", "getColumns numeric(30,10) size and digits");
+            eq(remarks, Map.of("name", "회원 이름", "balance", "Balance in KRW, exact"), "getColumns remarks");
             eq(types.get("member_id"), "int8", "getColumns member_id");
             eq(types.get("balance"), "numeric", "getColumns balance");
             eq(types.get("joined_at"), "timestamptz", "getColumns joined_at");

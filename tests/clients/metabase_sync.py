@@ -58,10 +58,11 @@ def metabase_sync(dsn, shop):
         eq(privileges[(shop, "payments")], (False, True, False, False), "privileges of a MySQL table")
 
         cur.execute(TABLES, (0, 0, "^pg_", "information_schema", "crm.public", shop))
-        tables = {(r[0], r[1]): r[2] for r in cur.fetchall()}
-        eq({t: tables.get(t) for t in [("crm.public", "orgs"), ("crm.public", "members"), (shop, "payments")]},
-           {("crm.public", "orgs"): "TABLE", ("crm.public", "members"): "TABLE", (shop, "payments"): "TABLE"},
-           "tables")
+        tables = {(r[0], r[1]): (r[2], r[3]) for r in cur.fetchall()}
+        eq(tables, {("crm.public", "orgs"): ("TABLE", "Partner organisations"), ("crm.public", "members"): ("TABLE", None),
+                    (shop, "payments"): ("TABLE", "Card payments"), ("crm.public", "member_names"): ("VIEW", None),
+                    (shop, "done_payments"): ("VIEW", None)}, "tables, views and their descriptions")
+        eq(privileges[("crm.public", "member_names")], (False, True, False, False), "privileges of a view")
 
         cur.execute(ENUMS)
         eq(cur.fetchall(), [], "enums")
@@ -74,6 +75,10 @@ def metabase_sync(dsn, shop):
         eq(fields[("crm.public", "orgs", "org_code")][5], True, "orgs.org_code pk")
         eq(fields[(shop, "payments", "id")][5], True, "MySQL payments.id pk")
         eq(fields[(shop, "payments", "amount")][1], "numeric", "MySQL DECIMAL type")
+        comments = {k: r[6] for k, r in fields.items() if r[6] is not None}
+        eq(comments, {("crm.public", "members", "name"): "회원 이름", ("crm.public", "members", "balance"): "Balance in KRW, exact",
+                      (shop, "payments", "amount"): "결제 금액 (KRW)", (shop, "done_payments", "amount"): "결제 금액 (KRW)"},
+           "field comments")
         pks = sorted(k for k, r in fields.items() if r[5])
         eq(pks, [("crm.public", "members", "member_id"), ("crm.public", "orgs", "org_code"), (shop, "payments", "id")],
            "every primary key column")

@@ -19,6 +19,8 @@ CREATE TABLE members (
   profile jsonb,
   tags integer[]
 );
+COMMENT ON COLUMN members.balance IS 'Balance in KRW, exact';
+COMMENT ON COLUMN members.name IS '회원 이름';
 INSERT INTO members VALUES
   (1, 'BANK01', 'Kim', 10, 12345678901234567890.0123456789, 0.5, true, '2024-02-29', '2024-02-29 23:30:00+09', '{"vip": true}', '{3,1,2}'),
   (2, 'CARD02', 'Lee', NULL, -0.0000000001, NULL, false, NULL, NULL, NULL, NULL);

@@ -18,7 +18,7 @@ DSN = f"host=127.0.0.1 port={PORT} user=analyst dbname=fedsql"
 BALANCES = [Decimal("12345678901234567890.0123456789"), Decimal("-0.0000000001")]
 PAYMENTS_SUM = Decimal("100000000001000.1234")
 TABLES = {("crm.public", "orgs"), ("crm.public", "members"), ("crm.public", "member_names"),
-          ("history.api", "api_call_log"), (SHOP, "payments")}
+          ("history.api", "api_call_log"), (SHOP, "payments"), (SHOP, "done_payments")}
 
 
 def eq(got, want, what):
@@ -163,12 +163,22 @@ def sqlalchemy_test(url, name):
     for s in ("crm.public", "history.api", SHOP):
         if s not in schemas:
             raise AssertionError(f"{name} get_schema_names: {s} missing from {schemas}")
-    eq(sorted(insp.get_table_names(schema="crm.public")), ["member_names", "members", "orgs"], f"{name} get_table_names")
+    eq(sorted(insp.get_table_names(schema="crm.public")), ["members", "orgs"], f"{name} get_table_names")
+    eq(insp.get_view_names(schema="crm.public"), ["member_names"], f"{name} get_view_names")
+    eq(insp.get_view_names(schema=SHOP), ["done_payments"], f"{name} get_view_names on MySQL")
+    # Comments the sources keep (PostgreSQL COMMENT ON, MySQL COMMENT '...').
+    eq(insp.get_table_comment("orgs", schema="crm.public"), {"text": "Partner organisations"}, f"{name} table comment")
+    eq(insp.get_table_comment("payments", schema=SHOP), {"text": "Card payments"}, f"{name} MySQL table comment")
+    eq(insp.get_table_comment("members", schema="crm.public"), {"text": None}, f"{name} no table comment")
     reflected = insp.get_columns("members", schema="crm.public")
     cols = [(c["name"], str(c["type"]), c["nullable"], c["default"]) for c in reflected]
     eq(cols[:5], [("member_id", "BIGINT", False, None), ("org_code", "TEXT", False, None), ("name", "TEXT", False, None),
                   ("score", "INTEGER", True, None), ("balance", "NUMERIC(30, 10)", True, None)], f"{name} get_columns")
     eq((cols[8][:2], reflected[8]["type"].timezone), (("joined_at", "TIMESTAMP"), True), f"{name} get_columns timestamptz")
+    eq({c["name"]: c["comment"] for c in reflected if c.get("comment")},
+       {"name": "회원 이름", "balance": "Balance in KRW, exact"}, f"{name} column comments")
+    comments = {c["name"]: c.get("comment") for c in insp.get_columns("payments", schema=SHOP)}
+    eq(comments["amount"], "결제 금액 (KRW)", f"{name} MySQL column comment")
     nullable = {c["name"]: c["nullable"] for c in insp.get_columns("payments", schema=SHOP)}
     eq(nullable, {"id": False, "member_id": False, "amount": False, "paid_at": False, "status": False, "note": True},
        f"{name} get_columns NOT NULL on MySQL")

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int16Array, Int16Builder, Int32Array, ListBuilder, RecordBatch, StringArray,
+    ArrayRef, AsArray, BooleanArray, Int16Array, Int16Builder, Int32Array, ListBuilder, RecordBatch, StringArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
@@ -20,13 +20,15 @@ use datafusion::common::{internal_datafusion_err, Result as DfResult};
 use datafusion::datasource::{MemTable, TableType};
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+    Expr, ScalarUDF, Signature, TypeSignature, Volatility,
 };
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::logical_expr::JoinType;
 use datafusion::prelude::{col, lit, SessionContext};
+use futures::future::BoxFuture;
 
 use super::format::quote_ident;
+use super::oid_text::{KeyText, OidText};
 use super::ToolView;
 use crate::connectors::Key;
 
@@ -107,7 +109,7 @@ pub(super) struct Row {
     pub namespace: i32,
     pub foreign: bool,
     pub table: i32,
-    referenced: i32,
+    pub referenced: i32,
     pub key: Vec<i16>,
     referenced_key: Option<Vec<i16>>,
 }
@@ -120,9 +122,10 @@ pub(super) struct PgConstraint {
 }
 
 impl PgConstraint {
-    /// `(schema, table) -> (table oid, namespace oid)` from datafusion-pg-catalog's own
-    /// pg_class (ours adds index rows made from these keys), for `schemas`.
-    pub(super) async fn oids(&self, state: &dyn Session, schemas: &[&str]) -> DfResult<HashMap<(String, String), (i32, i32)>> {
+    /// `(schema, table, table oid, namespace oid)` of every relation in `schemas` (all
+    /// with None), from datafusion-pg-catalog's own pg_class (ours adds index rows made
+    /// from these keys).
+    async fn relations(&self, state: &dyn Session, schemas: Option<&[&str]>) -> DfResult<Vec<(String, String, i32, i32)>> {
         let state = state
             .as_any()
             .downcast_ref::<SessionState>()
@@ -133,14 +136,15 @@ impl PgConstraint {
         let ctx = SessionContext::new_with_state(state.clone());
         let class = ctx.read_table(table("pg_class").await?)?.alias("c")?;
         let namespace = ctx.read_table(table("pg_namespace").await?)?.alias("n")?;
-        let wanted: Vec<Expr> = schemas.iter().map(|s| lit(*s)).collect();
-        let batches = class
-            .join_on(namespace, JoinType::Inner, [col("c.relnamespace").eq(col("n.oid"))])?
-            .filter(col("n.nspname").in_list(wanted, false))?
+        let mut joined = class.join_on(namespace, JoinType::Inner, [col("c.relnamespace").eq(col("n.oid"))])?;
+        if let Some(schemas) = schemas {
+            joined = joined.filter(col("n.nspname").in_list(schemas.iter().map(|s| lit(*s)).collect(), false))?;
+        }
+        let batches = joined
             .select(vec![col("n.nspname"), col("c.relname"), col("c.oid"), col("n.oid")])?
             .collect()
             .await?;
-        let mut out = HashMap::new();
+        let mut out = Vec::new();
         for batch in batches {
             let text = |i: usize| cast(batch.column(i), &DataType::Utf8);
             let int = |i: usize| cast(batch.column(i), &DataType::Int32);
@@ -148,13 +152,22 @@ impl PgConstraint {
             let (schema, table) = (schema.as_string::<i32>(), table.as_string::<i32>());
             let (table_oid, ns_oid) = (table_oid.as_primitive::<Int32Type>(), ns_oid.as_primitive::<Int32Type>());
             for r in 0..batch.num_rows() {
-                out.insert(
-                    (schema.value(r).to_string(), table.value(r).to_string()),
-                    (table_oid.value(r), ns_oid.value(r)),
-                );
+                out.push((schema.value(r).to_string(), table.value(r).to_string(), table_oid.value(r), ns_oid.value(r)));
             }
         }
         Ok(out)
+    }
+
+    /// `(schema, table) -> (table oid, namespace oid)` for the relations in `schemas`.
+    pub(super) async fn oids(&self, state: &dyn Session, schemas: &[&str]) -> DfResult<HashMap<(String, String), (i32, i32)>> {
+        let relations = self.relations(state, Some(schemas)).await?;
+        Ok(relations.into_iter().map(|(s, t, oid, ns)| ((s, t), (oid, ns))).collect())
+    }
+
+    /// `table oid -> (schema, table)` for every relation.
+    pub(super) async fn names(&self, state: &dyn Session) -> DfResult<HashMap<i32, (String, String)>> {
+        let relations = self.relations(state, None).await?;
+        Ok(relations.into_iter().map(|(s, t, oid, _)| (oid, (s, t))).collect())
     }
 
     /// Column numbers (pg_attribute.attnum) of `names` in one table.
@@ -248,12 +261,20 @@ fn to_batch(rows: &[Row]) -> DfResult<RecordBatch> {
     Ok(RecordBatch::try_new(table_schema(), columns)?)
 }
 
-/// A catalog table made from the keys at scan time: pg_constraint, pg_index.
+/// Builds a catalog table's rows at scan time.
+pub(super) type Build = for<'a> fn(&'a PgConstraint, &'a dyn Session) -> BoxFuture<'a, DfResult<RecordBatch>>;
+
+fn constraint_batch<'a>(keys: &'a PgConstraint, state: &'a dyn Session) -> BoxFuture<'a, DfResult<RecordBatch>> {
+    Box::pin(async move { to_batch(&keys.rows(state).await?) })
+}
+
+/// A catalog table made at scan time from what the sources declare: pg_constraint,
+/// pg_index, pg_description.
 #[derive(Debug)]
 pub(super) struct KeyTable {
     pub keys: PgConstraint,
     pub schema: fn() -> SchemaRef,
-    pub batch: fn(&[Row]) -> DfResult<RecordBatch>,
+    pub build: Build,
 }
 
 #[async_trait]
@@ -271,7 +292,7 @@ impl TableProvider for KeyTable {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let batch = (self.batch)(&self.keys.rows(state).await?)?;
+        let batch = (self.build)(&self.keys, state).await?;
         MemTable::try_new((self.schema)(), vec![vec![batch]])?.scan(state, projection, &[], limit).await
     }
 }
@@ -292,12 +313,19 @@ impl SchemaProvider for PgCatalogWithKeys {
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let keys = PgConstraint { view: self.view.clone(), catalog: self.inner.clone() };
         match name.to_ascii_lowercase().as_str() {
-            "pg_constraint" => Ok(Some(Arc::new(KeyTable { keys, schema: table_schema, batch: to_batch }))),
+            "pg_constraint" => Ok(Some(Arc::new(KeyTable { keys, schema: table_schema, build: constraint_batch }))),
             "pg_index" => Ok(Some(Arc::new(KeyTable {
                 keys,
                 schema: super::indexes::index_schema,
-                batch: super::indexes::index_batch,
+                build: super::indexes::index_batch,
             }))),
+            "pg_description" => Ok(Some(Arc::new(KeyTable {
+                keys,
+                schema: super::comments::description_schema,
+                build: super::comments::description_batch,
+            }))),
+            "pg_tables" => Ok(Some(Arc::new(super::sql_views::pg_tables()))),
+            "pg_views" => Ok(Some(Arc::new(super::sql_views::pg_views()))),
             "pg_class" => {
                 let Some(inner) = self.inner.table(name).await? else { return Ok(None) };
                 Ok(Some(Arc::new(super::indexes::PgClassWithIndexes { inner, keys })))
@@ -306,8 +334,8 @@ impl SchemaProvider for PgCatalogWithKeys {
                 let Some(inner) = self.inner.table(name).await? else { return Ok(None) };
                 Ok(Some(Arc::new(super::indexes::PgAttributeWithTypmods { inner, keys })))
             }
-            "svv_columns" => Ok(Some(Arc::new(super::redshift::svv_columns()))),
-            "svv_external_schemas" => Ok(Some(Arc::new(super::redshift::svv_external_schemas()))),
+            "svv_columns" => Ok(Some(Arc::new(super::sql_views::svv_columns()))),
+            "svv_external_schemas" => Ok(Some(Arc::new(super::sql_views::svv_external_schemas()))),
             _ => self.inner.table(name).await,
         }
     }
@@ -319,60 +347,6 @@ impl SchemaProvider for PgCatalogWithKeys {
 /// Every key as listed, with the tool-facing names of its schema and referenced schema.
 pub(super) type KeyList = [(String, Option<String>, Key)];
 
-/// A text function of key OIDs (`pg_get_constraintdef`, `pg_get_indexdef`): `text` gets
-/// the keys, one OID and, with `column_arg`, the second argument as a column number.
-#[derive(Debug)]
-pub(super) struct KeyText {
-    pub name: &'static str,
-    pub view: ToolView,
-    pub signature: Signature,
-    pub column_arg: bool,
-    pub text: fn(&KeyList, i32, i32) -> Option<String>,
-}
-
-impl PartialEq for KeyText {
-    fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && self.signature == other.signature
-    }
-}
-impl Eq for KeyText {}
-impl std::hash::Hash for KeyText {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.name.hash(state);
-        self.signature.hash(state)
-    }
-}
-
-impl ScalarUDFImpl for KeyText {
-    fn name(&self) -> &str {
-        self.name
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::Utf8)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let keys = all_keys(&self.view);
-        let int = |i: usize| cast(&args.args[i].to_array(args.number_rows)?, &DataType::Int32);
-        let oids = int(0)?;
-        let columns = match args.args.len() > 1 && self.column_arg {
-            true => Some(int(1)?),
-            false => None,
-        };
-        let oids = oids.as_primitive::<Int32Type>();
-        let texts: StringArray = (0..args.number_rows)
-            .map(|i| {
-                let oid = oids.is_valid(i).then(|| oids.value(i))?;
-                let column = columns.as_ref().map_or(0, |c| c.as_primitive::<Int32Type>().value(i));
-                (self.text)(&keys, oid, column)
-            })
-            .collect();
-        Ok(ColumnarValue::Array(Arc::new(texts)))
-    }
-}
-
 pub fn constraintdef_udf(view: ToolView) -> ScalarUDF {
     let signature = Signature::new(
         TypeSignature::OneOf(vec![
@@ -381,14 +355,9 @@ pub fn constraintdef_udf(view: ToolView) -> ScalarUDF {
         ]),
         Volatility::Stable,
     );
-    ScalarUDF::new_from_impl(KeyText {
-        name: "pg_get_constraintdef",
-        view,
-        signature,
-        column_arg: false,
-        text: |keys, oid, _| {
-            let (_, referenced, key) = keys.get(usize::try_from(oid.checked_sub(FIRST_OID)?).ok()?)?;
-            Some(definition(referenced, key))
-        },
-    })
+    let text: KeyText = |keys, oid, _| {
+        let (_, referenced, key) = keys.get(usize::try_from(oid.checked_sub(FIRST_OID)?).ok()?)?;
+        Some(definition(referenced, key))
+    };
+    OidText::keyed("pg_get_constraintdef", signature, view, false, text)
 }

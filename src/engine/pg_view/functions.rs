@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int32Array, ListArray, StringBuilder, StructArray,
+    Array, ArrayRef, AsArray, BooleanArray, Int32Array, ListArray, StringArray, StringBuilder, StructArray,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::cast;
@@ -12,7 +12,8 @@ use datafusion::common::{exec_err, plan_err, Result as DfResult};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{
-    create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+    create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, SimpleScalarUDF, TypeSignature,
+    Volatility,
 };
 use datafusion::prelude::SessionContext;
 
@@ -30,6 +31,65 @@ pub fn version_text() -> String {
 fn constant(name: &str, args: Vec<DataType>, value: ScalarValue) -> ScalarUDF {
     let ty = value.data_type();
     create_udf(name, args, ty, Volatility::Stable, Arc::new(move |_| Ok(ColumnarValue::Scalar(value.clone()))))
+}
+
+/// `f(...) -> NULL` of type `ty`, for any arguments of the given counts: what fedsql
+/// cannot know.
+fn unknown(name: &str, arities: &[usize], ty: DataType) -> ScalarUDF {
+    let value = ScalarValue::try_from(&ty).expect("a type with a NULL");
+    let signature = Signature::one_of(arities.iter().map(|n| TypeSignature::Any(*n)).collect(), Volatility::Stable);
+    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+        name,
+        signature,
+        ty,
+        Arc::new(move |_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(value.clone()))),
+    ))
+}
+
+/// PostgreSQL's `pg_size_pretty(bigint)`: bytes below 10 kB, then kB, MB, GB, TB and PB,
+/// each below 20 480 of its unit, halves rounded away from zero.
+fn size_pretty(size: i64) -> String {
+    // (unit, limit, rounds, bits)
+    const UNITS: [(&str, i64, bool, u32); 6] = [
+        ("bytes", 10 * 1024, false, 0),
+        ("kB", 20 * 1024 - 1, true, 10),
+        ("MB", 20 * 1024 - 1, true, 20),
+        ("GB", 20 * 1024 - 1, true, 30),
+        ("TB", 20 * 1024 - 1, true, 40),
+        ("PB", 20 * 1024 - 1, true, 50),
+    ];
+    let mut size = size;
+    for (i, (name, limit, rounds, bits)) in UNITS.iter().enumerate() {
+        let Some(next) = UNITS.get(i + 1) else { break };
+        if size.unsigned_abs() < *limit as u64 {
+            return format!("{} {name}", if *rounds { half_rounded(size) } else { size });
+        }
+        let shift = next.3 - bits - u32::from(next.2) + u32::from(*rounds);
+        size /= 1i64 << shift;
+    }
+    format!("{} PB", half_rounded(size))
+}
+
+fn half_rounded(x: i64) -> i64 {
+    (x + if x < 0 { -1 } else { 1 }) / 2
+}
+
+fn size_pretty_udf() -> ScalarUDF {
+    create_udf(
+        "pg_size_pretty",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let sizes = args[0].to_array(1)?;
+            let sizes = sizes.as_primitive::<Int64Type>();
+            let texts: StringArray = sizes.iter().map(|s| s.map(size_pretty)).collect();
+            Ok(match &args[0] {
+                ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&texts, 0)?),
+                ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(texts)),
+            })
+        }),
+    )
 }
 
 /// `f(oid) -> true` for each row: everything fedsql lists is visible on the search path.
@@ -289,12 +349,37 @@ pub fn register(ctx: &SessionContext) {
     // asyncpg's pool reset; fedsql takes no advisory locks, so there is nothing to free.
     ctx.register_udf(constant("pg_advisory_unlock_all", vec![], ScalarValue::Utf8(None)));
     ctx.register_udf(always_true("pg_function_is_visible"));
+    // fedsql has no triggers; a table's size on disk is the source's business.
+    ctx.register_udf(unknown("pg_get_triggerdef", &[1, 2], DataType::Utf8));
+    for name in ["pg_table_size", "pg_relation_size", "pg_total_relation_size", "pg_indexes_size"] {
+        ctx.register_udf(unknown(name, &[1, 2], DataType::Int64));
+    }
+    ctx.register_udf(size_pretty_udf());
     ctx.register_udf(always_true("pg_type_is_visible"));
     ctx.register_udf(super::format::udf());
     for udf in super::privileges::udfs() {
         ctx.register_udf(udf);
     }
-    // Sources' comments are not read yet: no object has a description.
-    ctx.register_udf(null_text("col_description", vec![DataType::Int32, DataType::Int32]));
-    ctx.register_udf(null_text("obj_description", vec![DataType::Int32, DataType::Utf8]));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_pretty;
+
+    #[test]
+    fn size_pretty_matches_postgresql() {
+        // PostgreSQL 15's own answers.
+        for (size, text) in [
+            (0, "0 bytes"),
+            (10239, "10239 bytes"),
+            (10240, "10 kB"),
+            (-10240, "-10 kB"),
+            (20_971_519, "20 MB"),
+            (20_971_520, "20 MB"),
+            (1_610_612_735, "1536 MB"),
+            (i64::MAX, "8192 PB"),
+        ] {
+            assert_eq!(size_pretty(size), text, "{size}");
+        }
+    }
 }

@@ -25,8 +25,10 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
+use futures::future::BoxFuture;
 
-use super::constraints::{index_oid, KeyList, KeyText, PgConstraint, Row, FIRST_OID};
+use super::constraints::{index_oid, KeyList, PgConstraint, Row, FIRST_OID};
+use super::oid_text::OidText;
 use super::format::quote_ident;
 use super::ToolView;
 
@@ -69,7 +71,11 @@ fn lists<T: ArrowPrimitiveType>(keys: &[&Row], per_key: impl Fn(&Row) -> Vec<T::
     Arc::new(b.finish())
 }
 
-pub(super) fn index_batch(rows: &[Row]) -> DfResult<RecordBatch> {
+pub(super) fn index_batch<'a>(keys: &'a PgConstraint, state: &'a dyn Session) -> BoxFuture<'a, DfResult<RecordBatch>> {
+    Box::pin(async move { index_rows(&keys.rows(state).await?) })
+}
+
+fn index_rows(rows: &[Row]) -> DfResult<RecordBatch> {
     let keys: Vec<&Row> = rows.iter().filter(|r| !r.foreign).collect();
     let n = keys.len();
     let width = Int16Array::from(keys.iter().map(|k| k.key.len() as i16).collect::<Vec<_>>());
@@ -179,20 +185,27 @@ impl TableProvider for PgClassWithIndexes {
             let at = theirs.iter().position(|t| *t == i).expect("scanned above");
             Arc::new(Column::new(inner.field(i).name(), at))
         };
-        // A table with a primary key has an index, so psql's `\d` lists it.
-        let indexed: Vec<Arc<dyn PhysicalExpr>> = rows
-            .iter()
-            .filter(|r| !r.foreign)
-            .map(|r| Arc::new(Literal::new(ScalarValue::Int32(Some(r.table)))) as Arc<dyn PhysicalExpr>)
-            .collect();
+        // A table with a primary key has an index; a table on either side of a foreign
+        // key has (PostgreSQL's internal) triggers. psql's `\d` lists indexes, and
+        // foreign keys both ways, only for tables flagged so.
+        let literals = |oids: Vec<i32>| -> Vec<Arc<dyn PhysicalExpr>> {
+            oids.into_iter().map(|o| Arc::new(Literal::new(ScalarValue::Int32(Some(o)))) as Arc<dyn PhysicalExpr>).collect()
+        };
+        let indexed = literals(rows.iter().filter(|r| !r.foreign).map(|r| r.table).collect());
+        let triggered = literals(rows.iter().filter(|r| r.foreign).flat_map(|r| [r.table, r.referenced]).collect());
         let mut exprs: Vec<ProjectionExpr> = Vec::new();
         for &i in wanted {
             let field = schema.field(i);
+            let flagged = match field.name().as_str() {
+                "relhasindex" => &indexed,
+                "relhastriggers" => &triggered,
+                _ => &Vec::new(),
+            };
             let expr: Arc<dyn PhysicalExpr> = match field.name().as_str() {
                 _ if i >= inner.fields().len() => Arc::new(Literal::new(ScalarValue::try_from(field.data_type())?)),
-                "relhasindex" if !indexed.is_empty() => {
-                    let has_key = in_list(column(oid), indexed.clone(), &false, &scanned_schema)?;
-                    binary(column(i), Operator::Or, has_key, &scanned_schema)?
+                _ if !flagged.is_empty() => {
+                    let listed = in_list(column(oid), flagged.clone(), &false, &scanned_schema)?;
+                    binary(column(i), Operator::Or, listed, &scanned_schema)?
                 }
                 _ => column(i),
             };
@@ -236,7 +249,7 @@ pub fn indexdef_udf(view: ToolView) -> ScalarUDF {
     // Numbers of any integer type: cast when read.
     let signature =
         Signature::new(TypeSignature::OneOf(vec![TypeSignature::Any(1), TypeSignature::Any(3)]), Volatility::Stable);
-    ScalarUDF::new_from_impl(KeyText { name: "pg_get_indexdef", view, signature, column_arg: true, text: index_definition })
+    OidText::keyed("pg_get_indexdef", signature, view, true, index_definition)
 }
 
 /// datafusion-pg-catalog's pg_attribute with `atttypmod` for decimals: `numeric(p,s)`

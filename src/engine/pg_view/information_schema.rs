@@ -194,7 +194,7 @@ impl InfoTable {
                 } else {
                     None
                 };
-                let is_view = opened.as_ref().is_some_and(|t| t.table_type() == TableType::View);
+                let is_view = opened.as_ref().is_some_and(|t| view.kind(&schema, &table, t) == TableType::View);
                 match self.kind {
                     Kind::Tables => rows.push(vec![
                         text(DEFAULT_CATALOG), text(&schema), text(&table),

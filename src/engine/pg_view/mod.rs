@@ -7,13 +7,15 @@
 //! same table. pg_catalog (datafusion-pg-catalog's tables) and information_schema (ours,
 //! PostgreSQL-shaped) list exactly these schemas.
 
+mod comments;
 mod constraints;
 mod format;
 mod functions;
 mod indexes;
 mod information_schema;
+mod oid_text;
 mod privileges;
-mod redshift;
+mod sql_views;
 mod types;
 
 use std::sync::Arc;
@@ -33,6 +35,7 @@ use datafusion_pg_catalog::setup_pg_catalog;
 
 pub use information_schema::InformationSchema;
 pub use functions::{EXPANDARRAY, SINGLE_ROW, SUBSCRIPTS};
+pub use oid_text::REGCLASS_NAME;
 pub use types::PgColumnType;
 
 use super::catalog::{SourceCatalog, SourceCatalogProvider};
@@ -57,6 +60,12 @@ impl ToolCatalog {
         let (catalog, schema) = name.split_once('.')?;
         let source = self.sources.iter().find(|s| s.name() == catalog)?;
         Some((source, schema.to_string()))
+    }
+
+    /// Whether a source table is a view in its source; None for fedsql's own schemas.
+    fn source_view(&self, schema: &str, table: &str) -> Option<bool> {
+        let (source, schema) = self.source_schema(schema)?;
+        Some(source.is_view(&schema, table))
     }
 
     /// The schemas tools browse, in order: fedsql's own, then each source's.
@@ -107,10 +116,15 @@ pub fn install(ctx: &SessionContext, catalog: Arc<ToolCatalog>) -> DfResult<()> 
     catalog.register_schema("information_schema", Arc::new(InformationSchema::new(view.clone())))?;
     setup_pg_catalog(ctx, super::DEFAULT_CATALOG, EmptyContextProvider).map_err(|e| *e)?;
     let static_tables = Arc::new(PgCatalogStaticTables::try_new()?);
-    let pg_catalog = PgCatalogSchemaProvider::try_new(view.clone(), static_tables, EmptyContextProvider)?;
-    let pg_catalog = constraints::PgCatalogWithKeys { inner: Arc::new(pg_catalog), view: view.clone() };
+    let upstream: Arc<dyn SchemaProvider> =
+        Arc::new(PgCatalogSchemaProvider::try_new(view.clone(), static_tables, EmptyContextProvider)?);
+    let pg_catalog = constraints::PgCatalogWithKeys { inner: upstream.clone(), view: view.clone() };
     catalog.register_schema("pg_catalog", Arc::new(pg_catalog))?;
     functions::register(ctx);
+    let oids = || constraints::PgConstraint { view: view.clone(), catalog: upstream.clone() };
+    for udf in oid_text::udfs(oids) {
+        ctx.register_udf(udf);
+    }
     ctx.register_udf(constraints::constraintdef_udf(view.clone()));
     ctx.register_udf(indexes::indexdef_udf(view));
     Ok(())
@@ -131,6 +145,16 @@ impl ToolView {
                 tracing::warn!(schema, table, error = %e, "table left out of the catalog listing");
                 None
             }
+        }
+    }
+}
+
+impl ToolView {
+    /// A listed table's type: a source's views are views, whatever their provider says.
+    pub fn kind(&self, schema: &str, table: &str, provider: &Arc<dyn TableProvider>) -> TableType {
+        match self.0.source_view(schema, table) {
+            Some(true) => TableType::View,
+            _ => provider.table_type(),
         }
     }
 }
@@ -167,6 +191,6 @@ impl CatalogInfo for ToolView {
         if catalog != super::DEFAULT_CATALOG {
             return Ok(None);
         }
-        Ok(self.table(schema, table).await.map(|t| t.table_type()))
+        Ok(self.table(schema, table).await.map(|t| self.kind(schema, table, &t)))
     }
 }

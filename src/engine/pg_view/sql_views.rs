@@ -1,6 +1,8 @@
-//! Redshift's system views that tools read through Redshift drivers and query runners:
-//! `svv_columns` (Redash's Redshift schema browser) over our information_schema, and
-//! `svv_external_schemas`, empty (fedsql has no Spectrum schemas).
+//! System views defined by SQL over fedsql's own catalog:
+//! - `pg_tables` and `pg_views` over pg_class (datafusion-pg-catalog lists every table,
+//!   views too, in pg_tables, and has an empty pg_views);
+//! - Redshift's `svv_columns` (Redash's Redshift schema browser) over our
+//!   information_schema, and `svv_external_schemas`, empty (fedsql has no Spectrum schemas).
 
 use std::sync::Arc;
 
@@ -33,6 +35,42 @@ impl SqlView {
             })
             .collect();
         format!("SELECT {} FROM {}", select.join(", "), self.from)
+    }
+}
+
+/// `pg_tables`: ordinary and partitioned tables.
+pub fn pg_tables() -> SqlView {
+    use DataType::{Boolean, Utf8};
+    SqlView {
+        columns: vec![
+            ("schemaname", Utf8),
+            ("tablename", Utf8),
+            ("tableowner", Utf8),
+            ("tablespace", Utf8),
+            ("hasindexes", Boolean),
+            ("hasrules", Boolean),
+            ("hastriggers", Boolean),
+            ("rowsecurity", Boolean),
+        ],
+        from: concat!(
+            "(SELECT n.nspname AS schemaname, c.relname AS tablename, 'postgres' AS tableowner, ",
+            "NULL AS tablespace, c.relhasindex AS hasindexes, false AS hasrules, false AS hastriggers, ",
+            "false AS rowsecurity FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ",
+            "ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p'))"
+        ),
+    }
+}
+
+/// `pg_views`: views, without their definitions (a source's view text is its own SQL).
+pub fn pg_views() -> SqlView {
+    use DataType::Utf8;
+    SqlView {
+        columns: vec![("schemaname", Utf8), ("viewname", Utf8), ("viewowner", Utf8), ("definition", Utf8)],
+        from: concat!(
+            "(SELECT n.nspname AS schemaname, c.relname AS viewname, 'postgres' AS viewowner, ",
+            "NULL AS definition FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ",
+            "ON n.oid = c.relnamespace WHERE c.relkind = 'v')"
+        ),
     }
 }
 

@@ -1,0 +1,149 @@
+//! Text functions of catalog OIDs:
+//! - of key OIDs, from the listed keys: `pg_get_constraintdef`, `pg_get_indexdef`;
+//! - of relation OIDs, which need pg_class: `obj_description`, `col_description` and
+//!   `fedsql_regclass` (a relation's name as `oid::regclass` prints it in PostgreSQL).
+//!   These are async: a table OID is pg_class's, which datafusion-pg-catalog hands out
+//!   when it lists tables, so resolving one means reading pg_class.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int32Type};
+use datafusion::common::{exec_err, Result as DfResult};
+use datafusion::logical_expr::async_udf::{AsyncScalarUDF, AsyncScalarUDFImpl};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+use futures::future::BoxFuture;
+
+use super::comments::description;
+use super::constraints::{all_keys, KeyList, PgConstraint};
+use super::format::quote_ident;
+use super::ToolView;
+
+/// `fedsql_regclass(oid)`: what PostgreSQL prints for `oid::regclass`.
+pub const REGCLASS_NAME: &str = "fedsql_regclass";
+
+type Text = for<'a> fn(&'a PgConstraint, &'a [ArrayRef]) -> BoxFuture<'a, DfResult<StringArray>>;
+
+/// Text of a key OID: the keys, one OID and (if asked for) a column number.
+pub(super) type KeyText = fn(&KeyList, i32, i32) -> Option<String>;
+
+#[derive(Debug)]
+enum Answer {
+    Keys { view: ToolView, column_arg: bool, text: KeyText },
+    Relations { keys: PgConstraint, text: Text },
+}
+
+#[derive(Debug)]
+pub(super) struct OidText {
+    name: &'static str,
+    signature: Signature,
+    answer: Answer,
+}
+
+impl OidText {
+    /// A function of key OIDs; with `column_arg`, its second argument is a column number.
+    pub(super) fn keyed(name: &'static str, signature: Signature, view: ToolView, column_arg: bool, text: KeyText) -> ScalarUDF {
+        ScalarUDF::new_from_impl(OidText { name, signature, answer: Answer::Keys { view, column_arg, text } })
+    }
+}
+
+impl PartialEq for OidText {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+impl Eq for OidText {}
+impl std::hash::Hash for OidText {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state)
+    }
+}
+
+impl ScalarUDFImpl for OidText {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let Answer::Keys { view, column_arg, text } = &self.answer else {
+            return exec_err!("{} runs asynchronously", self.name);
+        };
+        let keys = all_keys(view);
+        let int = |i: usize| cast(&args.args[i].to_array(args.number_rows)?, &DataType::Int32);
+        let oids = int(0)?;
+        let columns = match args.args.len() > 1 && *column_arg {
+            true => Some(int(1)?),
+            false => None,
+        };
+        let oids = oids.as_primitive::<Int32Type>();
+        let texts: StringArray = (0..args.number_rows)
+            .map(|i| {
+                let oid = oids.is_valid(i).then(|| oids.value(i))?;
+                let column = columns.as_ref().map_or(0, |c| c.as_primitive::<Int32Type>().value(i));
+                text(&keys, oid, column)
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(texts)))
+    }
+}
+
+#[async_trait]
+impl AsyncScalarUDFImpl for OidText {
+    async fn invoke_async_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let Answer::Relations { keys, text } = &self.answer else {
+            return self.invoke_with_args(args);
+        };
+        let arrays = args.args.iter().map(|a| a.to_array(args.number_rows)).collect::<DfResult<Vec<_>>>()?;
+        Ok(ColumnarValue::Array(Arc::new(text(keys, &arrays).await?)))
+    }
+}
+
+/// A relation's name as regclass prints it: bare on the search path (pg_catalog,
+/// public), else schema-qualified; each part quoted when it needs to be.
+fn regclass_names<'a>(keys: &'a PgConstraint, args: &'a [ArrayRef]) -> BoxFuture<'a, DfResult<StringArray>> {
+    Box::pin(async move {
+        let state = SessionContext::new().state();
+        let names = keys.names(&state).await?;
+        let oids = cast(&args[0], &DataType::Int32)?;
+        let oids = oids.as_primitive::<Int32Type>();
+        Ok(oids
+            .iter()
+            .map(|oid| {
+                let oid = oid?;
+                // PostgreSQL prints an OID it does not know as the number.
+                let Some((schema, table)) = names.get(&oid) else { return Some(oid.to_string()) };
+                Some(match schema.as_str() {
+                    "pg_catalog" | "public" => quote_ident(table),
+                    _ => format!("{}.{}", quote_ident(schema), quote_ident(table)),
+                })
+            })
+            .collect())
+    })
+}
+
+pub fn udfs(keys: impl Fn() -> PgConstraint) -> [ScalarUDF; 3] {
+    // Arguments of any integer or text type, cast when read. Volatile: never folded at
+    // planning, where an async function cannot run.
+    let signature = |counts: &[usize]| {
+        Signature::new(TypeSignature::OneOf(counts.iter().map(|n| TypeSignature::Any(*n)).collect()), Volatility::Volatile)
+    };
+    let udf = |name, signature, text: Text| {
+        let answer = Answer::Relations { keys: keys(), text };
+        AsyncScalarUDF::new(Arc::new(OidText { name, signature, answer })).into_scalar_udf()
+    };
+    [
+        udf("obj_description", signature(&[1, 2]), |k, a| description(k, a, false)),
+        udf("col_description", signature(&[2]), |k, a| description(k, a, true)),
+        udf(REGCLASS_NAME, signature(&[1]), regclass_names),
+    ]
+}

@@ -1,0 +1,197 @@
+//! `regclass` casts the compatibility rules leave alone.
+//!
+//! - `CAST(format('%I.%I', schema, table) AS regclass)` over columns (Metabase's field
+//!   sync) becomes a lookup in pg_class: the compatibility rules only resolve literals.
+//! - A relation OID shown as regclass (`conrelid::regclass` as a result column, or
+//!   `::regclass::text`) is the relation's name in PostgreSQL; upstream plans the cast
+//!   as the bare number. It becomes `fedsql_regclass(oid)`, the name as PostgreSQL
+//!   prints it (psql's "Referenced by:" footer shows it).
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions_mut, BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Query, SelectItem,
+    SetExpr, Statement, Value, VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use crate::engine::REGCLASS_NAME;
+
+/// `schema` and `table` when `e` is `format('%I.%I', schema, table)`.
+fn qualified_name_parts(e: &Expr) -> Option<(&Expr, &Expr)> {
+    let Expr::Function(f) = e else { return None };
+    let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+    let FunctionArguments::List(list) = &f.args else { return None };
+    let args: Vec<&Expr> = list
+        .args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    match (name.as_str(), args.as_slice()) {
+        ("format", [pattern, schema, table]) => match pattern {
+            Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(p) if p == "%I.%I") => Some((schema, table)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+pub(super) fn with_regclass_lookups(mut stmt: Statement) -> Statement {
+    let _ = visit_expressions_mut(&mut stmt, |e| {
+        if let Expr::Cast { expr, data_type: DataType::Regclass, .. } = e {
+            if let Some((schema, table)) = qualified_name_parts(expr) {
+                // Aliases of our own: the operands may name the query's `c` or `n`.
+                let lookup = format!(
+                    "(SELECT max(fedsql_rc.oid) FROM pg_catalog.pg_class fedsql_rc \
+                     JOIN pg_catalog.pg_namespace fedsql_rn ON fedsql_rc.relnamespace = fedsql_rn.oid \
+                     WHERE fedsql_rn.nspname = {schema} AND fedsql_rc.relname = {table})"
+                );
+                if let Ok(parsed) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&lookup).and_then(|mut p| p.parse_expr()) {
+                    *e = parsed;
+                }
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    stmt
+}
+/// The compatibility rules resolve an unqualified `'name'::regclass` in the current
+/// schema only; PostgreSQL searches pg_catalog first (`'pg_class'::regclass`, which
+/// pgjdbc and Metabase compare `pg_description.classoid` with). Within the lookup they
+/// substitute (recognised by its `parse_ident` of the name), pg_catalog is searched too.
+pub(super) fn with_catalog_search(mut stmt: Statement) -> Statement {
+    let _ = visit_expressions_mut(&mut stmt, |e| {
+        if let Expr::Subquery(q) = e {
+            if q.to_string().contains("parse_ident(") {
+                let _ = visit_expressions_mut(q.as_mut(), |inner| {
+                    if let Expr::BinaryOp { left, op: BinaryOperator::Eq, right } = inner {
+                        let current = matches!(right.as_ref(), Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("current_schema"));
+                        let namespace = matches!(left.as_ref(), Expr::CompoundIdentifier(p) if p.last().is_some_and(|i| i.value == "nspname"));
+                        if current && namespace {
+                            let catalog = Expr::Value(Value::SingleQuotedString("pg_catalog".into()).into());
+                            *inner = Expr::InList { expr: left.clone(), list: vec![catalog, *right.clone()], negated: false };
+                        }
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    stmt
+}
+
+/// Whether `t` names the regclass type, qualified or not.
+fn is_regclass(t: &DataType) -> bool {
+    let name = t.to_string().to_ascii_lowercase();
+    name.strip_prefix("pg_catalog.").unwrap_or(&name) == "regclass"
+}
+
+fn is_text(t: &DataType) -> bool {
+    let name = t.to_string().to_ascii_lowercase();
+    let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
+    matches!(t, DataType::Text | DataType::Varchar(_) | DataType::CharacterVarying(_) | DataType::String(_))
+        || name == "text"
+}
+
+/// The operand of `CAST(e AS regclass)` when `e` is an OID, not a name to resolve.
+fn shown_oid(e: &Expr) -> Option<&Expr> {
+    let Expr::Cast { expr, data_type, .. } = e else { return None };
+    let literal_name = matches!(expr.as_ref(), Expr::Value(v)
+        if matches!(v.value, Value::SingleQuotedString(_) | Value::Placeholder(_)));
+    (is_regclass(data_type) && !literal_name).then_some(expr.as_ref())
+}
+
+fn name_of(oid: &Expr) -> Expr {
+    let call = format!("{REGCLASS_NAME}({oid})");
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&call)
+        .and_then(|mut p| p.parse_expr())
+        .unwrap_or_else(|_| oid.clone())
+}
+
+struct RegclassNames;
+
+impl VisitorMut for RegclassNames {
+    type Break = ();
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        name_result_columns(query.body.as_mut());
+        ControlFlow::Continue(())
+    }
+}
+
+/// Result columns that are bare regclass casts show names.
+fn name_result_columns(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => {
+            for item in &mut select.projection {
+                match item {
+                    SelectItem::UnnamedExpr(e) => {
+                        let Some(oid) = shown_oid(e) else { continue };
+                        // PostgreSQL names the column after the cast's operand.
+                        let alias = match oid {
+                            Expr::Identifier(i) => i.clone(),
+                            Expr::CompoundIdentifier(parts) => parts.last().cloned().unwrap_or_else(|| Ident::new("regclass")),
+                            _ => Ident::new("regclass"),
+                        };
+                        *item = SelectItem::ExprWithAlias { expr: name_of(oid), alias };
+                    }
+                    SelectItem::ExprWithAlias { expr, .. } => {
+                        if let Some(oid) = shown_oid(expr) {
+                            *expr = name_of(oid);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            name_result_columns(left);
+            name_result_columns(right);
+        }
+        SetExpr::Query(q) => name_result_columns(q.body.as_mut()),
+        _ => {}
+    }
+}
+
+pub(super) fn with_regclass_names(mut stmt: Statement) -> Statement {
+    let _ = visit_expressions_mut(&mut stmt, |e| {
+        // `CAST(CAST(oid AS regclass) AS text)`, anywhere.
+        if let Expr::Cast { expr, data_type, .. } = e {
+            if let (Some(oid), true) = (shown_oid(expr), is_text(data_type)) {
+                *e = name_of(oid);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let _ = stmt.visit(&mut RegclassNames);
+    stmt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> String {
+        let stmt = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap().remove(0);
+        with_regclass_names(stmt).to_string()
+    }
+
+    #[test]
+    fn shown_oids_become_names_and_compared_ones_stay() {
+        assert_eq!(
+            rewritten("SELECT conrelid::pg_catalog.regclass AS ontable, c.oid::regclass FROM t c"),
+            format!("SELECT {REGCLASS_NAME}(conrelid) AS ontable, {REGCLASS_NAME}(c.oid) AS oid FROM t c")
+        );
+        assert_eq!(
+            rewritten("SELECT x FROM t WHERE CAST(CAST(attrelid AS REGCLASS) AS TEXT) = 'a'"),
+            format!("SELECT x FROM t WHERE {REGCLASS_NAME}(attrelid) = 'a'")
+        );
+        let kept = "SELECT conrelid = '16390'::regclass AS same FROM t WHERE c = 'x'::regclass";
+        assert_eq!(rewritten(kept), Parser::parse_sql(&PostgreSqlDialect {}, kept).unwrap()[0].to_string());
+    }
+}
