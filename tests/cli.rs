@@ -143,15 +143,17 @@ async fn psql_copy_out_matches_postgres_byte_for_byte() {
 }
 
 /// psql's `\d+`, `\dv` and `\d` on source tables print what PostgreSQL prints for the
-/// same tables in a schema named like fedsql's (`crm.public`): types, NOT NULL, the
-/// primary key's index, foreign keys both ways, comments on tables and columns, views.
+/// same tables in a schema named like fedsql's (`crm.public`): types (varchar(n), jsonb
+/// and uuid too), NOT NULL, the primary key's index, foreign keys both ways, comments on
+/// tables and columns, views.
 #[tokio::test]
 async fn psql_describes_source_tables_as_postgres_does() {
     let ddl = "CREATE TABLE orgs (org_code text PRIMARY KEY, org_name text NOT NULL, tier smallint NOT NULL);
         COMMENT ON TABLE orgs IS 'Partner organisations';
         COMMENT ON COLUMN orgs.tier IS '등급 (1 = top)';
         CREATE TABLE members (member_id bigint PRIMARY KEY, org_code text NOT NULL REFERENCES orgs,
-          balance numeric(30,10), joined_at timestamptz, tags integer[]);
+          name varchar(40) NOT NULL, grade char(2), balance numeric(30,10), joined_at timestamptz, tags integer[],
+          profile jsonb, settings json, ext_id uuid);
         COMMENT ON COLUMN members.balance IS 'KRW, exact';
         CREATE VIEW member_orgs AS SELECT m.member_id, o.org_name FROM members m JOIN orgs o USING (org_code);";
     let source = PgDb::create(ddl).await;

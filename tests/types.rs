@@ -95,6 +95,15 @@ async fn postgres_types_arrive_exact() {
         "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "t", "7", "it's"]);
     assert_eq!(got[1][1], "-0.0000000001");
     assert_eq!(got[1][2], "NULL");
+    // Text-like source types keep their PostgreSQL type on the wire (Arrow has only Utf8).
+    let stmt = c.prepare("SELECT j, js, u, txt, CAST(u AS VARCHAR) AS u_text FROM crm.public.t").await.unwrap();
+    let types: Vec<_> = stmt.columns().iter().map(|c| c.type_().clone()).collect();
+    use tokio_postgres::types::Type;
+    assert_eq!(types, [Type::JSONB, Type::JSON, Type::UUID, Type::TEXT, Type::TEXT]);
+    // In binary: jsonb's version byte, uuid's 16 bytes (read by tokio-postgres itself).
+    let row = c.query_one("SELECT j, u FROM crm.public.t WHERE id = 1", &[]).await.unwrap();
+    assert_eq!(row.get::<_, Raw>(0).0, b"\x01{\"k\": \"\xea\xb0\x92\"}".to_vec());
+    assert_eq!(hex(&row.get::<_, Raw>(1).0), "a0eebc999c0b4ef8bb6d6bb9bd380a11");
     // numeric without precision keeps every digit it has.
     let n = rows(&c, "SELECT n FROM crm.public.t WHERE id = 1").await;
     assert_eq!(n[0][0].trim_end_matches('0'), "123456789012.123456789");
@@ -114,4 +123,20 @@ async fn postgres_types_arrive_exact() {
     assert_eq!(q, vec![vec!["7".to_string()]]);
     let row = c.query_one("SELECT n2 FROM crm.public.t WHERE id = 1", &[]).await.unwrap();
     assert_eq!(row.get::<_, Numeric>(0).0, "12345678901234567890.0123456789");
+}
+
+/// A column's raw binary wire value, whatever its type.
+struct Raw(Vec<u8>);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for Raw {
+    fn from_sql(_: &tokio_postgres::types::Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(raw.to_vec()))
+    }
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

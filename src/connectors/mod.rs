@@ -5,6 +5,7 @@
 //! 2. one arm in [`connect`];
 //! 3. its keys in `config.rs` and its name in `ConnectorKind`.
 
+mod declared_type;
 mod dialect;
 mod mysql;
 mod parquet;
@@ -22,6 +23,8 @@ use datafusion::catalog::TableProvider;
 use datafusion::execution::runtime_env::RuntimeEnv;
 
 use crate::config::{CatalogConfig, SourceConfig};
+
+pub use declared_type::DeclaredType;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {

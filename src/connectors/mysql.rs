@@ -14,7 +14,7 @@ use datafusion_table_providers::util::secrets::to_secret_map;
 use super::dialect::SourceDialect;
 use super::remote_cancel::{MySqlCancel, RemoteCancel};
 use super::sql::{comments_from_rows, federate, keys_from_rows, literal, query_strings};
-use super::{redact, Comment, Connector, ConnectorError, Key, TableEntry};
+use super::{redact, Comment, Connector, ConnectorError, DeclaredType, Key, TableEntry};
 use crate::config::{DbConfig, SslMode};
 
 pub struct MySqlConnector {
@@ -140,11 +140,13 @@ impl Connector for MySqlConnector {
     ) -> Result<Arc<dyn TableProvider>, ConnectorError> {
         let table_ref = TableReference::partial(schema, table);
         // TIMESTAMP is an instant (sessions run at +00:00); DATETIME is a wall clock. The
-        // provider marks every column nullable; NOT NULL columns are marked here.
+        // provider marks every column nullable; NOT NULL columns are marked here, and
+        // VARCHAR(n)/CHAR(n) recorded as such.
         let columns = query_strings(
             self.pool.as_ref(),
             &format!(
-                "SELECT COLUMN_NAME, DATA_TYPE, IS_NULLABLE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} \
+                "SELECT COLUMN_NAME, DATA_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = {} \
                  AND TABLE_NAME = {}",
                 literal(schema),
                 literal(table)
@@ -168,7 +170,11 @@ impl Connector for MySqlConnector {
                     }
                     t => t.clone(),
                 };
-                Arc::new(Field::new(f.name(), data_type, c[2] != "NO"))
+                let field = Field::new(f.name(), data_type, c[2] != "NO");
+                match (f.data_type(), DeclaredType::from_source(&c[1].to_ascii_lowercase(), c[3].parse().ok())) {
+                    (DataType::Utf8, Some(declared)) => Arc::new(declared.on(field)),
+                    _ => Arc::new(field),
+                }
             })
             .collect();
         let retyped = Some(Arc::new(Schema::new(fields)));

@@ -22,7 +22,7 @@ use datafusion_table_providers::UnsupportedTypeAction;
 use super::dialect::SourceDialect;
 use super::remote_cancel::{PostgresCancel, RemoteCancel};
 use super::sql::{comments_from_rows, federate, keys_from_rows, literal, query_strings};
-use super::{redact, Comment, Connector, ConnectorError, Key, TableEntry};
+use super::{redact, Comment, Connector, ConnectorError, DeclaredType, Key, TableEntry};
 use crate::config::{ConnectorKind, DbConfig, SslMode};
 
 pub struct PostgresConnector {
@@ -139,7 +139,7 @@ impl PostgresConnector {
             .columns(
                 schema,
                 table,
-                "column_name, data_type, numeric_precision, numeric_scale, is_nullable",
+                "column_name, data_type, numeric_precision, numeric_scale, is_nullable, character_maximum_length",
                 "",
             )
             .await?;
@@ -156,7 +156,11 @@ impl PostgresConnector {
                             r[0], r[1]
                         ))
                     })?;
-                Ok(Field::new(&r[0], ty, r[4] != "NO"))
+                let field = Field::new(&r[0], ty, r[4] != "NO");
+                Ok(match DeclaredType::from_source(&r[1], r[5].parse().ok()) {
+                    Some(declared) => declared.on(field),
+                    None => field,
+                })
             })
             .collect::<Result<Vec<_>, ConnectorError>>()?;
         Ok(Schema::new(fields))
@@ -164,32 +168,33 @@ impl PostgresConnector {
 }
 
 impl PostgresConnector {
-    /// `numeric` without precision holds any number; the provider types it
-    /// Decimal128(38,20), which overflows past 18 integer digits. Such columns become
-    /// Decimal256(76,20) (they travel as text, so nothing is lost on the way).
-    async fn unconstrained_numerics(
-        &self,
-        schema: &str,
-        table: &str,
-        arrow: &SchemaRef,
-    ) -> Result<Option<SchemaRef>, ConnectorError> {
-        let filter = "AND data_type = 'numeric' AND numeric_precision IS NULL";
-        let rows = self.columns(schema, table, "column_name", filter).await?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
+    /// The provider's schema, corrected from information_schema.columns:
+    /// - `numeric` without precision holds any number; the provider types it
+    ///   Decimal128(38,20), which overflows past 18 integer digits. Such columns become
+    ///   Decimal256(76,20) (they travel as text, so nothing is lost on the way).
+    /// - text of a declared type (`varchar(40)`, `jsonb`, `uuid`, ...) records it.
+    async fn retyped(&self, schema: &str, table: &str, arrow: &SchemaRef) -> Result<Option<SchemaRef>, ConnectorError> {
+        let select = "column_name, udt_name, numeric_precision, character_maximum_length";
+        let rows = self.columns(schema, table, select, "").await?;
+        let mut changed = false;
         let fields: Vec<_> = arrow
             .fields()
             .iter()
             .map(|f| {
-                if rows.iter().any(|r| &r[0] == f.name()) {
-                    Arc::new(Field::new(f.name(), DataType::Decimal256(76, 20), f.is_nullable()))
-                } else {
-                    f.clone()
-                }
+                let Some(r) = rows.iter().find(|r| &r[0] == f.name()) else { return f.clone() };
+                let field = f.as_ref().clone();
+                let retyped = match (f.data_type(), DeclaredType::from_source(&r[1], r[3].parse().ok())) {
+                    _ if r[1] == "numeric" && r[2].is_empty() => {
+                        Field::new(f.name(), DataType::Decimal256(76, 20), f.is_nullable())
+                    }
+                    (DataType::Utf8, Some(declared)) => declared.on(field),
+                    _ => return f.clone(),
+                };
+                changed = true;
+                Arc::new(retyped)
             })
             .collect();
-        Ok(Some(Arc::new(Schema::new(fields))))
+        Ok(changed.then(|| Arc::new(Schema::new(fields))))
     }
 }
 
@@ -290,7 +295,7 @@ impl Connector for PostgresConnector {
         .with_dialect(Arc::new(PostgreSqlDialect {}));
         let retyped = match self.dialect {
             SourceDialect::Redshift => None,
-            _ => self.unconstrained_numerics(schema, table, &sql_table.schema()).await?,
+            _ => self.retyped(schema, table, &sql_table.schema()).await?,
         };
         // Redshift lists running statements elsewhere (stv_recents): not canceled yet.
         let cancel = (self.dialect == SourceDialect::Postgres)

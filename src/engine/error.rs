@@ -15,6 +15,7 @@ pub mod sqlstate {
     pub const CONNECTION_UNABLE: &str = "08001";
     pub const QUERY_CANCELED: &str = "57014";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+    pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
     pub const DIVISION_BY_ZERO: &str = "22012";
     pub const DATA_EXCEPTION: &str = "22000";
     pub const OUT_OF_MEMORY: &str = "53200";

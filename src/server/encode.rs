@@ -24,6 +24,7 @@ use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 
 use super::text;
+use crate::connectors::DeclaredType;
 use crate::engine::error::{sqlstate, QueryError};
 
 fn is_decimal(t: &DataType) -> bool {
@@ -142,6 +143,39 @@ fn decimal_list_column(col: &ArrayRef, format: FieldFormat) -> PgWireResult<Arra
     Ok(if format == FieldFormat::Text { Arc::new(text.finish()) } else { Arc::new(binary.finish()) })
 }
 
+/// The declared type of a Utf8 result column (see `DeclaredType`), sent as such.
+fn declared(field: &Field) -> Option<DeclaredType> {
+    (field.data_type() == &DataType::Utf8).then(|| DeclaredType::of(field)).flatten()
+}
+
+/// A column of a declared type in binary format: jsonb is a version byte and the text,
+/// uuid its 16 bytes, the others their text.
+fn declared_binary(col: &ArrayRef, declared: DeclaredType) -> PgWireResult<ArrayRef> {
+    let text = col.as_string::<i32>();
+    let mut b = BinaryBuilder::new();
+    for value in text.iter() {
+        match (value, declared) {
+            (None, _) => b.append_null(),
+            (Some(v), DeclaredType::Jsonb) => b.append_value([&[1u8][..], v.as_bytes()].concat()),
+            (Some(v), DeclaredType::Uuid) => {
+                let hex: String = v.chars().filter(|c| *c != '-').collect();
+                let bytes = (0..hex.len() / 2)
+                    .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("x"), 16))
+                    .collect::<Result<Vec<u8>, _>>()
+                    .ok()
+                    .filter(|b| b.len() == 16 && hex.len() == 32)
+                    .ok_or_else(|| {
+                        let q = QueryError::new(sqlstate::INVALID_TEXT_REPRESENTATION, format!("invalid input syntax for type uuid: \"{v}\""));
+                        PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new("ERROR".into(), q.sqlstate.into(), q.message)))
+                    })?;
+                b.append_value(bytes);
+            }
+            (Some(v), _) => b.append_value(v.as_bytes()),
+        }
+    }
+    Ok(Arc::new(b.finish()))
+}
+
 fn timeout_error() -> PgWireError {
     let q = QueryError::new(sqlstate::QUERY_CANCELED, "canceling statement due to statement timeout");
     PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new("ERROR".into(), q.sqlstate.into(), q.message)))
@@ -187,7 +221,10 @@ pub fn wire_fields(
         let wire_type = match f.data_type() {
             t if is_decimal(t) => Type::NUMERIC,
             t if is_decimal_list(t) => Type::NUMERIC_ARRAY,
-            _ => continue,
+            _ => match declared(f).and_then(|d| Type::from_oid(d.oid())) {
+                Some(t) => t,
+                None => continue,
+            },
         };
         fields[i] = FieldInfo::new(
             super::column_names::wire_name(f.name()).to_string(),
@@ -212,9 +249,11 @@ pub async fn encode(
     let own: Vec<usize> = (0..schema.fields().len())
         .filter(|&i| {
             let t = schema.field(i).data_type();
-            is_decimal(t) || is_decimal_list(t) || format.format_for(i) == FieldFormat::Text && text::handles(t)
+            let binary_declared = format.format_for(i) == FieldFormat::Binary && declared(schema.field(i)).is_some();
+            is_decimal(t) || is_decimal_list(t) || binary_declared || format.format_for(i) == FieldFormat::Text && text::handles(t)
         })
         .collect();
+    let declared_types: Vec<Option<DeclaredType>> = schema.fields().iter().map(|f| declared(f)).collect();
     let (fields, wire_schema) = wire_fields(&schema, format, Some(options))?;
     let fields = Arc::new(fields);
     let batches = df
@@ -236,7 +275,9 @@ pub async fn encode(
         let mut columns = batch.columns().to_vec();
         let mut schema_fields: Vec<_> = wire_schema.fields().iter().cloned().collect();
         for &i in &own {
-            let converted = if is_decimal(columns[i].data_type()) {
+            let converted = if let Some(d) = declared_types[i] {
+                declared_binary(&columns[i], d)
+            } else if is_decimal(columns[i].data_type()) {
                 decimal_column(&columns[i], formats[i])
             } else if is_decimal_list(columns[i].data_type()) {
                 decimal_list_column(&columns[i], formats[i])

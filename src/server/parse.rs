@@ -25,7 +25,7 @@ use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion_pg_catalog::sql::rules::*;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
-use super::regclass::{with_catalog_search, with_regclass_lookups, with_regclass_names};
+use super::regclass::{with_catalog_search, with_regclass_lookups, with_regclass_names, with_regproc_names};
 use super::scalar_subquery::aggregate_scalar_subqueries;
 use crate::engine::{EXPANDARRAY, SUBSCRIPTS};
 
@@ -84,6 +84,7 @@ impl SqlParser {
     fn compat_parse(&self, sql: &str) -> Result<Vec<Statement>, ParserError> {
         Ok(self.compat.parse(sql)?.into_iter().map(with_regclass_lookups)
             .map(with_catalog_search)
+            .map(with_regproc_names)
             .map(without_sequences)
             .map(with_array_expansions)
             .map(with_redshift_views)

@@ -85,6 +85,59 @@ pub(super) fn with_catalog_search(mut stmt: Statement) -> Statement {
     stmt
 }
 
+/// pg_type's function columns (`typinput`, ...) hold function names as text here, and
+/// the compatibility rules resolve `'array_in'::regproc` to a pg_proc OID: comparing
+/// the two fails ("Cannot cast string 'jsonb_in' to value of Int32", from pgjdbc's type
+/// lookup `typinput = 'pg_catalog.array_in'::regproc`). Such a comparison compares names.
+pub(super) fn with_regproc_names(mut stmt: Statement) -> Statement {
+    const FUNCTION_COLUMNS: &[&str] =
+        &["typinput", "typoutput", "typreceive", "typsend", "typmodin", "typmodout", "typanalyze"];
+    let _ = visit_expressions_mut(&mut stmt, |e| {
+        if let Expr::BinaryOp { left, op: BinaryOperator::Eq | BinaryOperator::NotEq, right } = e {
+            let column = |x: &Expr| {
+                let name = match x {
+                    Expr::Identifier(i) => Some(&i.value),
+                    Expr::CompoundIdentifier(parts) => parts.last().map(|i| &i.value),
+                    _ => None,
+                };
+                name.is_some_and(|n| FUNCTION_COLUMNS.contains(&n.to_ascii_lowercase().as_str()))
+            };
+            let bare = |name: String| Expr::Value(Value::SingleQuotedString(name.rsplit('.').next().unwrap_or(&name).into()).into());
+            if let (true, Some(name)) = (column(left), proc_lookup_name(right)) {
+                **right = bare(name);
+            } else if let (true, Some(name)) = (column(right), proc_lookup_name(left)) {
+                **left = bare(name);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    stmt
+}
+
+/// The function name in the compatibility rules' regproc lookup,
+/// `(SELECT oid FROM pg_catalog.pg_proc WHERE proname = 'name')`.
+fn proc_lookup_name(e: &Expr) -> Option<String> {
+    let Expr::Subquery(q) = e else { return None };
+    let SetExpr::Select(select) = q.body.as_ref() else { return None };
+    let [from] = select.from.as_slice() else { return None };
+    if !from.relation.to_string().to_ascii_lowercase().ends_with("pg_proc") {
+        return None;
+    }
+    let Some(Expr::BinaryOp { left, op: BinaryOperator::Eq, right }) = &select.selection else { return None };
+    let is_proname = matches!(left.as_ref(), Expr::Identifier(i) if i.value == "proname");
+    let mut value = right.as_ref();
+    while let Expr::Cast { expr, .. } = value {
+        value = expr;
+    }
+    match (is_proname, value) {
+        (true, Expr::Value(v)) => match &v.value {
+            Value::SingleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Whether `t` names the regclass type, qualified or not.
 fn is_regclass(t: &DataType) -> bool {
     let name = t.to_string().to_ascii_lowercase();

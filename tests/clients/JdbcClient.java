@@ -52,6 +52,17 @@ public class JdbcClient {
                 rs.next();
                 eq(rs.getBigDecimal(1), new BigDecimal("100000000001000.1234"), "decimal sum");
             }
+            // A source's uuid is a java.util.UUID, as PostgreSQL's own is (binary after the
+            // prepare threshold).
+            try (PreparedStatement ps = c.prepareStatement("SELECT ext_id FROM crm.public.members WHERE member_id = ?")) {
+                for (int i = 0; i < 7; i++) {
+                    ps.setLong(1, 1);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        rs.next();
+                        eq(rs.getObject(1), java.util.UUID.fromString("0b9f3c3e-8d5e-4f7a-9a51-2f4b7c8d9e10"), "uuid, execution " + i);
+                    }
+                }
+            }
             try (Statement st = c.createStatement();
                  ResultSet rs = st.executeQuery("SHOW application_name")) {
                 rs.next();
@@ -92,7 +103,9 @@ public class JdbcClient {
             eq(types.get("member_id"), "int8", "getColumns member_id");
             eq(types.get("balance"), "numeric", "getColumns balance");
             eq(types.get("joined_at"), "timestamptz", "getColumns joined_at");
-            eq(types.get("name"), "text", "getColumns name");
+            eq(types.get("name"), "varchar", "getColumns name (varchar(40) in the source)");
+            eq(types.get("profile"), "jsonb", "getColumns profile");
+            eq(types.get("ext_id"), "uuid", "getColumns ext_id");
             List<String> pk = new ArrayList<>();
             try (ResultSet rs = md.getPrimaryKeys(null, "crm.public", "members")) {
                 while (rs.next()) pk.add(rs.getString("COLUMN_NAME") + "/" + rs.getInt("KEY_SEQ") + "/" + rs.getString("PK_NAME"));

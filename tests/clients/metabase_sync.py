@@ -75,6 +75,9 @@ def metabase_sync(dsn, shop):
         eq(fields[("crm.public", "orgs", "org_code")][5], True, "orgs.org_code pk")
         eq(fields[(shop, "payments", "id")][5], True, "MySQL payments.id pk")
         eq(fields[(shop, "payments", "amount")][1], "numeric", "MySQL DECIMAL type")
+        eq([fields[("crm.public", "members", c)][1] for c in ("name", "profile", "ext_id")], ["varchar", "jsonb", "uuid"],
+           "declared types (Metabase maps jsonb to JSON, uuid to UUID)")
+        eq(fields[(shop, "payments", "status")][1], "varchar", "MySQL VARCHAR type")
         comments = {k: r[6] for k, r in fields.items() if r[6] is not None}
         eq(comments, {("crm.public", "members", "name"): "회원 이름", ("crm.public", "members", "balance"): "Balance in KRW, exact",
                       (shop, "payments", "amount"): "결제 금액 (KRW)", (shop, "done_payments", "amount"): "결제 금액 (KRW)"},

@@ -20,6 +20,10 @@ async function main() {
   r = await c.query("SELECT joined_at, joined_on, active FROM crm.public.members WHERE member_id = 1");
   assert.strictEqual(r.rows[0].joined_at.toISOString(), "2024-02-29T14:30:00.000Z");
   assert.strictEqual(r.rows[0].active, true);
+  // A source's jsonb is parsed as node-postgres parses PostgreSQL's own.
+  r = await c.query("SELECT profile, ext_id FROM crm.public.members WHERE member_id = 1");
+  assert.deepStrictEqual(r.rows[0], { profile: { vip: true }, ext_id: "0b9f3c3e-8d5e-4f7a-9a51-2f4b7c8d9e10" });
+  assert.deepStrictEqual(r.fields.map((f) => f.dataTypeID), [3802, 2950]);
   r = await c.query("SHOW server_version");
   assert.strictEqual(r.rows[0].server_version, "16.6");
   r = await c.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'crm.public' ORDER BY table_name");

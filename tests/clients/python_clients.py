@@ -7,6 +7,7 @@ import asyncio
 import datetime
 import os
 import sys
+import uuid
 from decimal import Decimal
 
 from metabase_sync import metabase_sync
@@ -45,6 +46,14 @@ def dbapi_checks(conn, name):
     eq(cur.fetchone(), (1, 2, 3, 1.5, 2.5, True, "x", datetime.date(2024, 2, 29),
                         datetime.datetime(2024, 2, 29, 12, 34, 56), datetime.timedelta(days=1, hours=2),
                         [1, 2, 3], ["a", "b"], None, None, None), f"{name} result types")
+    # A source's jsonb, uuid and varchar(40) keep their types: each driver reads them
+    # as it reads PostgreSQL's own (psycopg2 leaves uuid as text unless registered).
+    cur.execute("SELECT profile, ext_id, name FROM crm.public.members ORDER BY member_id")
+    uuid_value = "0b9f3c3e-8d5e-4f7a-9a51-2f4b7c8d9e10"
+    if name == "psycopg":
+        uuid_value = uuid.UUID(uuid_value)
+    eq(cur.fetchall(), [({"vip": True}, uuid_value, "Kim"), (None, None, "Lee")], f"{name} jsonb, uuid, varchar")
+    eq([d[1] for d in cur.description], [3802, 2950, 1043], f"{name} jsonb, uuid, varchar type OIDs")
     cur.execute("SELECT joined_at FROM crm.public.members WHERE member_id = 1")
     got = cur.fetchone()[0]
     eq(got, datetime.datetime(2024, 2, 29, 14, 30, tzinfo=datetime.timezone.utc), f"{name} timestamptz")
@@ -60,6 +69,9 @@ def dbapi_checks(conn, name):
     eq(cols[0], ("member_id", "bigint", "int8", 64, 0), f"{name} columns: bigint")
     eq(cols[4], ("balance", "numeric", "numeric", 30, 10), f"{name} columns: numeric(30,10)")
     eq(cols[8], ("joined_at", "timestamp with time zone", "timestamptz", None, None), f"{name} columns: timestamptz")
+    eq(cols[2], ("name", "character varying", "varchar", None, None), f"{name} columns: varchar")
+    eq([c[:3] for c in cols[9:]], [("profile", "jsonb", "jsonb"), ("tags", "ARRAY", "_int4"), ("ext_id", "uuid", "uuid")],
+       f"{name} columns: jsonb, int4[], uuid")
     for stmt in ["BEGIN", "SAVEPOINT s1", "ROLLBACK TO SAVEPOINT s1", "RELEASE SAVEPOINT s1", "COMMIT",
                  "DISCARD ALL", "SET extra_float_digits = 3", "SET application_name = 'pytest'"]:
         cur.execute(stmt)
@@ -95,7 +107,7 @@ def redash_schema(conn, name):
         got.setdefault((schema, table), set()).add((column, data_type))
     eq(set(got), TABLES, f"{name} redash tables")
     eq(got[(SHOP, "payments")], {("id", "bigint"), ("member_id", "bigint"), ("amount", "numeric"),
-        ("paid_at", "timestamp without time zone"), ("status", "text"), ("note", "text")}, f"{name} redash columns")
+        ("paid_at", "timestamp without time zone"), ("status", "character varying"), ("note", "text")}, f"{name} redash columns")
 
 
 def redash_redshift_schema(conn, name):
@@ -172,9 +184,10 @@ def sqlalchemy_test(url, name):
     eq(insp.get_table_comment("members", schema="crm.public"), {"text": None}, f"{name} no table comment")
     reflected = insp.get_columns("members", schema="crm.public")
     cols = [(c["name"], str(c["type"]), c["nullable"], c["default"]) for c in reflected]
-    eq(cols[:5], [("member_id", "BIGINT", False, None), ("org_code", "TEXT", False, None), ("name", "TEXT", False, None),
+    eq(cols[:5], [("member_id", "BIGINT", False, None), ("org_code", "TEXT", False, None), ("name", "VARCHAR(40)", False, None),
                   ("score", "INTEGER", True, None), ("balance", "NUMERIC(30, 10)", True, None)], f"{name} get_columns")
     eq((cols[8][:2], reflected[8]["type"].timezone), (("joined_at", "TIMESTAMP"), True), f"{name} get_columns timestamptz")
+    eq([c[:2] for c in cols[9:]], [("profile", "JSONB"), ("tags", "ARRAY"), ("ext_id", "UUID")], f"{name} get_columns jsonb, uuid")
     eq({c["name"]: c["comment"] for c in reflected if c.get("comment")},
        {"name": "회원 이름", "balance": "Balance in KRW, exact"}, f"{name} column comments")
     comments = {c["name"]: c.get("comment") for c in insp.get_columns("payments", schema=SHOP)}
@@ -208,6 +221,8 @@ async def asyncpg_main():
     eq([r["balance"] for r in rows], BALANCES, "asyncpg binary numerics")
     eq(rows[0]["joined_at"], datetime.datetime(2024, 2, 29, 14, 30, tzinfo=datetime.timezone.utc), "asyncpg timestamptz")
     eq(rows[1]["active"], False, "asyncpg bool")
+    row = await conn.fetchrow("SELECT profile, ext_id, name FROM crm.public.members WHERE member_id = 1")
+    eq(tuple(row), ('{"vip": true}', uuid.UUID("0b9f3c3e-8d5e-4f7a-9a51-2f4b7c8d9e10"), "Kim"), "asyncpg jsonb, uuid (binary)")
     got = await conn.fetchval("SELECT name FROM crm.public.members WHERE member_id = $1", 2)
     eq(got, "Lee", "asyncpg parameter")
     # text[] is built into asyncpg; other array types go through its type introspection.

@@ -12,7 +12,7 @@ use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Int16Array, Int32Array, ListBuilder, PrimitiveBuilder, RecordBatch,
     StringArray,
 };
-use datafusion::arrow::array::{AsArray};
+use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{ArrowPrimitiveType, DataType, Field, Int16Type, Int32Type, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
@@ -31,6 +31,7 @@ use super::constraints::{index_oid, KeyList, PgConstraint, Row, FIRST_OID};
 use super::oid_text::OidText;
 use super::format::quote_ident;
 use super::ToolView;
+use crate::connectors::DeclaredType;
 
 /// B-tree, PostgreSQL's `pg_am` OID.
 const BTREE: i32 = 403;
@@ -254,6 +255,8 @@ pub fn indexdef_udf(view: ToolView) -> ScalarUDF {
 
 /// datafusion-pg-catalog's pg_attribute with `atttypmod` for decimals: `numeric(p,s)`
 /// is `(p << 16 | s) + 4`, which `format_type`, psql's `\d` and pgjdbc's sizes read.
+/// Columns whose source declared a text type (`varchar(40)`, `jsonb`, `uuid`) have
+/// that type's `atttypid` and `atttypmod`.
 /// Upstream builds the whole table in memory; so does this.
 #[derive(Debug)]
 pub struct PgAttributeWithTypmods {
@@ -301,21 +304,37 @@ impl TableProvider for PgAttributeWithTypmods {
                 by_oid.insert(oid, t.schema());
             }
         }
-        let (relid, num, typmod_at) = (schema.index_of("attrelid")?, schema.index_of("attnum")?, schema.index_of("atttypmod")?);
+        let at = |name: &str| schema.index_of(name);
+        let (relid, num, typid_at, typmod_at) = (at("attrelid")?, at("attnum")?, at("atttypid")?, at("atttypmod")?);
+        let storage_at = at("attstorage")?;
         let mut out = Vec::with_capacity(batches.len());
         for batch in batches {
             let relids = cast(batch.column(relid), &DataType::Int32)?;
             let nums = cast(batch.column(num), &DataType::Int32)?;
             let (relids, nums) = (relids.as_primitive::<Int32Type>(), nums.as_primitive::<Int32Type>());
-            let old = batch.column(typmod_at).as_primitive::<Int32Type>();
-            let typmods: Int32Array = (0..batch.num_rows())
-                .map(|r| {
-                    let field = by_oid.get(&relids.value(r)).and_then(|s| s.fields().get((nums.value(r) - 1) as usize));
-                    Some(field.map_or(old.value(r), |f| typmod(f.data_type())))
-                })
-                .collect();
+            let old_typids = cast(batch.column(typid_at), &DataType::Int32)?;
+            let (old_typids, old_typmods) = (old_typids.as_primitive::<Int32Type>(), batch.column(typmod_at).as_primitive::<Int32Type>());
+            let old_storage = cast(batch.column(storage_at), &DataType::Utf8)?;
+            let old_storage = old_storage.as_string::<i32>();
+            let (mut typids, mut typmods, mut storage) = (Vec::new(), Vec::new(), Vec::new());
+            for r in 0..batch.num_rows() {
+                let field = by_oid.get(&relids.value(r)).and_then(|s| s.fields().get((nums.value(r) - 1) as usize));
+                let old = (old_typids.value(r), old_typmods.value(r), old_storage.is_valid(r).then(|| old_storage.value(r)));
+                let (typid, typmod, stored) = match field.map(|f| (f, DeclaredType::of(f))) {
+                    Some((_, Some(declared))) => (declared.oid() as i32, declared.typmod(), Some(declared.storage())),
+                    Some((f, None)) => (old.0, typmod(f.data_type()), old.2),
+                    None => old,
+                };
+                typids.push(typid);
+                typmods.push(typmod);
+                storage.push(stored);
+            }
             let mut columns = batch.columns().to_vec();
-            columns[typmod_at] = Arc::new(typmods);
+            let typids: ArrayRef = Arc::new(Int32Array::from(typids));
+            columns[typid_at] = cast(&typids, batch.column(typid_at).data_type())?;
+            columns[typmod_at] = Arc::new(Int32Array::from(typmods));
+            let storage: ArrayRef = Arc::new(StringArray::from(storage));
+            columns[storage_at] = cast(&storage, batch.column(storage_at).data_type())?;
             out.push(RecordBatch::try_new(schema.clone(), columns)?);
         }
         MemTable::try_new(schema, vec![out])?.scan(state, projection, &[], limit).await

@@ -294,11 +294,11 @@ impl InfoTable {
 }
 
 fn column_row(schema: &str, table: &str, index: usize, field: &Field) -> Vec<Cell> {
-    let t = PgColumnType::of(field.data_type());
+    let t = PgColumnType::of_field(field);
     let mut row = vec![
         text(DEFAULT_CATALOG), text(schema), text(table), text(field.name()), Cell::Int(Some(index as i32 + 1)),
         NULL, text(if field.is_nullable() { "YES" } else { "NO" }), text(t.data_type),
-        Cell::Int(None), Cell::Int(None), Cell::Int(t.numeric_precision), Cell::Int(t.numeric_precision_radix),
+        Cell::Int(t.character_maximum_length), Cell::Int(t.character_octet_length), Cell::Int(t.numeric_precision), Cell::Int(t.numeric_precision_radix),
         Cell::Int(t.numeric_scale), Cell::Int(t.datetime_precision), NULL, Cell::Int(None),
     ];
     row.extend([NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL]); // character set, collation, domain

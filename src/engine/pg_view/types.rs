@@ -1,8 +1,10 @@
 //! Arrow types as PostgreSQL names them, for catalogs and the wire alike.
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion_postgres::arrow_pg::datatypes::into_pg_type;
 use pgwire::api::Type;
+
+use crate::connectors::DeclaredType;
 
 /// The PostgreSQL type a column of `dt` is sent as. Decimals of every width are
 /// `numeric` (sent exactly, see server::encode); dictionaries are their values.
@@ -16,6 +18,9 @@ pub fn pg_type(dt: &DataType) -> Type {
     }
 }
 
+/// information_schema's character_octet_length of unbounded text.
+const UNBOUNDED_OCTETS: i32 = 1_073_741_824;
+
 /// One column as information_schema.columns describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PgColumnType {
@@ -27,9 +32,31 @@ pub struct PgColumnType {
     pub numeric_precision_radix: Option<i32>,
     pub numeric_scale: Option<i32>,
     pub datetime_precision: Option<i32>,
+    pub character_maximum_length: Option<i32>,
+    pub character_octet_length: Option<i32>,
 }
 
 impl PgColumnType {
+    /// A column's type: the one its source declared, if the connector recorded it.
+    pub fn of_field(field: &Field) -> Self {
+        let Some(declared) = DeclaredType::of(field) else { return Self::of(field.data_type()) };
+        let max = declared.max_length();
+        PgColumnType {
+            data_type: declared.standard_name(),
+            udt_name: declared.udt_name().to_string(),
+            numeric_precision: None,
+            numeric_precision_radix: None,
+            numeric_scale: None,
+            datetime_precision: None,
+            character_maximum_length: max,
+            // UTF-8: up to 4 bytes a character; PostgreSQL's 1 GB for unbounded text.
+            character_octet_length: match declared {
+                DeclaredType::Varchar(_) | DeclaredType::Char(_) => Some(max.map_or(UNBOUNDED_OCTETS, |n| n * 4)),
+                _ => None,
+            },
+        }
+    }
+
     pub fn of(dt: &DataType) -> Self {
         let ty = pg_type(dt);
         let udt_name = ty.name().to_string();
@@ -56,11 +83,13 @@ impl PgColumnType {
         }
         PgColumnType {
             data_type,
+            character_octet_length: (udt_name == "text").then_some(UNBOUNDED_OCTETS),
             udt_name,
             numeric_precision: precision,
             numeric_precision_radix: radix,
             numeric_scale: scale,
             datetime_precision: datetime,
+            character_maximum_length: None,
         }
     }
 }
@@ -93,7 +122,7 @@ fn standard_name(udt: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::datatypes::{Field, TimeUnit};
+    use datafusion::arrow::datatypes::TimeUnit;
     use std::sync::Arc;
 
     #[test]
@@ -106,5 +135,7 @@ mod tests {
         assert_eq!((c.data_type, c.udt_name.as_str()), ("ARRAY", "_text"));
         assert_eq!(PgColumnType::of(&DataType::LargeUtf8).udt_name, "text");
         assert_eq!(PgColumnType::of(&DataType::UInt64).numeric_precision, Some(20));
+        let c = PgColumnType::of_field(&DeclaredType::Varchar(Some(40)).on(Field::new("n", DataType::Utf8, true)));
+        assert_eq!((c.data_type, c.udt_name.as_str(), c.character_maximum_length), ("character varying", "varchar", Some(40)));
     }
 }
