@@ -162,3 +162,38 @@ async fn cancel_and_timeout_stop_the_statement_on_the_source() {
     assert!(eventually(5, || { let db = my_name.clone(); async move { mysql_running(&db) == 0 } }).await,
             "SLEEP still runs on MariaDB after the timeout");
 }
+
+/// A row-limited Execute (pgjdbc's fetchSize, a cursor's FETCH) reads rows from the source
+/// while the client waits: a CancelRequest stops that fetch within 2 s, ends the
+/// statement on the source, and the connection goes on.
+#[tokio::test]
+async fn cancel_stops_a_row_limited_fetch() {
+    // 300 rows, one each 0.2 s: 60 s in all, unless canceled.
+    let pg = PgDb::create("CREATE VIEW slow AS SELECT g, pg_sleep(0.2) IS NOT NULL AS slept FROM generate_series(1, 300) g").await;
+    let cats = Catalogs::new().postgres("crm", &pg.name);
+    let server = Server::start(&cats);
+    let mut c = server.client().await;
+    let token = c.cancel_token();
+    let pg_name = pg.name.clone();
+    let fetch = async {
+        let tx = c.transaction().await.unwrap();
+        let portal = tx.bind("SELECT g FROM crm.public.slow", &[]).await.unwrap();
+        let started = Instant::now();
+        let err = tx.query_portal(&portal, 10).await.unwrap_err();
+        (err, started.elapsed())
+    };
+    let cancel = async {
+        let db = pg_name.clone();
+        assert!(eventually(20, || { let db = db.clone(); async move { pg_running(&db).await > 0 } }).await,
+                "the statement never reached PostgreSQL");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+        Instant::now()
+    };
+    let ((err, _), canceled_at) = tokio::join!(fetch, cancel);
+    assert_eq!(sqlstate(&err).0, "57014");
+    assert!(canceled_at.elapsed() < Duration::from_secs(2), "the fetch went on {:?} after the cancel", canceled_at.elapsed());
+    assert!(eventually(5, || { let db = pg_name.clone(); async move { pg_running(&db).await == 0 } }).await,
+            "the statement still runs on PostgreSQL after the cancel");
+    assert_eq!(rows(&c, "SELECT 1").await[0][0], "1");
+}

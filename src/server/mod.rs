@@ -412,33 +412,57 @@ impl ExtendedQueryHandler for ExtendedService {
         C::Error: std::fmt::Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
-        let portal = match client.portal_store().get_portal(name) {
-            Some(Entry::Value(p)) if message.max_rows == 0 => p,
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME).to_string();
+        let portal = match client.portal_store().get_portal(&name) {
+            Some(Entry::Value(p)) => p,
             _ => return self._on_execute(client, message).await,
         };
-        if !matches!(*portal.state().lock().await, PortalExecutionState::Initial)
-            || !matches!(client.state(), PgWireConnectionState::ReadyForQuery)
-        {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
             return self._on_execute(client, message).await;
         }
-        let canceled = cancel_signal(client).await;
-        client.set_state(PgWireConnectionState::QueryInProgress);
-        let mut status = client.transaction_status();
-        let work = async {
-            let response = self.do_query(client, portal.as_ref(), 0).await?;
-            if matches!(response, Response::Query(_)) {
-                *portal.state().lock().await = PortalExecutionState::Finished;
+        if matches!(*portal.state().lock().await, PortalExecutionState::Initial) {
+            // Runs the statement: all its rows, or (row-limited) a result to fetch from.
+            let canceled = cancel_signal(client).await;
+            client.set_state(PgWireConnectionState::QueryInProgress);
+            let mut status = client.transaction_status();
+            let work = async {
+                match self.do_query(client, portal.as_ref(), 0).await? {
+                    Response::Query(results) if message.max_rows > 0 => {
+                        portal.start(results).await;
+                        Ok(true)
+                    }
+                    response => {
+                        if matches!(response, Response::Query(_)) {
+                            *portal.state().lock().await = PortalExecutionState::Finished;
+                        }
+                        send_response(client, response, &mut status, false).await.map(|_| false)
+                    }
+                }
+            };
+            let result = match futures::future::select(Box::pin(work), Box::pin(canceled)).await {
+                futures::future::Either::Left((r, _)) => r,
+                futures::future::Either::Right(_) => Err(canceled_error()),
+            };
+            client.set_state(PgWireConnectionState::ReadyForQuery);
+            client.set_transaction_status(status);
+            if !result? {
+                return Ok(());
             }
-            send_response(client, response, &mut status, false).await
+        }
+        // Rows of a row-limited Execute (pgjdbc's fetchSize) are read from the sources
+        // while the client waits, so a cancel stops the fetch too; the portal goes, and
+        // with its stream the statement on the source.
+        let canceled = cancel_signal(client).await;
+        let fetched = match futures::future::select(Box::pin(self._on_execute(client, message)), Box::pin(canceled)).await {
+            futures::future::Either::Left((r, _)) => Some(r),
+            futures::future::Either::Right(_) => None,
         };
-        let result = match futures::future::select(Box::pin(work), Box::pin(canceled)).await {
-            futures::future::Either::Left((r, _)) => r,
-            futures::future::Either::Right(_) => Err(canceled_error()),
-        };
+        if let Some(result) = fetched {
+            return result;
+        }
+        client.portal_store().rm_portal(&name);
         client.set_state(PgWireConnectionState::ReadyForQuery);
-        client.set_transaction_status(status);
-        result
+        Err(canceled_error())
     }
 
     async fn do_query<C>(
