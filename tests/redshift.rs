@@ -15,9 +15,10 @@ const NOT_IN_REDSHIFT: &[&str] = &[
 
 #[tokio::test]
 async fn redshift_catalog_sends_only_redshift_sql() {
-    let pg = PgDb::create("CREATE TABLE sales (id int, org text, amount numeric(12,2), qty int, sold_at timestamp);
+    let pg = PgDb::create("CREATE TABLE sales (id int, org text, amount numeric(12,2), qty int, sold_at timestamp, PRIMARY KEY (org, id));
         INSERT INTO sales VALUES (1,'A',10.50,3,'2026-01-01 10:00'),(2,'A',0.25,1,'2026-01-02 11:00'),(3,'B',99.99,7,'2026-01-02 12:00');
-        CREATE TABLE orgs (org text, name text); INSERT INTO orgs VALUES ('A','가나'),('B','다라');").await;
+        CREATE TABLE orgs (org text PRIMARY KEY, name text); INSERT INTO orgs VALUES ('A','가나'),('B','다라');
+        ALTER TABLE sales ADD CONSTRAINT sales_org_fkey FOREIGN KEY (org) REFERENCES orgs;").await;
     pg_log_statements(&pg.name).await;
     let cats = Catalogs::new().postgres_port("wh", &pg.name, 5432, "redshift");
     let server = Server::start(&cats);
@@ -34,6 +35,12 @@ async fn redshift_catalog_sends_only_redshift_sql() {
     assert_eq!(limited, vec![vec!["2".to_string()]]);
     let daily = rows(&c, "SELECT CAST(date_trunc('day', sold_at) AS VARCHAR), count(*) FROM wh.public.sales GROUP BY 1 ORDER BY 1").await;
     assert_eq!(daily.len(), 2);
+
+    // Keys declared in the warehouse show as in PostgreSQL (composite key in its order).
+    let keys = rows(&c, "SELECT constraint_name, table_name, column_name, ordinal_position FROM information_schema.key_column_usage
+        WHERE table_schema = 'wh.public' ORDER BY constraint_name, ordinal_position").await;
+    assert_eq!(keys, [["orgs_pkey", "orgs", "org", "1"], ["sales_org_fkey", "sales", "org", "1"],
+        ["sales_pkey", "sales", "org", "1"], ["sales_pkey", "sales", "id", "2"]]);
 
     let sent = pg_statements(&pg.name);
     assert!(sent.len() >= 5, "too few statements recorded: {sent:#?}");

@@ -198,6 +198,32 @@ impl PostgresConnector {
     }
 }
 
+/// Primary and foreign keys from Redshift's catalog (informational there, but declared).
+/// Redshift has neither unnest nor LATERAL: key positions come from a small list of
+/// numbers, and column names from information_schema (its ordinal_position is attnum).
+fn redshift_keys_sql() -> String {
+    // PostgreSQL allows 32 key columns; Redshift fewer.
+    let positions: Vec<String> = (1..=32).map(|i| format!("SELECT {i} AS pos")).collect();
+    format!(
+        "SELECT n.nspname::varchar, c.relname::varchar, con.conname::varchar, col.column_name::varchar, \
+         COALESCE(fn.nspname::varchar, ''), COALESCE(fc.relname::varchar, ''), COALESCE(fcol.column_name::varchar, '') \
+         FROM pg_catalog.pg_constraint con \
+         JOIN pg_catalog.pg_class c ON c.oid = con.conrelid \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         CROSS JOIN ({}) p \
+         JOIN information_schema.columns col ON col.table_schema = n.nspname AND col.table_name = c.relname \
+         AND col.ordinal_position = con.conkey[p.pos] \
+         LEFT JOIN pg_catalog.pg_class fc ON fc.oid = con.confrelid \
+         LEFT JOIN pg_catalog.pg_namespace fn ON fn.oid = fc.relnamespace \
+         LEFT JOIN information_schema.columns fcol ON fcol.table_schema = fn.nspname AND fcol.table_name = fc.relname \
+         AND fcol.ordinal_position = con.confkey[p.pos] \
+         WHERE con.contype IN ('p', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+         AND n.nspname NOT LIKE 'pg\\_%' \
+         ORDER BY 1, 2, 3, p.pos",
+        positions.join(" UNION ALL ")
+    )
+}
+
 /// Arrow types for the column types Redshift has, as the Postgres provider decodes them.
 fn redshift_type(name: &str, precision: Option<u8>, scale: Option<i8>) -> Option<DataType> {
     Some(match name {
@@ -256,9 +282,8 @@ impl Connector for PostgresConnector {
     }
 
     async fn list_keys(&self) -> Result<Vec<Key>, ConnectorError> {
-        // Redshift's catalog has no unnest; its keys are informational only. Not listed yet.
         if self.dialect == SourceDialect::Redshift {
-            return Ok(Vec::new());
+            return Ok(keys_from_rows(self.rows_of_shown_schemas(&redshift_keys_sql()).await?));
         }
         // pg_catalog, not information_schema: the latter hides constraints from a user
         // who may only SELECT, which is how fedsql should connect.
