@@ -145,7 +145,7 @@ async fn psql_copy_out_matches_postgres_byte_for_byte() {
 /// psql's `\d+`, `\dv` and `\d` on source tables print what PostgreSQL prints for the
 /// same tables in a schema named like fedsql's (`crm.public`): types (varchar(n), jsonb
 /// and uuid too), NOT NULL, the primary key's index, foreign keys both ways, comments on
-/// tables and columns, views.
+/// tables and columns, views; and `\df` as for any PostgreSQL database.
 #[tokio::test]
 async fn psql_describes_source_tables_as_postgres_does() {
     let ddl = "CREATE TABLE orgs (org_code text PRIMARY KEY, org_name text NOT NULL, tier smallint NOT NULL);
@@ -168,7 +168,10 @@ async fn psql_describes_source_tables_as_postgres_does() {
         assert!(out.status.success(), "psql {cmd}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
-    for cmd in ["\\d+ \"crm.public\".orgs", "\\d+ \"crm.public\".members", "\\dv \"crm.public\".*", "\\d \"crm.public\".member_orgs"] {
+    // `\df`: no functions outside pg_catalog; a built-in's result and argument types.
+    let same = ["\\d+ \"crm.public\".orgs", "\\d+ \"crm.public\".members", "\\dv \"crm.public\".*", "\\d \"crm.public\".member_orgs",
+        "\\df", "\\df substr"];
+    for cmd in same {
         // The data lives in the source: fedsql names no table access method.
         let theirs = psql(5432, &twin.name, cmd).replace("Access method: heap\n", "");
         assert_eq!(psql(server.port, "fedsql", cmd), theirs, "{cmd}");
@@ -178,4 +181,8 @@ async fn psql_describes_source_tables_as_postgres_does() {
     // `\dt+`: the table's comment as its description.
     let dt = psql(server.port, "fedsql", "\\dt+ \"crm.public\".orgs");
     assert!(dt.contains("| Partner organisations"), "{dt}");
+    let dn = psql(server.port, "fedsql", "\\dn");
+    assert!(dn.contains(" crm.public | postgres"), "{dn}");
+    let l = psql(server.port, "fedsql", "\\l");
+    assert!(l.contains(" fedsql   | postgres | UTF8 "), "{l}");
 }

@@ -74,22 +74,33 @@ fn half_rounded(x: i64) -> i64 {
     (x + if x < 0 { -1 } else { 1 }) / 2
 }
 
-fn size_pretty_udf() -> ScalarUDF {
+/// `name(bigint) -> text`, value by value.
+fn int_to_text(name: &str, f: fn(i64) -> Option<String>) -> ScalarUDF {
     create_udf(
-        "pg_size_pretty",
+        name,
         vec![DataType::Int64],
         DataType::Utf8,
         Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let sizes = args[0].to_array(1)?;
-            let sizes = sizes.as_primitive::<Int64Type>();
-            let texts: StringArray = sizes.iter().map(|s| s.map(size_pretty)).collect();
+        Arc::new(move |args: &[ColumnarValue]| {
+            let values = args[0].to_array(1)?;
+            let texts: StringArray = values.as_primitive::<Int64Type>().iter().map(|v| f(v?)).collect();
             Ok(match &args[0] {
                 ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&texts, 0)?),
                 ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(texts)),
             })
         }),
     )
+}
+
+/// PostgreSQL's name of a server encoding by number (`\l` shows it); datafusion-pg-catalog
+/// answers "UTF-8" for every number.
+fn encoding_name(id: i64) -> Option<&'static str> {
+    Some(match id {
+        0 => "SQL_ASCII",
+        6 => "UTF8",
+        8 => "LATIN1",
+        _ => return None,
+    })
 }
 
 /// `f(oid) -> true` for each row: everything fedsql lists is visible on the search path.
@@ -354,7 +365,8 @@ pub fn register(ctx: &SessionContext) {
     for name in ["pg_table_size", "pg_relation_size", "pg_total_relation_size", "pg_indexes_size"] {
         ctx.register_udf(unknown(name, &[1, 2], DataType::Int64));
     }
-    ctx.register_udf(size_pretty_udf());
+    ctx.register_udf(int_to_text("pg_size_pretty", |size| Some(size_pretty(size))));
+    ctx.register_udf(int_to_text("pg_encoding_to_char", |id| encoding_name(id).map(String::from)));
     ctx.register_udf(always_true("pg_type_is_visible"));
     ctx.register_udf(super::format::udf());
     for udf in super::privileges::udfs() {

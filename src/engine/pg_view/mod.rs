@@ -10,6 +10,7 @@
 mod comments;
 mod constraints;
 mod format;
+mod function_text;
 mod functions;
 mod indexes;
 mod information_schema;
@@ -116,6 +117,9 @@ pub fn install(ctx: &SessionContext, catalog: Arc<ToolCatalog>) -> DfResult<()> 
     catalog.register_schema("information_schema", Arc::new(InformationSchema::new(view.clone())))?;
     setup_pg_catalog(ctx, super::DEFAULT_CATALOG, EmptyContextProvider).map_err(|e| *e)?;
     let static_tables = Arc::new(PgCatalogStaticTables::try_new()?);
+    for udf in function_text::udfs(&static_tables)? {
+        ctx.register_udf(udf);
+    }
     let upstream: Arc<dyn SchemaProvider> =
         Arc::new(PgCatalogSchemaProvider::try_new(view.clone(), static_tables, EmptyContextProvider)?);
     let pg_catalog = constraints::PgCatalogWithKeys { inner: upstream.clone(), view: view.clone() };

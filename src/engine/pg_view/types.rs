@@ -94,7 +94,7 @@ impl PgColumnType {
     }
 }
 
-fn standard_name(udt: &str) -> &'static str {
+pub(super) fn standard_name(udt: &str) -> &'static str {
     match udt {
         "bool" => "boolean",
         "int2" => "smallint",
