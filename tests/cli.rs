@@ -181,6 +181,9 @@ async fn psql_describes_source_tables_as_postgres_does() {
     // `\dt+`: the table's comment as its description.
     let dt = psql(server.port, "fedsql", "\\dt+ \"crm.public\".orgs");
     assert!(dt.contains("| Partner organisations"), "{dt}");
+    // A view's definition is its source's own text.
+    let view = psql(server.port, "fedsql", "\\d+ \"crm.public\".member_orgs");
+    assert!(view.contains("View definition:") && view.contains("JOIN orgs o USING (org_code)"), "{view}");
     let dn = psql(server.port, "fedsql", "\\dn");
     assert!(dn.contains(" crm.public | postgres"), "{dn}");
     let l = psql(server.port, "fedsql", "\\l");

@@ -41,8 +41,9 @@ pub enum ConnectorError {
 pub struct TableEntry {
     pub schema: String,
     pub table: String,
-    /// A view in the source (tools list views apart from tables).
-    pub view: bool,
+    /// For a view in the source, its definition as the source prints it (empty if the
+    /// source does not say): tools list views apart from tables and show what they are.
+    pub view: Option<String>,
 }
 
 /// A comment the source keeps on a table (`column` None) or on one of its columns.

@@ -82,8 +82,10 @@ impl Connector for MySqlConnector {
     async fn list_tables(&self) -> Result<Vec<TableEntry>, ConnectorError> {
         let list = self.schema_list();
         let sql = format!(
-            "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES \
-             WHERE TABLE_SCHEMA IN ({list}) ORDER BY 1, 2"
+            "SELECT t.TABLE_SCHEMA, t.TABLE_NAME, t.TABLE_TYPE, COALESCE(v.VIEW_DEFINITION, '') \
+             FROM information_schema.TABLES t LEFT JOIN information_schema.VIEWS v \
+             ON v.TABLE_SCHEMA = t.TABLE_SCHEMA AND v.TABLE_NAME = t.TABLE_NAME \
+             WHERE t.TABLE_SCHEMA IN ({list}) ORDER BY 1, 2"
         );
         let rows = query_strings(self.pool.as_ref(), &sql)
             .await
@@ -93,7 +95,7 @@ impl Connector for MySqlConnector {
             .map(|r| TableEntry {
                 schema: r[0].clone(),
                 table: r[1].clone(),
-                view: r[2] == "VIEW",
+                view: (r[2] == "VIEW").then(|| r[3].clone()),
             })
             .collect())
     }

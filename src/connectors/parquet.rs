@@ -141,7 +141,7 @@ impl Connector for ParquetConnector {
                 out.push(TableEntry {
                     schema: schema.clone(),
                     table,
-                    view: false,
+                    view: None,
                 });
             }
         }

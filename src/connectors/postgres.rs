@@ -247,9 +247,12 @@ fn redshift_type(name: &str, precision: Option<u8>, scale: Option<i8>) -> Option
 #[async_trait]
 impl Connector for PostgresConnector {
     async fn list_tables(&self) -> Result<Vec<TableEntry>, ConnectorError> {
-        let sql = "SELECT table_schema, table_name, table_type FROM information_schema.tables \
-                   WHERE table_schema NOT IN ('pg_catalog', 'information_schema') \
-                   AND table_schema NOT LIKE 'pg\\_%' ORDER BY 1, 2";
+        // pg_views has every definition; information_schema.views only the user's own.
+        let sql = "SELECT t.table_schema, t.table_name, t.table_type, COALESCE(v.definition, '') \
+                   FROM information_schema.tables t LEFT JOIN pg_catalog.pg_views v \
+                   ON v.schemaname = t.table_schema AND v.viewname = t.table_name \
+                   WHERE t.table_schema NOT IN ('pg_catalog', 'information_schema') \
+                   AND t.table_schema NOT LIKE 'pg\\_%' ORDER BY 1, 2";
         Ok(self
             .rows_of_shown_schemas(sql)
             .await?
@@ -257,7 +260,7 @@ impl Connector for PostgresConnector {
             .map(|r| TableEntry {
                 schema: r[0].clone(),
                 table: r[1].clone(),
-                view: r[2] == "VIEW",
+                view: (r[2] == "VIEW").then(|| r[3].clone()),
             })
             .collect())
     }

@@ -27,7 +27,8 @@ pub enum Status {
 #[derive(Default)]
 struct Listing {
     tables: BTreeMap<String, BTreeSet<String>>,
-    views: BTreeSet<(String, String)>,
+    /// Views and their definitions.
+    views: BTreeMap<(String, String), String>,
     keys: Vec<Key>,
     comments: Vec<Comment>,
     providers: HashMap<(String, String), Arc<dyn TableProvider>>,
@@ -122,10 +123,10 @@ impl SourceCatalog {
                 message: format!("listing tables took over {}s", SOURCE_TIMEOUT.as_secs()),
             })??;
         let mut tables: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        let mut views = BTreeSet::new();
+        let mut views = BTreeMap::new();
         for e in entries {
-            if e.view {
-                views.insert((e.schema.clone(), e.table.clone()));
+            if let Some(definition) = e.view {
+                views.insert((e.schema.clone(), e.table.clone()), definition);
             }
             tables.entry(e.schema).or_default().insert(e.table);
         }
@@ -185,9 +186,9 @@ impl SourceCatalog {
         self.listing.read().unwrap().comments.clone()
     }
 
-    /// Whether a listed table is a view in the source.
-    pub fn is_view(&self, schema: &str, table: &str) -> bool {
-        self.listing.read().unwrap().views.contains(&(schema.to_string(), table.to_string()))
+    /// For a view in the source, its definition (empty if the source does not say).
+    pub fn view_definition(&self, schema: &str, table: &str) -> Option<String> {
+        self.listing.read().unwrap().views.get(&(schema.to_string(), table.to_string())).cloned()
     }
 
     fn has_table(&self, schema: &str, table: &str) -> bool {

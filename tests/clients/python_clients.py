@@ -178,6 +178,8 @@ def sqlalchemy_test(url, name):
     eq(sorted(insp.get_table_names(schema="crm.public")), ["members", "orgs"], f"{name} get_table_names")
     eq(insp.get_view_names(schema="crm.public"), ["member_names"], f"{name} get_view_names")
     eq(insp.get_view_names(schema=SHOP), ["done_payments"], f"{name} get_view_names on MySQL")
+    eq(" ".join(insp.get_view_definition("member_names", schema="crm.public").split()),
+       "SELECT members.member_id, members.name FROM members;", f"{name} get_view_definition (PostgreSQL's text)")
     # Comments the sources keep (PostgreSQL COMMENT ON, MySQL COMMENT '...').
     eq(insp.get_table_comment("orgs", schema="crm.public"), {"text": "Partner organisations"}, f"{name} table comment")
     eq(insp.get_table_comment("payments", schema=SHOP), {"text": "Card payments"}, f"{name} MySQL table comment")

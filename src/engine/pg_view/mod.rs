@@ -66,7 +66,13 @@ impl ToolCatalog {
     /// Whether a source table is a view in its source; None for fedsql's own schemas.
     fn source_view(&self, schema: &str, table: &str) -> Option<bool> {
         let (source, schema) = self.source_schema(schema)?;
-        Some(source.is_view(&schema, table))
+        Some(source.view_definition(&schema, table).is_some())
+    }
+
+    /// A source view's definition, as its source prints it.
+    pub fn view_definition(&self, schema: &str, table: &str) -> Option<String> {
+        let (source, schema) = self.source_schema(schema)?;
+        source.view_definition(&schema, table).filter(|d| !d.is_empty())
     }
 
     /// The schemas tools browse, in order: fedsql's own, then each source's.

@@ -1,7 +1,8 @@
 //! Text functions of catalog OIDs:
 //! - of key OIDs, from the listed keys: `pg_get_constraintdef`, `pg_get_indexdef`;
 //! - of relation OIDs, which need pg_class: `obj_description`, `col_description` and
-//!   `fedsql_regclass` (a relation's name as `oid::regclass` prints it in PostgreSQL).
+//!   `fedsql_regclass` (a relation's name as `oid::regclass` prints it in PostgreSQL),
+//!   `pg_get_viewdef`.
 //!   These are async: a table OID is pg_class's, which datafusion-pg-catalog hands out
 //!   when it lists tables, so resolving one means reading pg_class.
 
@@ -131,7 +132,24 @@ fn regclass_names<'a>(keys: &'a PgConstraint, args: &'a [ArrayRef]) -> BoxFuture
     })
 }
 
-pub fn udfs(keys: impl Fn() -> PgConstraint) -> [ScalarUDF; 3] {
+/// `pg_get_viewdef(oid[, pretty])`: a source view's definition, in the source's SQL.
+fn view_definitions<'a>(keys: &'a PgConstraint, args: &'a [ArrayRef]) -> BoxFuture<'a, DfResult<StringArray>> {
+    Box::pin(async move {
+        let state = SessionContext::new().state();
+        let names = keys.names(&state).await?;
+        let oids = cast(&args[0], &DataType::Int32)?;
+        Ok(oids
+            .as_primitive::<Int32Type>()
+            .iter()
+            .map(|oid| {
+                let (schema, table) = names.get(&oid?)?;
+                keys.view.0.view_definition(schema, table)
+            })
+            .collect())
+    })
+}
+
+pub fn udfs(keys: impl Fn() -> PgConstraint) -> [ScalarUDF; 4] {
     // Arguments of any integer or text type, cast when read. Volatile: never folded at
     // planning, where an async function cannot run.
     let signature = |counts: &[usize]| {
@@ -145,5 +163,6 @@ pub fn udfs(keys: impl Fn() -> PgConstraint) -> [ScalarUDF; 3] {
         udf("obj_description", signature(&[1, 2]), |k, a| description(k, a, false)),
         udf("col_description", signature(&[2]), |k, a| description(k, a, true)),
         udf(REGCLASS_NAME, signature(&[1]), regclass_names),
+        udf("pg_get_viewdef", signature(&[1, 2]), view_definitions),
     ]
 }

@@ -61,14 +61,14 @@ pub fn pg_tables() -> SqlView {
     }
 }
 
-/// `pg_views`: views, without their definitions (a source's view text is its own SQL).
+/// `pg_views`: views, with their definitions as their sources print them.
 pub fn pg_views() -> SqlView {
     use DataType::Utf8;
     SqlView {
         columns: vec![("schemaname", Utf8), ("viewname", Utf8), ("viewowner", Utf8), ("definition", Utf8)],
         from: concat!(
             "(SELECT n.nspname AS schemaname, c.relname AS viewname, 'postgres' AS viewowner, ",
-            "NULL AS definition FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ",
+            "pg_get_viewdef(c.oid) AS definition FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ",
             "ON n.oid = c.relnamespace WHERE c.relkind = 'v')"
         ),
     }
