@@ -1,6 +1,6 @@
 //! Real client drivers against fedsql: psycopg2, psycopg 3, SQLAlchemy, asyncpg
 //! (tests/clients/python_clients.py), node-postgres (node_clients.js) and pgjdbc
-//! (JdbcClient.java). Each program checks answers, types and catalogs itself; this file
+//! (JdbcClient.java, and DBeaver's own catalog queries in DbeaverBrowse.java). Each program checks answers, types and catalogs itself; this file
 //! builds the sources, serves them, and runs it. `scripts/client-drivers` installs the
 //! drivers (scripts/test runs it first).
 
@@ -79,10 +79,12 @@ async fn pgjdbc() {
     let javac = Command::new("javac")
         .args(["-d", classes.to_str().unwrap(), "-cp", jar])
         .arg(fixture_dir().join("JdbcClient.java"))
+        .arg(fixture_dir().join("DbeaverBrowse.java"))
         .output()
         .expect("javac (scripts/client-drivers installs a JDK)");
     assert!(javac.status.success(), "javac: {}", String::from_utf8_lossy(&javac.stderr));
     let cp = format!("{}:{jar}", classes.display());
     run("pgjdbc", Command::new("java").args(["-cp", &cp, "JdbcClient"]), &f);
+    run("DBeaver", Command::new("java").args(["-cp", &cp, "DbeaverBrowse"]), &f);
     let _ = std::fs::remove_dir_all(classes);
 }

@@ -36,7 +36,12 @@ fn constant(name: &str, args: Vec<DataType>, value: ScalarValue) -> ScalarUDF {
 /// `f(...) -> NULL` of type `ty`, for any arguments of the given counts: what fedsql
 /// cannot know.
 fn unknown(name: &str, arities: &[usize], ty: DataType) -> ScalarUDF {
-    let value = ScalarValue::try_from(&ty).expect("a type with a NULL");
+    fixed(name, arities, ScalarValue::try_from(&ty).expect("a type with a NULL"))
+}
+
+/// `f(...) -> value`, for any arguments of the given counts.
+fn fixed(name: &str, arities: &[usize], value: ScalarValue) -> ScalarUDF {
+    let ty = value.data_type();
     let signature = Signature::one_of(arities.iter().map(|n| TypeSignature::Any(*n)).collect(), Volatility::Stable);
     ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
         name,
@@ -366,6 +371,8 @@ pub fn register(ctx: &SessionContext) {
         ctx.register_udf(unknown(name, &[1, 2], DataType::Int64));
     }
     ctx.register_udf(int_to_text("pg_size_pretty", |size| Some(size_pretty(size))));
+    // The default tablespaces, whose location PostgreSQL prints as ''.
+    ctx.register_udf(fixed("pg_tablespace_location", &[1], ScalarValue::Utf8(Some(String::new()))));
     ctx.register_udf(int_to_text("pg_encoding_to_char", |id| encoding_name(id).map(String::from)));
     ctx.register_udf(always_true("pg_type_is_visible"));
     ctx.register_udf(super::format::udf());
