@@ -257,3 +257,42 @@ async fn correlated_subqueries_answer_as_the_source_does() {
         assert_eq!(&rows(&client, q).await, w, "{q}");
     }
 }
+
+/// The shapes BI tools send with a row limit (a preview's `LIMIT 2000`) answer what the
+/// source answers: named or computed columns over a LIMIT, a LIMIT with OFFSET, a join's
+/// two columns of one name next to an exact decimal, on PostgreSQL and MySQL. The
+/// unparser wrote `SELECT t.c AS x FROM (... LIMIT 1) AS derived_limit`, which neither
+/// accepts.
+#[tokio::test]
+async fn limited_selects_answer_as_the_source_does() {
+    let ddl = "CREATE TABLE orgs (org_code varchar(8) PRIMARY KEY, name varchar(20));
+        CREATE TABLE members (id int PRIMARY KEY, org_code varchar(8), amt decimal(30,10));
+        INSERT INTO orgs VALUES ('A', 'alpha'), ('B', 'beta');
+        INSERT INTO members VALUES (1, 'A', 12345678901234567890.0123456789), (2, 'B', -0.5), (3, 'A', 7);";
+    let pg = PgDb::create(ddl).await;
+    let my = MysqlDb::create(ddl);
+    let queries = |o: &str, m: &str| [
+        format!("SELECT org_code AS code FROM {m} ORDER BY id LIMIT 2"),
+        format!("SELECT upper(org_code), id + 1 AS next FROM {m} ORDER BY id DESC LIMIT 2"),
+        format!("SELECT count(*) FROM (SELECT id AS i FROM {m} LIMIT 2) t"),
+        format!("SELECT m.org_code, o.org_code, m.amt FROM {m} m JOIN {o} o ON o.org_code = m.org_code ORDER BY m.id LIMIT 2"),
+        format!("SELECT * FROM {m} m JOIN {o} o ON o.org_code = m.org_code ORDER BY m.id"),
+        format!("SELECT id, amt AS a FROM {m} ORDER BY id LIMIT 1 OFFSET 1"),
+    ];
+    let src = pg_connect(5432, &pg.name).await;
+    let mut want = Vec::new();
+    for q in queries("orgs", "members") {
+        want.push(rows(&src, &q).await);
+    }
+    drop(src);
+    assert_eq!(want[3], [["A", "A", "12345678901234567890.0123456789"], ["B", "B", "-0.5000000000"]]);
+    let cats = Catalogs::new().postgres("crm", &pg.name).mysql("shop", &my.name);
+    let server = Server::start(&cats);
+    let client = server.client().await;
+    for (catalog, o, m) in [("PostgreSQL", "crm.public.orgs".to_string(), "crm.public.members".to_string()),
+                             ("MySQL", format!("shop.{}.orgs", my.name), format!("shop.{}.members", my.name))] {
+        for (q, w) in queries(&o, &m).iter().zip(&want) {
+            assert_eq!(&rows(&client, q).await, w, "{catalog}: {q}");
+        }
+    }
+}

@@ -54,8 +54,9 @@ fn rewrite_expr(expr: &mut Expr, dialect: SourceDialect) {
 /// Rewrites one statement for `dialect`.
 pub fn rewrite_statement(
     dialect: SourceDialect,
-    mut stmt: ast::Statement,
+    stmt: ast::Statement,
 ) -> Result<ast::Statement, DataFusionError> {
+    let mut stmt = super::derived_names::point_into_derived_tables(stmt);
     let _ = ast::visit_expressions_mut(&mut stmt, |e| {
         rewrite_expr(e, dialect);
         ControlFlow::<()>::Continue(())
@@ -97,9 +98,18 @@ pub fn alias_columns(
         SourceDialect::MySql => format!("`{}`", name.replace('`', "``")),
         _ => format!("\"{}\"", name.replace('"', "\"\"")),
     };
+    // A conversion outside reads the columns by name: where two share one (`m.id`,
+    // `o.id` of a join), the query inside names them by position.
+    let casts = transport.iter().any(Option::is_some);
+    let repeated = names.iter().enumerate().any(|(i, n)| names[..i].contains(n));
+    let positional: Vec<String> = (1..=names.len()).map(|i| format!("fedsql_c{i}")).collect();
+    let mut inner: Vec<&str> = names.to_vec();
     if let ast::SetExpr::Select(select) = body {
         if select.projection.len() == names.len() {
-            for (item, name) in select.projection.iter_mut().zip(names) {
+            if casts && repeated {
+                inner = positional.iter().map(String::as_str).collect();
+            }
+            for (item, name) in select.projection.iter_mut().zip(&inner) {
                 let alias = Ident::with_quote(if dialect == SourceDialect::MySql { '`' } else { '"' }, *name);
                 *item = match std::mem::replace(item, ast::SelectItem::Wildcard(Default::default())) {
                     ast::SelectItem::UnnamedExpr(expr) | ast::SelectItem::ExprWithAlias { expr, .. } => {
@@ -118,9 +128,10 @@ pub fn alias_columns(
     // inside it still work on the original values.
     let columns = names
         .iter()
+        .zip(&inner)
         .zip(transport)
-        .map(|(name, to)| {
-            let col = format!("fedsql_q.{}", quote(name));
+        .map(|((name, inner), to)| {
+            let col = format!("fedsql_q.{}", quote(inner));
             match to {
                 Some(t) => format!("CAST({col} AS {t}) AS {}", quote(name)),
                 None => format!("{col} AS {}", quote(name)),
@@ -153,6 +164,15 @@ mod tests {
             rw("SELECT stddev(a), var(b), variance(c), var_pop(d), stddev_pop(e) FROM t"),
             "SELECT stddev_samp(a), var_samp(b), var_samp(c), var_pop(d), stddev_pop(e) FROM t"
         );
+    }
+
+    #[test]
+    fn converted_columns_of_one_name_are_read_by_position() {
+        let sql = alias_columns("SELECT \"m\".\"id\", \"o\".\"id\", \"m\".\"amt\" FROM \"m\" JOIN \"o\" ON true",
+            &["id", "id", "amt"], &[None, None, Some("TEXT")], SourceDialect::Postgres).unwrap();
+        assert_eq!(sql, "SELECT fedsql_q.\"fedsql_c1\" AS \"id\", fedsql_q.\"fedsql_c2\" AS \"id\", \
+            CAST(fedsql_q.\"fedsql_c3\" AS TEXT) AS \"amt\" FROM (SELECT \"m\".\"id\" AS \"fedsql_c1\", \
+            \"o\".\"id\" AS \"fedsql_c2\", \"m\".\"amt\" AS \"fedsql_c3\" FROM \"m\" JOIN \"o\" ON true) AS fedsql_q");
     }
 
     #[test]

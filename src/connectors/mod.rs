@@ -6,6 +6,7 @@
 //! 3. its keys in `config.rs` and its name in `ConnectorKind`.
 
 mod declared_type;
+mod derived_names;
 mod dialect;
 mod mysql;
 mod parquet;

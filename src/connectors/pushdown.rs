@@ -201,6 +201,8 @@ fn federated(plan: LogicalPlan, planner: &Arc<dyn FederationPlanner>) -> Result<
     // The unparser wants a projection on top, as federation itself gives it.
     let plan = match plan {
         LogicalPlan::Projection(_) => plan,
+        // `SELECT ... LIMIT n` as it stands (see `unparse::projection_below_limit`).
+        LogicalPlan::Limit(ref l) if matches!(l.input.as_ref(), LogicalPlan::Projection(_)) => plan,
         other => {
             let columns: Vec<Expr> = other.schema().columns().into_iter().map(Expr::Column).collect();
             LogicalPlanBuilder::from(other).project(columns)?.build()?

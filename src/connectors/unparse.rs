@@ -10,6 +10,15 @@
 //! aggregate, ...) the unparser then writes `FROM (SELECT ... LIMIT 2) AS t WHERE
 //! sales.id > 1`, which no database accepts. Lifting such a filter back above the alias,
 //! named by the alias again, gives the statement the user wrote.
+//!
+//! A projection over a LIMIT over a table is written `SELECT t.c AS x FROM (SELECT ...
+//! LIMIT 1) AS derived_limit`, and so is a table read with a row limit of its own (the
+//! optimizer copies a LIMIT into the scan): the qualifier names a relation the FROM no
+//! longer exposes (`SELECT name AS n FROM crm.public.members LIMIT 1` failed on
+//! PostgreSQL). Computing the projection below the limit, and leaving the row limit to
+//! the LIMIT alone, is the same result, written plainly. Where a derived table cannot be
+//! avoided (a LIMIT over a sort over a projection), `derived_names` repoints the
+//! references in the SQL.
 
 use std::sync::Arc;
 
@@ -50,11 +59,75 @@ pub fn for_unparser(plan: LogicalPlan) -> Result<LogicalPlan> {
     // One walk, children first: each rule sees its inputs already rewritten.
     plan.transform_up(|node| {
         lift_filter_over_alias(node)?
+            .transform_data(projection_below_limit)?
+            .transform_data(scan_limit_left_to_limit)?
             .transform_data(constant_group_keys_as_expressions)?
             .transform_data(merged_column_projection)?
             .transform_data(named_aggregates)
     })
     .map(|t| t.data)
+}
+
+/// Whether the unparser writes `plan` as one plain SELECT's FROM (tables, joined or
+/// not), WHERE and ORDER BY.
+fn plain_select(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::Sort(s) => plain_select(&s.input),
+        LogicalPlan::Join(j) => plain_relation(&j.left) && plain_relation(&j.right),
+        other => plain_relation(other),
+    }
+}
+
+/// A table read, maybe aliased or filtered.
+fn plain_relation(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::TableScan(_) => true,
+        LogicalPlan::Filter(f) => plain_select(&f.input),
+        LogicalPlan::SubqueryAlias(a) => matches!(a.input.as_ref(), LogicalPlan::TableScan(_)),
+        _ => false,
+    }
+}
+
+/// `Projection(Limit(t))` as `Limit(Projection(t))` when `t` is a plain table read.
+fn projection_below_limit(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let LogicalPlan::Projection(p) = &node else {
+        return Ok(Transformed::no(node));
+    };
+    let LogicalPlan::Limit(limit) = p.input.as_ref() else {
+        return Ok(Transformed::no(node));
+    };
+    if !plain_select(&limit.input) {
+        return Ok(Transformed::no(node));
+    }
+    let projected = Projection::try_new_with_schema(p.expr.clone(), limit.input.clone(), p.schema.clone())?;
+    let mut limited = limit.clone();
+    limited.input = Arc::new(LogicalPlan::Projection(projected));
+    Ok(Transformed::yes(LogicalPlan::Limit(limited)))
+}
+
+/// Under a LIMIT, the row limits the optimizer copied into the sort and the table read
+/// go: the LIMIT keeps them. A scan with its own limit is written as a derived table, and
+/// a sort's limit (offset plus count) overwrote the LIMIT's count: `LIMIT 1 OFFSET 1`
+/// went out as `LIMIT 2 OFFSET 1`.
+fn scan_limit_left_to_limit(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    fn unlimited(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+        match plan {
+            LogicalPlan::TableScan(mut scan) if scan.fetch.is_some() => {
+                scan.fetch = None;
+                Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+            }
+            LogicalPlan::Sort(mut sort) if sort.fetch.is_some() => {
+                sort.fetch = None;
+                Ok(Transformed::yes(LogicalPlan::Sort(sort)))
+            }
+            LogicalPlan::Projection(_) | LogicalPlan::Filter(_) => plan.map_children(unlimited),
+            other => Ok(Transformed::no(other)),
+        }
+    }
+    match node {
+        LogicalPlan::Limit(_) => node.map_children(unlimited),
+        other => Ok(Transformed::no(other)),
+    }
 }
 
 /// A projection that only picks columns of the projection below it is folded into that

@@ -11,15 +11,21 @@ use datafusion::sql::sqlparser::ast::{
 /// Marks a repeated column name; everything from it on is cut before the name is sent.
 pub const REPEAT_MARK: char = '\u{2063}';
 
+/// The prefix datafusion-pg-catalog gives a column a wildcard repeats.
+const UPSTREAM_REPEAT: &str = "__alias_";
+
 /// The name PostgreSQL gives an unaliased select-list expression, if it is not simply
 /// the column DataFusion would name the same way.
 fn pg_name(e: &Expr) -> Option<String> {
     Some(match e {
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) => return None,
         Expr::Function(f) => f.name.0.last()?.as_ident()?.value.to_ascii_lowercase(),
-        Expr::Cast { expr, data_type, .. } => match pg_name(expr) {
-            Some(n) if n != "?column?" => n,
-            _ if matches!(expr.as_ref(), Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => return None,
+        Expr::Cast { expr, data_type, .. } => match (pg_name(expr), expr.as_ref()) {
+            (Some(n), _) if n != "?column?" => n,
+            // Named after the column, as DataFusion does too; aliased so that a repeat
+            // (`SELECT u, u::text`) can be told apart.
+            (_, Expr::Identifier(i)) => i.value.clone(),
+            (_, Expr::CompoundIdentifier(parts)) => parts.last()?.value.clone(),
             _ => type_name(data_type),
         },
         Expr::Nested(inner) => return pg_name(inner).or(Some("?column?".into())),
@@ -75,6 +81,15 @@ pub fn apply(stmt: &mut Statement) {
         _ => return,
     };
     let Some(select) = first_select(query) else { return };
+    // datafusion-pg-catalog's compatibility rules alias a column that a wildcard repeats
+    // (`n.oid, n.*`) as `__alias_oid`; PostgreSQL shows both as `oid`.
+    for item in select.projection.iter_mut() {
+        if let SelectItem::ExprWithAlias { alias, .. } = item {
+            if let Some(name) = alias.value.strip_prefix(UPSTREAM_REPEAT) {
+                *alias = Ident::with_quote('"', format!("{name}{REPEAT_MARK}0"));
+            }
+        }
+    }
     let mut used: Vec<String> = select
         .projection
         .iter()
@@ -115,10 +130,14 @@ mod tests {
     #[test]
     fn postgres_names() {
         assert_eq!(names("SELECT count(*), 1, a, t.b, x::int4 FROM t"),
-            "SELECT count(*) AS \"count\", 1 AS \"?column?\", a, t.b, x::INT4 FROM t");
+            "SELECT count(*) AS \"count\", 1 AS \"?column?\", a, t.b, x::INT4 AS \"x\" FROM t");
         assert_eq!(names("SELECT NULL::int4, NULL::numeric, true"),
             "SELECT NULL::INT4 AS \"int4\", NULL::NUMERIC AS \"numeric\", true AS \"bool\"");
         let dup = names("SELECT now(), now()");
         assert!(dup.contains(&format!("AS \"now{REPEAT_MARK}1\"")), "{dup}");
+        let cast = names("SELECT u, CAST(u AS TEXT) FROM t");
+        assert!(cast.contains(&format!("AS \"u{REPEAT_MARK}1\"")), "{cast}");
+        let wildcard = names("SELECT n.oid AS __alias_oid, n.* FROM n");
+        assert_eq!(wildcard, format!("SELECT n.oid AS \"oid{REPEAT_MARK}0\", n.* FROM n"));
     }
 }
