@@ -178,9 +178,11 @@ async fn psql_describes_source_tables_as_postgres_does() {
     }
     let orgs = psql(server.port, "fedsql", "\\d+ \"crm.public\".orgs");
     assert!(orgs.contains("Referenced by:") && orgs.contains("등급 (1 = top)"), "{orgs}");
-    // `\dt+`: the table's comment as its description.
+    // `\dt+`: the table's size at the source and its comment as its description.
+    let size = psql(5432, &source.name, "SELECT pg_size_pretty(pg_table_size('orgs'))");
+    let size = size.lines().nth(2).unwrap().trim().to_string();
     let dt = psql(server.port, "fedsql", "\\dt+ \"crm.public\".orgs");
-    assert!(dt.contains("| Partner organisations"), "{dt}");
+    assert!(dt.contains(&format!("| {size} | Partner organisations")), "{size}: {dt}");
     // A view's definition is its source's own text.
     let view = psql(server.port, "fedsql", "\\d+ \"crm.public\".member_orgs");
     assert!(view.contains("View definition:") && view.contains("JOIN orgs o USING (org_code)"), "{view}");

@@ -47,6 +47,16 @@ pub struct TableEntry {
     pub view: Option<String>,
 }
 
+/// A table's size on disk at the source, in bytes, as PostgreSQL's size functions count:
+/// the main data (`pg_relation_size`), with TOAST (`pg_table_size`), with indexes too
+/// (`pg_total_relation_size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableSize {
+    pub relation: i64,
+    pub table: i64,
+    pub total: i64,
+}
+
 /// A comment the source keeps on a table (`column` None) or on one of its columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comment {
@@ -78,6 +88,10 @@ pub trait Connector: Send + Sync {
     }
     /// Comments on those tables and their columns (tools show them as descriptions).
     async fn list_comments(&self) -> Result<Vec<Comment>, ConnectorError> {
+        Ok(Vec::new())
+    }
+    /// Sizes of those tables where the source tells them: `(schema, table, size)`.
+    async fn list_sizes(&self) -> Result<Vec<(String, String, TableSize)>, ConnectorError> {
         Ok(Vec::new())
     }
     /// A read-only provider for one table (federated for SQL sources).

@@ -13,8 +13,8 @@ use datafusion_table_providers::util::secrets::to_secret_map;
 
 use super::dialect::SourceDialect;
 use super::remote_cancel::{MySqlCancel, RemoteCancel};
-use super::sql::{comments_from_rows, federate, keys_from_rows, literal, query_strings};
-use super::{redact, Comment, Connector, ConnectorError, DeclaredType, Key, TableEntry};
+use super::sql::{comments_from_rows, federate, keys_from_rows, literal, query_strings, sizes_from_rows};
+use super::{redact, Comment, Connector, ConnectorError, DeclaredType, Key, TableEntry, TableSize};
 use crate::config::{DbConfig, SslMode};
 
 pub struct MySqlConnector {
@@ -114,6 +114,19 @@ impl Connector for MySqlConnector {
             .await
             .map_err(|m| self.source_error(m))?;
         Ok(comments_from_rows(rows))
+    }
+
+    async fn list_sizes(&self) -> Result<Vec<(String, String, TableSize)>, ConnectorError> {
+        // InnoDB's estimates, as SHOW TABLE STATUS gives them: data, then data and indexes.
+        let list = self.schema_list();
+        let sql = format!(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, DATA_LENGTH, DATA_LENGTH, DATA_LENGTH + INDEX_LENGTH \
+             FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ({list}) AND TABLE_TYPE = 'BASE TABLE'"
+        );
+        let rows = query_strings(self.pool.as_ref(), &sql)
+            .await
+            .map_err(|m| self.source_error(m))?;
+        Ok(sizes_from_rows(rows))
     }
 
     async fn list_keys(&self) -> Result<Vec<Key>, ConnectorError> {

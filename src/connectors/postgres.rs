@@ -21,8 +21,8 @@ use datafusion_table_providers::UnsupportedTypeAction;
 
 use super::dialect::SourceDialect;
 use super::remote_cancel::{PostgresCancel, RemoteCancel};
-use super::sql::{comments_from_rows, federate, keys_from_rows, literal, query_strings};
-use super::{redact, Comment, Connector, ConnectorError, DeclaredType, Key, TableEntry};
+use super::sql::{comments_from_rows, federate, keys_from_rows, literal, query_strings, sizes_from_rows};
+use super::{redact, Comment, Connector, ConnectorError, DeclaredType, Key, TableEntry, TableSize};
 use crate::config::{ConnectorKind, DbConfig, SslMode};
 
 pub struct PostgresConnector {
@@ -282,6 +282,19 @@ impl Connector for PostgresConnector {
                    AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
                    AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2, d.objsubid";
         Ok(comments_from_rows(self.rows_of_shown_schemas(sql).await?))
+    }
+
+    async fn list_sizes(&self) -> Result<Vec<(String, String, TableSize)>, ConnectorError> {
+        // Redshift has no size functions of PostgreSQL's (its svv_table_info counts MB).
+        if self.dialect == SourceDialect::Redshift {
+            return Ok(Vec::new());
+        }
+        let sql = "SELECT n.nspname::text, c.relname::text, pg_relation_size(c.oid), pg_table_size(c.oid), \
+                   pg_total_relation_size(c.oid) FROM pg_catalog.pg_class c \
+                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                   WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+                   AND n.nspname NOT LIKE 'pg\\_%'";
+        Ok(sizes_from_rows(self.rows_of_shown_schemas(sql).await?))
     }
 
     async fn list_keys(&self) -> Result<Vec<Key>, ConnectorError> {

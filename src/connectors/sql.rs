@@ -30,7 +30,7 @@ use super::dialect::{alias_columns, rewrite_for, SourceDialect};
 use super::pushdown::{keep_unpushable_local, scan_filter};
 use super::remote_cancel::{self, CancelOnDrop, RemoteCancel};
 use super::sealed_scan::SealedScanExec;
-use super::{Comment, ConnectorError, Key};
+use super::{Comment, ConnectorError, Key, TableSize};
 
 /// Wraps a table provider's own SQL executor, adding our dialect rewrites.
 struct DialectExecutor {
@@ -313,6 +313,17 @@ pub(crate) fn comments_from_rows(rows: Vec<Vec<String>>) -> Vec<Comment> {
         .filter_map(|r| {
             let [schema, table, column, text] = <[String; 4]>::try_from(r).ok()?;
             Some(Comment { schema, table, column: (!column.is_empty()).then_some(column), text })
+        })
+        .collect()
+}
+
+/// Sizes from catalog rows: schema, table, then the three byte counts of `TableSize`.
+pub(crate) fn sizes_from_rows(rows: Vec<Vec<String>>) -> Vec<(String, String, TableSize)> {
+    rows.into_iter()
+        .filter_map(|r| {
+            let [schema, table, relation, total_table, total] = <[String; 5]>::try_from(r).ok()?;
+            let size = TableSize { relation: relation.parse().ok()?, table: total_table.parse().ok()?, total: total.parse().ok()? };
+            Some((schema, table, size))
         })
         .collect()
 }

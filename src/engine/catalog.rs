@@ -11,7 +11,7 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::runtime_env::RuntimeEnv;
 
 use crate::config::CatalogConfig;
-use crate::connectors::{self, Comment, Connector, ConnectorError, Key};
+use crate::connectors::{self, Comment, Connector, ConnectorError, Key, TableSize};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const UNAVAILABLE_RETRY: Duration = Duration::from_secs(3);
@@ -31,6 +31,7 @@ struct Listing {
     views: BTreeMap<(String, String), String>,
     keys: Vec<Key>,
     comments: Vec<Comment>,
+    sizes: HashMap<(String, String), TableSize>,
     providers: HashMap<(String, String), Arc<dyn TableProvider>>,
 }
 
@@ -132,11 +133,13 @@ impl SourceCatalog {
         }
         let keys = self.decoration("keys", connector.list_keys()).await;
         let comments = self.decoration("comments", connector.list_comments()).await;
+        let sizes = self.decoration("sizes", connector.list_sizes()).await;
         let listed = |schema: &String, table: &String| tables.get(schema).is_some_and(|t| t.contains(table));
         let mut listing = self.listing.write().unwrap();
         listing.keys = keys.into_iter().filter(|k| listed(&k.schema, &k.table)).collect();
         listing.comments = comments.into_iter().filter(|c| listed(&c.schema, &c.table)).collect();
         listing.views = views;
+        listing.sizes = sizes.into_iter().map(|(s, t, size)| ((s, t), size)).collect();
         listing.tables = tables;
         // Schemas may have changed: providers are rebuilt on next use.
         listing.providers.clear();
@@ -184,6 +187,11 @@ impl SourceCatalog {
     /// Comments on the listed tables and their columns.
     pub fn comments(&self) -> Vec<Comment> {
         self.listing.read().unwrap().comments.clone()
+    }
+
+    /// A table's size at the source, as of the latest refresh.
+    pub fn size(&self, schema: &str, table: &str) -> Option<TableSize> {
+        self.listing.read().unwrap().sizes.get(&(schema.to_string(), table.to_string())).copied()
     }
 
     /// For a view in the source, its definition (empty if the source does not say).

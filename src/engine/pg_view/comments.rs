@@ -102,14 +102,14 @@ pub(super) fn description<'a>(
     keys: &'a PgConstraint,
     args: &'a [ArrayRef],
     column: bool,
-) -> BoxFuture<'a, DfResult<StringArray>> {
+) -> BoxFuture<'a, DfResult<ArrayRef>> {
     Box::pin(async move {
         let state = SessionContext::new().state();
         let described = described(keys, &state).await?;
         let oids = cast(&args[0], &DataType::Int32)?;
         let oids = oids.as_primitive::<Int32Type>();
         let second = args.get(1).map(|a| cast(a, if column { &DataType::Int32 } else { &DataType::Utf8 })).transpose()?;
-        Ok((0..oids.len())
+        let texts: StringArray = (0..oids.len())
             .map(|i| {
                 let oid = oids.is_valid(i).then(|| oids.value(i))?;
                 let number = match &second {
@@ -126,6 +126,7 @@ pub(super) fn description<'a>(
                 };
                 described.get(&(oid, number)).cloned()
             })
-            .collect())
+            .collect();
+        Ok(Arc::new(texts) as ArrayRef)
     })
 }

@@ -365,11 +365,8 @@ pub fn register(ctx: &SessionContext) {
     // asyncpg's pool reset; fedsql takes no advisory locks, so there is nothing to free.
     ctx.register_udf(constant("pg_advisory_unlock_all", vec![], ScalarValue::Utf8(None)));
     ctx.register_udf(always_true("pg_function_is_visible"));
-    // fedsql has no triggers; a table's size on disk is the source's business.
+    // fedsql has no triggers.
     ctx.register_udf(unknown("pg_get_triggerdef", &[1, 2], DataType::Utf8));
-    for name in ["pg_table_size", "pg_relation_size", "pg_total_relation_size", "pg_indexes_size"] {
-        ctx.register_udf(unknown(name, &[1, 2], DataType::Int64));
-    }
     ctx.register_udf(int_to_text("pg_size_pretty", |size| Some(size_pretty(size))));
     // The default tablespaces, whose location PostgreSQL prints as ''.
     ctx.register_udf(fixed("pg_tablespace_location", &[1], ScalarValue::Utf8(Some(String::new()))));

@@ -69,6 +69,12 @@ impl ToolCatalog {
         Some(source.view_definition(&schema, table).is_some())
     }
 
+    /// A source table's size, where its source tells it.
+    pub fn table_size(&self, schema: &str, table: &str) -> Option<crate::connectors::TableSize> {
+        let (source, schema) = self.source_schema(schema)?;
+        source.size(&schema, table)
+    }
+
     /// A source view's definition, as its source prints it.
     pub fn view_definition(&self, schema: &str, table: &str) -> Option<String> {
         let (source, schema) = self.source_schema(schema)?;

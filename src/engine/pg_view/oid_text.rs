@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int32Type};
 use datafusion::common::{exec_err, Result as DfResult};
@@ -23,12 +23,13 @@ use futures::future::BoxFuture;
 use super::comments::description;
 use super::constraints::{all_keys, KeyList, PgConstraint};
 use super::format::quote_ident;
-use super::ToolView;
+use super::{ToolCatalog, ToolView};
+use crate::connectors::TableSize;
 
 /// `fedsql_regclass(oid)`: what PostgreSQL prints for `oid::regclass`.
 pub const REGCLASS_NAME: &str = "fedsql_regclass";
 
-type Text = for<'a> fn(&'a PgConstraint, &'a [ArrayRef]) -> BoxFuture<'a, DfResult<StringArray>>;
+type Text = for<'a> fn(&'a PgConstraint, &'a [ArrayRef]) -> BoxFuture<'a, DfResult<ArrayRef>>;
 
 /// Text of a key OID: the keys, one OID and (if asked for) a column number.
 pub(super) type KeyText = fn(&KeyList, i32, i32) -> Option<String>;
@@ -36,7 +37,7 @@ pub(super) type KeyText = fn(&KeyList, i32, i32) -> Option<String>;
 #[derive(Debug)]
 enum Answer {
     Keys { view: ToolView, column_arg: bool, text: KeyText },
-    Relations { keys: PgConstraint, text: Text },
+    Relations { keys: PgConstraint, text: Text, returns: DataType },
 }
 
 #[derive(Debug)]
@@ -73,7 +74,10 @@ impl ScalarUDFImpl for OidText {
         &self.signature
     }
     fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::Utf8)
+        Ok(match &self.answer {
+            Answer::Relations { returns, .. } => returns.clone(),
+            Answer::Keys { .. } => DataType::Utf8,
+        })
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let Answer::Keys { view, column_arg, text } = &self.answer else {
@@ -101,23 +105,23 @@ impl ScalarUDFImpl for OidText {
 #[async_trait]
 impl AsyncScalarUDFImpl for OidText {
     async fn invoke_async_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let Answer::Relations { keys, text } = &self.answer else {
+        let Answer::Relations { keys, text, .. } = &self.answer else {
             return self.invoke_with_args(args);
         };
         let arrays = args.args.iter().map(|a| a.to_array(args.number_rows)).collect::<DfResult<Vec<_>>>()?;
-        Ok(ColumnarValue::Array(Arc::new(text(keys, &arrays).await?)))
+        Ok(ColumnarValue::Array(text(keys, &arrays).await?))
     }
 }
 
 /// A relation's name as regclass prints it: bare on the search path (pg_catalog,
 /// public), else schema-qualified; each part quoted when it needs to be.
-fn regclass_names<'a>(keys: &'a PgConstraint, args: &'a [ArrayRef]) -> BoxFuture<'a, DfResult<StringArray>> {
+fn regclass_names<'a>(keys: &'a PgConstraint, args: &'a [ArrayRef]) -> BoxFuture<'a, DfResult<ArrayRef>> {
     Box::pin(async move {
         let state = SessionContext::new().state();
         let names = keys.names(&state).await?;
         let oids = cast(&args[0], &DataType::Int32)?;
         let oids = oids.as_primitive::<Int32Type>();
-        Ok(oids
+        let names: StringArray = oids
             .iter()
             .map(|oid| {
                 let oid = oid?;
@@ -128,41 +132,73 @@ fn regclass_names<'a>(keys: &'a PgConstraint, args: &'a [ArrayRef]) -> BoxFuture
                     _ => format!("{}.{}", quote_ident(schema), quote_ident(table)),
                 })
             })
-            .collect())
+            .collect();
+        Ok(Arc::new(names) as ArrayRef)
     })
 }
 
 /// `pg_get_viewdef(oid[, pretty])`: a source view's definition, in the source's SQL.
-fn view_definitions<'a>(keys: &'a PgConstraint, args: &'a [ArrayRef]) -> BoxFuture<'a, DfResult<StringArray>> {
+fn view_definitions<'a>(keys: &'a PgConstraint, args: &'a [ArrayRef]) -> BoxFuture<'a, DfResult<ArrayRef>> {
     Box::pin(async move {
-        let state = SessionContext::new().state();
-        let names = keys.names(&state).await?;
-        let oids = cast(&args[0], &DataType::Int32)?;
-        Ok(oids
-            .as_primitive::<Int32Type>()
-            .iter()
-            .map(|oid| {
-                let (schema, table) = names.get(&oid?)?;
-                keys.view.0.view_definition(schema, table)
-            })
-            .collect())
+        let texts: StringArray = per_relation(keys, &args[0], |view, schema, table| view.view_definition(schema, table))
+            .await?
+            .into_iter()
+            .collect();
+        Ok(Arc::new(texts) as ArrayRef)
     })
 }
 
-pub fn udfs(keys: impl Fn() -> PgConstraint) -> [ScalarUDF; 4] {
+/// `f(catalog, schema, table)` for each relation OID in `oids` (None for unknown OIDs).
+async fn per_relation<T>(
+    keys: &PgConstraint,
+    oids: &ArrayRef,
+    f: impl Fn(&ToolCatalog, &str, &str) -> Option<T>,
+) -> DfResult<Vec<Option<T>>> {
+    let state = SessionContext::new().state();
+    let names = keys.names(&state).await?;
+    let oids = cast(oids, &DataType::Int32)?;
+    Ok(oids
+        .as_primitive::<Int32Type>()
+        .iter()
+        .map(|oid| {
+            let (schema, table) = names.get(&oid?)?;
+            f(&keys.view.0, schema, table)
+        })
+        .collect())
+}
+
+/// `pg_relation_size`, `pg_table_size`, `pg_total_relation_size`, `pg_indexes_size`:
+/// the source's own counts, as of the catalog's latest refresh; NULL where the source
+/// does not say (Parquet, Redshift) or for fedsql's own relations.
+fn sized<'a>(keys: &'a PgConstraint, args: &'a [ArrayRef], pick: fn(&TableSize) -> i64) -> BoxFuture<'a, DfResult<ArrayRef>> {
+    Box::pin(async move {
+        let bytes: Int64Array = per_relation(keys, &args[0], |view, schema, table| view.table_size(schema, table).map(|s| pick(&s)))
+            .await?
+            .into_iter()
+            .collect();
+        Ok(Arc::new(bytes) as ArrayRef)
+    })
+}
+
+pub fn udfs(keys: impl Fn() -> PgConstraint) -> Vec<ScalarUDF> {
     // Arguments of any integer or text type, cast when read. Volatile: never folded at
     // planning, where an async function cannot run.
     let signature = |counts: &[usize]| {
         Signature::new(TypeSignature::OneOf(counts.iter().map(|n| TypeSignature::Any(*n)).collect()), Volatility::Volatile)
     };
-    let udf = |name, signature, text: Text| {
-        let answer = Answer::Relations { keys: keys(), text };
+    let udf = |name, signature, text: Text, returns| {
+        let answer = Answer::Relations { keys: keys(), text, returns };
         AsyncScalarUDF::new(Arc::new(OidText { name, signature, answer })).into_scalar_udf()
     };
-    [
-        udf("obj_description", signature(&[1, 2]), |k, a| description(k, a, false)),
-        udf("col_description", signature(&[2]), |k, a| description(k, a, true)),
-        udf(REGCLASS_NAME, signature(&[1]), regclass_names),
-        udf("pg_get_viewdef", signature(&[1, 2]), view_definitions),
+    let text = DataType::Utf8;
+    vec![
+        udf("obj_description", signature(&[1, 2]), |k, a| description(k, a, false), text.clone()),
+        udf("col_description", signature(&[2]), |k, a| description(k, a, true), text.clone()),
+        udf(REGCLASS_NAME, signature(&[1]), regclass_names, text.clone()),
+        udf("pg_get_viewdef", signature(&[1, 2]), view_definitions, text),
+        udf("pg_relation_size", signature(&[1, 2]), |k, a| sized(k, a, |s| s.relation), DataType::Int64),
+        udf("pg_table_size", signature(&[1]), |k, a| sized(k, a, |s| s.table), DataType::Int64),
+        udf("pg_total_relation_size", signature(&[1]), |k, a| sized(k, a, |s| s.total), DataType::Int64),
+        udf("pg_indexes_size", signature(&[1]), |k, a| sized(k, a, |s| s.total - s.table), DataType::Int64),
     ]
 }
