@@ -278,6 +278,9 @@ async fn limited_selects_answer_as_the_source_does() {
         format!("SELECT m.org_code, o.org_code, m.amt FROM {m} m JOIN {o} o ON o.org_code = m.org_code ORDER BY m.id LIMIT 2"),
         format!("SELECT * FROM {m} m JOIN {o} o ON o.org_code = m.org_code ORDER BY m.id"),
         format!("SELECT id, amt AS a FROM {m} ORDER BY id LIMIT 1 OFFSET 1"),
+        // A user's own inner LIMIT is not the outer one's copy.
+        format!("SELECT * FROM (SELECT id, amt FROM {m} ORDER BY id LIMIT 2) s WHERE amt > 0 LIMIT 2000"),
+        format!("SELECT count(*) FROM (SELECT id + 1 AS x FROM (SELECT id FROM {m} ORDER BY id LIMIT 2) s OFFSET 1) t"),
     ];
     let src = pg_connect(5432, &pg.name).await;
     let mut want = Vec::new();
@@ -286,6 +289,7 @@ async fn limited_selects_answer_as_the_source_does() {
     }
     drop(src);
     assert_eq!(want[3], [["A", "A", "12345678901234567890.0123456789"], ["B", "B", "-0.5000000000"]]);
+    assert_eq!((want[6].len(), &want[7][0][0]), (1, &"1".to_string()));
     let cats = Catalogs::new().postgres("crm", &pg.name).mysql("shop", &my.name);
     let server = Server::start(&cats);
     let client = server.client().await;

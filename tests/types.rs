@@ -100,6 +100,12 @@ async fn postgres_types_arrive_exact() {
     let types: Vec<_> = stmt.columns().iter().map(|c| c.type_().clone()).collect();
     use tokio_postgres::types::Type;
     assert_eq!(types, [Type::JSONB, Type::JSON, Type::UUID, Type::TEXT, Type::TEXT]);
+    // Not through a cast to text (DataFusion keeps the metadata there), here under a UNION
+    // whose other side is no uuid: binary uuid encoding would fail on it.
+    let stmt = c.prepare("SELECT CAST(j AS TEXT) AS j, CAST(u AS TEXT) AS u FROM crm.public.t UNION ALL SELECT 'x', 'n/a'").await.unwrap();
+    let types: Vec<_> = stmt.columns().iter().map(|c| c.type_().clone()).collect();
+    assert_eq!(types, [Type::TEXT, Type::TEXT]);
+    assert_eq!(c.query(&stmt, &[]).await.unwrap().len(), 3);
     // In binary: jsonb's version byte, uuid's 16 bytes (read by tokio-postgres itself).
     let row = c.query_one("SELECT j, u FROM crm.public.t WHERE id = 1", &[]).await.unwrap();
     assert_eq!(row.get::<_, Raw>(0).0, b"\x01{\"k\": \"\xea\xb0\x92\"}".to_vec());

@@ -56,6 +56,13 @@ impl DeclaredType {
         field.with_metadata(metadata)
     }
 
+    /// `field` without a recorded declared type.
+    pub fn erased(field: &Field) -> Field {
+        let mut metadata = field.metadata().clone();
+        metadata.remove(KEY);
+        field.clone().with_metadata(metadata)
+    }
+
     fn length(self) -> Option<i32> {
         match self {
             DeclaredType::Varchar(n) => n,

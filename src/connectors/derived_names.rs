@@ -86,9 +86,25 @@ fn repoint(select: &mut Select) -> Vec<((String, String), Expr)> {
         })
         .collect();
     let mut names: Vec<Option<String>> = inner.projection.iter().map(output_name).collect();
+    // `SELECT * FROM <one relation> AS s`: every `s.c` outside is the derived table's `c`.
+    let all_of: Option<String> = match (inner.projection.as_slice(), inner.from.as_slice()) {
+        ([SelectItem::Wildcard(_)], [only]) if only.joins.is_empty() => match &only.relation {
+            TableFactor::Derived { alias: Some(a), .. } => Some(a.name.value.clone()),
+            TableFactor::Table { alias: Some(a), .. } => Some(a.name.value.clone()),
+            TableFactor::Table { name, alias: None, .. } => name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
     let mut repoint_expr = |e: &mut Expr| {
         let Some((q, c)) = qualified(e) else { return ControlFlow::<()>::Continue(()) };
         if q == derived.value {
+            return ControlFlow::Continue(());
+        }
+        if all_of.as_deref() == Some(q) {
+            let to = Expr::CompoundIdentifier(vec![derived.clone(), ident(c, quote)]);
+            renames.push(((q.to_string(), c.to_string()), to.clone()));
+            *e = to;
             return ControlFlow::Continue(());
         }
         let Some(i) = sources.iter().position(|s| s.as_ref().is_some_and(|(sq, sc)| sq == q && sc == c)) else {
@@ -149,6 +165,12 @@ mod tests {
         // References the FROM can bind are left alone.
         let fine = "SELECT \"t\".\"a\" FROM (SELECT \"m\".\"a\" FROM \"m\") AS \"t\"";
         assert_eq!(pointed(fine), fine);
+        assert_eq!(
+            pointed("SELECT \"s\".\"a\" FROM (SELECT * FROM (SELECT \"m\".\"a\" FROM \"m\" LIMIT 2) AS \"s\" WHERE \"s\".\"a\" > 0 \
+                     LIMIT 9) AS \"derived_limit\""),
+            "SELECT \"derived_limit\".\"a\" FROM (SELECT * FROM (SELECT \"m\".\"a\" FROM \"m\" LIMIT 2) AS \"s\" WHERE \"s\".\"a\" > 0 \
+             LIMIT 9) AS \"derived_limit\""
+        );
         let plain = "SELECT \"m\".\"a\" FROM \"m\" LIMIT 1";
         assert_eq!(pointed(plain), plain);
     }

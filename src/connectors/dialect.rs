@@ -51,12 +51,28 @@ fn rewrite_expr(expr: &mut Expr, dialect: SourceDialect) {
     }
 }
 
+/// MySQL has no OFFSET without LIMIT; its manual's idiom is the largest LIMIT there is.
+struct MySqlOffsets;
+
+impl ast::VisitorMut for MySqlOffsets {
+    type Break = ();
+    fn post_visit_query(&mut self, query: &mut ast::Query) -> ControlFlow<()> {
+        if let Some(ast::LimitClause::LimitOffset { limit: limit @ None, offset: Some(_), .. }) = query.limit_clause.as_mut() {
+            *limit = Some(Expr::value(ast::Value::Number("18446744073709551615".into(), false)));
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 /// Rewrites one statement for `dialect`.
 pub fn rewrite_statement(
     dialect: SourceDialect,
     stmt: ast::Statement,
 ) -> Result<ast::Statement, DataFusionError> {
     let mut stmt = super::derived_names::point_into_derived_tables(stmt);
+    if dialect == SourceDialect::MySql {
+        let _ = ast::VisitMut::visit(&mut stmt, &mut MySqlOffsets);
+    }
     let _ = ast::visit_expressions_mut(&mut stmt, |e| {
         rewrite_expr(e, dialect);
         ControlFlow::<()>::Continue(())

@@ -23,7 +23,7 @@ use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion_federation::{FederatedPlanNode, FederationPlanner};
 
 use super::dialect::SourceDialect;
-use super::unparse::for_unparser;
+use super::unparse::{for_unparser, pushed_limits};
 
 /// Aggregates with one meaning in DataFusion and in every source (after the renames in
 /// `dialect.rs`).
@@ -198,6 +198,7 @@ fn tree_pushable(plan: &LogicalPlan, dialect: SourceDialect) -> bool {
 
 /// `plan` as one remote statement.
 fn federated(plan: LogicalPlan, planner: &Arc<dyn FederationPlanner>) -> Result<LogicalPlan> {
+    let plan = pushed_limits(plan)?;
     // The unparser wants a projection on top, as federation itself gives it.
     let plan = match plan {
         LogicalPlan::Projection(_) => plan,

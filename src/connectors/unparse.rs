@@ -26,7 +26,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::Column;
 use datafusion::error::Result;
 use datafusion::functions::expr_fn::coalesce;
-use datafusion::logical_expr::{Aggregate, Expr, Filter, LogicalPlan, Projection, SubqueryAlias};
+use datafusion::logical_expr::{Aggregate, Expr, FetchType, Filter, LogicalPlan, Projection, SkipType, SubqueryAlias};
 
 /// Whether the unparser writes `plan` as a derived table rather than a plain `FROM table`.
 fn derived(plan: &LogicalPlan) -> bool {
@@ -59,8 +59,6 @@ pub fn for_unparser(plan: LogicalPlan) -> Result<LogicalPlan> {
     // One walk, children first: each rule sees its inputs already rewritten.
     plan.transform_up(|node| {
         lift_filter_over_alias(node)?
-            .transform_data(projection_below_limit)?
-            .transform_data(scan_limit_left_to_limit)?
             .transform_data(constant_group_keys_as_expressions)?
             .transform_data(merged_column_projection)?
             .transform_data(named_aggregates)
@@ -72,16 +70,17 @@ pub fn for_unparser(plan: LogicalPlan) -> Result<LogicalPlan> {
 /// not), WHERE and ORDER BY.
 fn plain_select(plan: &LogicalPlan) -> bool {
     match plan {
-        LogicalPlan::Sort(s) => plain_select(&s.input),
+        LogicalPlan::Sort(s) => s.fetch.is_none() && plain_select(&s.input),
         LogicalPlan::Join(j) => plain_relation(&j.left) && plain_relation(&j.right),
         other => plain_relation(other),
     }
 }
 
-/// A table read, maybe aliased or filtered.
+/// A table read, maybe aliased or filtered. A row limit of its own (a LIMIT in a
+/// subquery) makes it a derived table.
 fn plain_relation(plan: &LogicalPlan) -> bool {
     match plan {
-        LogicalPlan::TableScan(_) => true,
+        LogicalPlan::TableScan(scan) => scan.fetch.is_none(),
         LogicalPlan::Filter(f) => plain_select(&f.input),
         LogicalPlan::SubqueryAlias(a) => matches!(a.input.as_ref(), LogicalPlan::TableScan(_)),
         _ => false,
@@ -109,25 +108,40 @@ fn projection_below_limit(node: LogicalPlan) -> Result<Transformed<LogicalPlan>>
 /// go: the LIMIT keeps them. A scan with its own limit is written as a derived table, and
 /// a sort's limit (offset plus count) overwrote the LIMIT's count: `LIMIT 1 OFFSET 1`
 /// went out as `LIMIT 2 OFFSET 1`.
+/// Only a copy goes: a row limit equal to the LIMIT's offset plus count, reached through
+/// projections alone (a user's own inner LIMIT differs, or sits below a filter).
 fn scan_limit_left_to_limit(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
-    fn unlimited(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    fn unlimited(plan: LogicalPlan, copied: usize) -> Result<Transformed<LogicalPlan>> {
         match plan {
-            LogicalPlan::TableScan(mut scan) if scan.fetch.is_some() => {
+            LogicalPlan::TableScan(mut scan) if scan.fetch == Some(copied) => {
                 scan.fetch = None;
                 Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
             }
-            LogicalPlan::Sort(mut sort) if sort.fetch.is_some() => {
+            LogicalPlan::Sort(mut sort) if sort.fetch == Some(copied) => {
                 sort.fetch = None;
                 Ok(Transformed::yes(LogicalPlan::Sort(sort)))
             }
-            LogicalPlan::Projection(_) | LogicalPlan::Filter(_) => plan.map_children(unlimited),
+            LogicalPlan::Projection(_) => plan.map_children(|c| unlimited(c, copied)),
             other => Ok(Transformed::no(other)),
         }
     }
-    match node {
-        LogicalPlan::Limit(_) => node.map_children(unlimited),
-        other => Ok(Transformed::no(other)),
-    }
+    let LogicalPlan::Limit(limit) = &node else {
+        return Ok(Transformed::no(node));
+    };
+    let (Ok(SkipType::Literal(skip)), Ok(FetchType::Literal(Some(fetch)))) = (limit.get_skip_type(), limit.get_fetch_type())
+    else {
+        return Ok(Transformed::no(node));
+    };
+    let copied = skip + fetch;
+    node.map_children(|c| unlimited(c, copied))
+}
+
+/// A subtree that goes to the source whole, LIMITs included, in shapes the unparser
+/// writes right. Only for such subtrees: a LIMIT kept in the engine must leave the row
+/// limits it copied below in place, or the source would be read whole.
+pub fn pushed_limits(plan: LogicalPlan) -> Result<LogicalPlan> {
+    plan.transform_up(|node| scan_limit_left_to_limit(node)?.transform_data(projection_below_limit))
+        .map(|t| t.data)
 }
 
 /// A projection that only picks columns of the projection below it is folded into that

@@ -13,6 +13,7 @@ use std::time::Duration;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::prelude::DataFrame;
 use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use futures::{stream, StreamExt};
@@ -181,6 +182,50 @@ fn timeout_error() -> PgWireError {
     PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new("ERROR".into(), q.sqlstate.into(), q.message)))
 }
 
+/// The result columns of `plan` as the wire describes them. A declared source type
+/// (`DeclaredType`) holds only for a column passed through unchanged: DataFusion keeps
+/// field metadata through a cast to the same Arrow type and merges it across a UNION,
+/// where the values need not be uuids or JSON any more.
+pub fn result_schema(plan: &LogicalPlan) -> Schema {
+    let schema = plan.schema().as_arrow();
+    let mut passed = passed_through(plan);
+    if passed.len() != schema.fields().len() {
+        passed = vec![true; schema.fields().len()];
+    }
+    Schema::new(
+        schema
+            .fields()
+            .iter()
+            .zip(passed)
+            .map(|(f, keep)| if keep { f.clone() } else { Arc::new(DeclaredType::erased(f)) })
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Per output column of `plan`: whether it is a source column's values unchanged.
+fn passed_through(plan: &LogicalPlan) -> Vec<bool> {
+    let n = plan.schema().fields().len();
+    match plan {
+        LogicalPlan::Projection(p) => {
+            let below = passed_through(&p.input);
+            p.expr
+                .iter()
+                .map(|e| match e.clone().unalias_nested().data {
+                    Expr::Column(c) => p.input.schema().index_of_column(&c).is_ok_and(|i| below[i]),
+                    _ => false,
+                })
+                .collect()
+        }
+        LogicalPlan::Union(_) => vec![false; n],
+        LogicalPlan::Sort(_) | LogicalPlan::Limit(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_)
+        | LogicalPlan::Distinct(_) => match plan.inputs().first() {
+            Some(input) => passed_through(input),
+            None => vec![true; n],
+        },
+        _ => vec![true; n],
+    }
+}
+
 /// The row description for `schema`: arrow-pg's, with decimal columns as `numeric`.
 /// Also returns the schema arrow-pg encodes (decimal columns as text).
 pub fn wire_fields(
@@ -244,7 +289,7 @@ pub async fn encode(
     options: Arc<FormatOptions>,
     deadline: Option<tokio::time::Instant>,
 ) -> PgWireResult<QueryResponse> {
-    let schema = df.schema().as_arrow().clone();
+    let schema = result_schema(df.logical_plan());
     // Columns whose wire text or bytes are made here rather than by arrow-pg.
     let own: Vec<usize> = (0..schema.fields().len())
         .filter(|&i| {

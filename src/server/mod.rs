@@ -377,7 +377,7 @@ impl QueryParser for StatementParser {
                 if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) && copy::request(stmt).is_none() =>
             {
                 encode::wire_fields(
-                    plan.schema().as_arrow(),
+                    &encode::result_schema(plan),
                     column_format.unwrap_or(&Format::UnifiedText),
                     None,
                 )

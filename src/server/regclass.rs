@@ -10,8 +10,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Query, SelectItem,
-    SetExpr, Statement, Value, VisitMut, VisitorMut,
+    visit_expressions_mut, BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, SelectItem,
+    SetExpr, Statement, Value,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -167,16 +167,6 @@ fn name_of(oid: &Expr) -> Expr {
         .unwrap_or_else(|_| oid.clone())
 }
 
-struct RegclassNames;
-
-impl VisitorMut for RegclassNames {
-    type Break = ();
-    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        name_result_columns(query.body.as_mut());
-        ControlFlow::Continue(())
-    }
-}
-
 /// Result columns that are bare regclass casts show names.
 fn name_result_columns(body: &mut SetExpr) {
     match body {
@@ -221,7 +211,10 @@ pub(super) fn with_regclass_names(mut stmt: Statement) -> Statement {
         }
         ControlFlow::<()>::Continue(())
     });
-    let _ = stmt.visit(&mut RegclassNames);
+    // Only the statement's own result: inside, an OID stays an OID to compare and join.
+    if let Statement::Query(q) = &mut stmt {
+        name_result_columns(q.body.as_mut());
+    }
     stmt
 }
 

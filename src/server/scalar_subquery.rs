@@ -48,6 +48,14 @@ const NEVER_FILLED: &[&str] = &["pg_sequence", "pg_trigger"];
 /// with outer references DataFusion cannot decorrelate.
 fn reads_never_filled_table(q: &Query) -> bool {
     let SetExpr::Select(select) = q.body.as_ref() else { return false };
+    // An aggregate over no rows is a row (`count(*)` is 0), not NULL.
+    let aggregates = select.projection.iter().any(|item| match item {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => has_aggregate(e),
+        _ => false,
+    });
+    if aggregates {
+        return false;
+    }
     let never_filled = |t: &TableFactor| {
         let TableFactor::Table { name, .. } = t else { return false };
         let last = name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase());
