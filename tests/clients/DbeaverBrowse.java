@@ -69,7 +69,7 @@ public class DbeaverBrowse {
             Map<String, Long> types = new HashMap<>();
             query(c, TYPES, new Object[] {}, rs -> types.put(rs.getString("typname"), rs.getLong("oid")));
             eq(List.of(types.get("numeric"), types.get("jsonb"), types.get("uuid")), List.of(1700L, 3802L, 2950L), "data types");
-            query(c, "SELECT * FROM pg_catalog.pg_enum", new Object[] {}, rs -> {});
+            eq(query(c, "SELECT * FROM pg_catalog.pg_enum", new Object[] {}, rs -> {}), 0, "enums (fedsql has none)");
 
             // Schemas.
             Map<String, Long> schemas = new HashMap<>();
@@ -81,15 +81,20 @@ public class DbeaverBrowse {
             // Tables and views of a schema, with their comments.
             Map<String, Long> oids = new HashMap<>();
             Map<String, String> tables = new TreeMap<>();
+            Map<Long, Long> sizes = new HashMap<>();
             for (String s : List.of("crm.public", shop)) {
                 query(c, TABLES, new Object[] {schemas.get(s)}, rs -> {
                     oids.put(rs.getString("relname"), rs.getLong("oid"));
                     tables.put(rs.getString("relname"), rs.getString("relkind") + "/" + rs.getString("description"));
                 });
-                query(c, SIZES, new Object[] {schemas.get(s)}, rs -> {});
+                query(c, SIZES, new Object[] {schemas.get(s)}, rs -> sizes.put(rs.getLong("oid"), rs.getLong("total_rel_size")));
             }
             eq(tables, new TreeMap<>(Map.of("orgs", "r/Partner organisations", "members", "r/null", "member_names", "v/null",
                                             "payments", "r/Card payments", "done_payments", "v/null")), "tables and views");
+            // Sizes are the sources' own (PostgreSQL and MySQL count at least one 8/16 kB page).
+            for (String t : List.of("orgs", "members", "payments")) {
+                if (sizes.getOrDefault(oids.get(t), 0L) < 8192) throw new AssertionError("dbeaver size of " + t + ": " + sizes);
+            }
 
             // Columns of a table: names, types, NOT NULL, comments.
             List<String> columns = new ArrayList<>();
@@ -124,7 +129,9 @@ public class DbeaverBrowse {
                 + rs.getBoolean("indisprimary") + "/" + Arrays.toString((Object[]) rs.getArray("keys").getArray()) + "/"
                 + rs.getString("tabrelname")));
             eq(indexes, List.of("members_pkey/true/[1]/members"), "indexes of members");
-            query(c, "SELECT am.oid,am.* FROM pg_catalog.pg_am am \nORDER BY am.oid", new Object[] {}, rs -> {});
+            List<String> methods = new ArrayList<>();
+            query(c, "SELECT am.oid,am.* FROM pg_catalog.pg_am am \nORDER BY am.oid", new Object[] {}, rs -> methods.add(rs.getString("amname")));
+            if (!methods.contains("btree")) throw new AssertionError("dbeaver access methods: " + methods);
             List<String> locations = new ArrayList<>();
             query(c, TABLESPACES, new Object[] {}, rs -> locations.add(rs.getString("spcname") + "=" + rs.getString("loc")));
             eq(locations, List.of("pg_default=", "pg_global="), "tablespaces");

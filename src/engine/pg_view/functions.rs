@@ -346,10 +346,6 @@ impl ScalarUDFImpl for ArraySubscripts {
     }
 }
 
-fn null_text(name: &str, args: Vec<DataType>) -> ScalarUDF {
-    constant(name, args, ScalarValue::Utf8(None))
-}
-
 pub fn register(ctx: &SessionContext) {
     for name in [SUBSCRIPTS, EXPANDARRAY] {
         let signature = Signature::one_of(vec![TypeSignature::Any(1), TypeSignature::Any(2)], Volatility::Immutable);
@@ -358,7 +354,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(SingleRow { signature: Signature::any(2, Volatility::Immutable) }));
     ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject { signature: Signature::variadic_any(Volatility::Immutable) }));
     // fedsql has no sequences, so no column owns one.
-    ctx.register_udf(null_text("pg_get_serial_sequence", vec![DataType::Utf8, DataType::Utf8]));
+    ctx.register_udf(unknown("pg_get_serial_sequence", &[2], DataType::Utf8));
     ctx.register_udf(always_true("pg_collation_is_visible"));
     ctx.register_udf(to_regtype());
     ctx.register_udf(constant("version", vec![], ScalarValue::Utf8(Some(version_text()))));
