@@ -30,15 +30,36 @@ fn portable_aggregate(name: &str) -> Option<&'static str> {
     })
 }
 
+/// A MySQL string literal that reaches the server as written. The MySQL provider deletes
+/// every `"` from the statement text before sending it (its way of dropping identifier
+/// quotes), and MySQL reads a backslash as an escape: a literal holding either is written
+/// as its UTF-8 bytes in hex (`_utf8mb4 X'...'`), which is the same string, compared under
+/// the column's collation as a quoted literal would be.
+fn mysql_string(s: &str) -> Option<Expr> {
+    if !s.contains(['"', '\\']) {
+        return None;
+    }
+    let hex: String = s.bytes().map(|b| format!("{b:02X}")).collect();
+    Some(Expr::Prefixed {
+        prefix: Ident::new("_utf8mb4"),
+        value: Box::new(Expr::value(ast::Value::HexStringLiteral(hex))),
+    })
+}
+
 fn rewrite_expr(expr: &mut Expr, dialect: SourceDialect) {
-    // MySQL and Redshift read a backslash in a string literal as an escape; DataFusion and
-    // PostgreSQL (standard_conforming_strings) read it as itself.
-    if dialect != SourceDialect::Postgres {
-        if let Expr::Value(v) = expr {
-            if let ast::Value::SingleQuotedString(s) = &mut v.value {
-                if s.contains('\\') {
-                    *s = s.replace('\\', "\\\\");
+    if let Expr::Value(v) = expr {
+        if let ast::Value::SingleQuotedString(s) = &mut v.value {
+            match dialect {
+                SourceDialect::MySql => {
+                    if let Some(hex) = mysql_string(s) {
+                        *expr = hex;
+                        return;
+                    }
                 }
+                // Redshift reads a backslash in a string literal as an escape; DataFusion
+                // and PostgreSQL (standard_conforming_strings) read it as itself.
+                SourceDialect::Redshift if s.contains('\\') => *s = s.replace('\\', "\\\\"),
+                _ => {}
             }
         }
     }
@@ -120,9 +141,12 @@ pub fn alias_columns(
     let repeated = names.iter().enumerate().any(|(i, n)| names[..i].contains(n));
     let positional: Vec<String> = (1..=names.len()).map(|i| format!("fedsql_c{i}")).collect();
     let mut inner: Vec<&str> = names.to_vec();
+    // The MySQL provider would delete a `"` from the name (see `mysql_string`); columns
+    // are read by position anyway.
+    let unsendable = dialect == SourceDialect::MySql && names.iter().any(|n| n.contains('"'));
     if let ast::SetExpr::Select(select) = body {
         if select.projection.len() == names.len() {
-            if casts && repeated {
+            if (casts && repeated) || unsendable {
                 inner = positional.iter().map(String::as_str).collect();
             }
             for (item, name) in select.projection.iter_mut().zip(&inner) {
@@ -205,9 +229,13 @@ mod tests {
     }
 
     #[test]
-    fn mysql_gets_backslashes_escaped() {
-        assert_eq!(rw("SELECT 1 FROM t WHERE v = 'a\\b' AND w LIKE 'x\\_y'"),
-            "SELECT 1 FROM t WHERE v = 'a\\\\b' AND w LIKE 'x\\\\_y'");
+    fn mysql_literals_with_quotes_or_backslashes_go_as_hex() {
+        assert_eq!(rw("SELECT 1 FROM t WHERE v = 'a\\b' AND w LIKE 'x\\_y' AND z = 'say \"hi\"' AND y = 'ok'"),
+            "SELECT 1 FROM t WHERE v = _utf8mb4 X'615C62' AND w LIKE _utf8mb4 X'785C5F79' \
+             AND z = _utf8mb4 X'7361792022686922' AND y = 'ok'");
+        // The text the executor re-reads keeps them.
+        let sql = alias_columns("SELECT 1 FROM t WHERE v = _utf8mb4 X'615C62'", &["one"], &[None], SourceDialect::MySql).unwrap();
+        assert_eq!(sql, "SELECT 1 AS `one` FROM t WHERE v = _utf8mb4 X'615C62'");
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub enum ConnectorError {
     /// The source answered with an error.
     #[error("catalog `{catalog}`: {message}")]
     Source { catalog: String, message: String },
+    /// A value the source sent does not fit the column's type exactly.
+    #[error("catalog `{catalog}`: {message}")]
+    OutOfRange { catalog: String, message: String },
 }
 
 /// One table as the source lists it.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, DFSchema};
+use datafusion::common::{Column, DFSchema, JoinType, NullEquality};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction};
 use datafusion::logical_expr::{
@@ -137,6 +137,28 @@ fn expr_pushable(expr: &Expr, schema: &DFSchema, dialect: SourceDialect) -> bool
     ok
 }
 
+/// The plan shapes a source is sent, in every dialect: those that shrink what crosses the
+/// wire (scans with filters, projections and limits, single-table aggregates) and inner
+/// joins. The unparser writes outer, semi and anti joins and set operations in ways that
+/// change their answer (a filter on the preserved side of an outer join came out in its ON
+/// clause; NOT IN lost its NULL semantics; INTERSECT, EXCEPT and FULL JOIN were not valid
+/// MySQL): the engine computes them over the pushed-down inputs.
+fn shape_pushable(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::TableScan(_)
+        | LogicalPlan::Filter(_)
+        | LogicalPlan::Projection(_)
+        | LogicalPlan::Sort(_)
+        | LogicalPlan::Limit(_)
+        | LogicalPlan::Aggregate(_)
+        | LogicalPlan::SubqueryAlias(_) => true,
+        LogicalPlan::Join(j) => {
+            j.join_type == JoinType::Inner && j.null_equality == NullEquality::NullEqualsNothing
+        }
+        _ => false,
+    }
+}
+
 fn node_pushable(plan: &LogicalPlan, dialect: SourceDialect) -> bool {
     let inputs = plan.inputs();
     let schema = match inputs.as_slice() {
@@ -148,6 +170,9 @@ fn node_pushable(plan: &LogicalPlan, dialect: SourceDialect) -> bool {
         return plan.expressions().iter().all(|e| {
             expr_pushable(e, &schema, dialect) || e.get_type(&schema).is_err()
         });
+    }
+    if !shape_pushable(plan) {
+        return false;
     }
     let strings = |exprs: &[Expr]| exprs.iter().any(|e| string_typed(e, &schema));
     match plan {

@@ -58,6 +58,33 @@ fn transport(dialect: SourceDialect, t: &DataType) -> Option<(&'static str, Data
     }
 }
 
+/// Checks that every decimal that arrived as text fits `field`'s scale: the cast to it
+/// would round the digits beyond (PostgreSQL's `numeric` without a precision is read as
+/// numeric(38,20), and `0.000000000000000000000001` came back as 0).
+fn exact_decimals(texts: &dyn Array, field: &Field, catalog: &str) -> DfResult<()> {
+    let (DataType::Decimal128(precision, scale) | DataType::Decimal256(precision, scale)) = field.data_type() else {
+        return Ok(());
+    };
+    let scale = usize::try_from(*scale).unwrap_or(0);
+    for v in texts.as_string::<i32>().iter().flatten() {
+        let digits = v.strip_prefix('-').unwrap_or(v);
+        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+        let plain = !whole.is_empty() && whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit());
+        if !plain || fraction.trim_end_matches('0').len() > scale {
+            return Err(DataFusionError::External(Box::new(ConnectorError::OutOfRange {
+                catalog: catalog.to_string(),
+                message: format!(
+                    "column `{}` holds {v}, which numeric({precision},{scale}) cannot hold exactly; \
+                     a numeric without a precision is read as numeric(38,20): give the column a \
+                     precision and scale at the source (or cast it in a view)",
+                    field.name()
+                ),
+            })));
+        }
+    }
+    Ok(())
+}
+
 fn source_error(catalog: &str, e: DataFusionError) -> DataFusionError {
     DataFusionError::External(Box::new(ConnectorError::Source {
         catalog: catalog.to_string(),
@@ -135,13 +162,15 @@ impl SQLExecutor for DialectExecutor {
                 .zip(target.fields())
                 .map(|(c, f)| {
                     if c.data_type() == f.data_type() {
-                        Ok(c.clone())
-                    } else {
-                        let options = CastOptions { safe: false, ..Default::default() };
-                        cast_with_options(c, f.data_type(), &options)
+                        return Ok(c.clone());
                     }
+                    if f.data_type().is_decimal() && c.data_type() == &DataType::Utf8 {
+                        exact_decimals(c, f, &catalog)?;
+                    }
+                    let options = CastOptions { safe: false, ..Default::default() };
+                    cast_with_options(c, f.data_type(), &options).map_err(DataFusionError::from)
                 })
-                .collect::<Result<Vec<_>, _>>()?;
+                .collect::<DfResult<Vec<_>>>()?;
             Ok(RecordBatch::try_new(target.clone(), columns)?)
         });
         let stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(schema, batches));

@@ -17,6 +17,7 @@ pub mod sqlstate {
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
     pub const DIVISION_BY_ZERO: &str = "22012";
+    pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
     pub const DATA_EXCEPTION: &str = "22000";
     pub const OUT_OF_MEMORY: &str = "53200";
     pub const DATATYPE_MISMATCH: &str = "42804";
@@ -71,6 +72,7 @@ fn connector_error(e: &ConnectorError) -> QueryError {
             };
             QueryError::new(code, e.to_string())
         }
+        ConnectorError::OutOfRange { .. } => QueryError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, e.to_string()),
     }
 }
 

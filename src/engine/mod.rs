@@ -30,13 +30,24 @@ use error::{classify, QueryError};
 pub const DEFAULT_CATALOG: &str = "fedsql";
 
 /// Settings that belong to one client session.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SessionSettings {
     pub time_zone: Option<String>,
+    /// Whether single-source subtrees go to their source as one statement; off, the
+    /// engine computes everything above the scans (the differential tester's second oracle).
+    pub pushdown: bool,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings { time_zone: None, pushdown: true }
+    }
 }
 
 pub struct Engine {
     template: SessionState,
+    /// The template without federation.
+    local_template: SessionState,
     catalogs: Vec<Arc<SourceCatalog>>,
 }
 
@@ -59,7 +70,7 @@ impl Engine {
         // As in PostgreSQL, `0.1` is an exact numeric, not a double.
         config.options_mut().sql_parser.parse_float_as_decimal = true;
         let state = SessionStateBuilder::new()
-            .with_optimizer_rules(optimizer_rules())
+            .with_optimizer_rules(optimizer_rules(true))
             .with_query_planner(Arc::new(FederatedQueryPlanner::new()))
             .with_analyzer_rule(Arc::new(timezone::SessionTimeZone))
             .with_default_features()
@@ -86,8 +97,13 @@ impl Engine {
             c.spawn_refresher();
         }
         pg_view::install(&ctx, tool_catalog).map_err(|e| format!("pg_catalog: {e}"))?;
+        let template = ctx.state();
+        let local_template = SessionStateBuilder::new_from_existing(template.clone())
+            .with_optimizer_rules(optimizer_rules(false))
+            .build();
         Ok(Engine {
-            template: ctx.state(),
+            local_template,
+            template,
             catalogs,
         })
     }
@@ -98,7 +114,7 @@ impl Engine {
 
     /// A fresh session for one client's statement, with that client's settings.
     pub fn session(&self, settings: &SessionSettings) -> SessionContext {
-        let mut state = self.template.clone();
+        let mut state = if settings.pushdown { self.template.clone() } else { self.local_template.clone() };
         if let Some(tz) = &settings.time_zone {
             state.config_mut().options_mut().execution.time_zone = Some(tz.clone());
         }
@@ -113,8 +129,12 @@ impl Engine {
 /// down: a source would then receive a cross join with its filters kept here. Federation
 /// runs after `push_down_filter` instead, and before the projection rules, whose
 /// rewrites (common subexpressions, pruned projections) the unparser can't always spell.
-fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
+fn optimizer_rules(federate: bool) -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
     let mut rules = datafusion::optimizer::Optimizer::new().rules;
+    if !federate {
+        rules.push(Arc::new(decimal_avg::RoundDecimalAvg));
+        return rules;
+    }
     let after = rules
         .iter()
         .position(|r| r.name() == "push_down_filter")

@@ -75,6 +75,7 @@ fn df_error(e: datafusion::error::DataFusionError) -> PgWireError {
 fn settings<C: ClientInfo + ?Sized>(client: &C) -> SessionSettings {
     SessionSettings {
         time_zone: client.metadata().get("timezone").cloned(),
+        pushdown: client.metadata().get("fedsql.pushdown").is_none_or(|v| v == "on"),
     }
 }
 

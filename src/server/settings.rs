@@ -62,6 +62,8 @@ const PARAMS: &[Param] = &[
     p("default_table_access_method", "default_table_access_method", "heap", false, "Sets the default table access method for new tables."),
     p("default_transaction_isolation", "default_transaction_isolation", "read committed", false, "Sets the transaction isolation level of each new transaction."),
     p("default_transaction_read_only", "default_transaction_read_only", "on", true, "Sets the default read-only status of new transactions."),
+    // Off: every source is only scanned (with its filters), and the engine computes the rest.
+    p("fedsql.pushdown", "fedsql.pushdown", "on", false, "fedsql: send whole single-source subtrees to their source (on) or only scans (off)."),
     p("extra_float_digits", "extra_float_digits", "1", false, "Sets the number of digits displayed for floating-point values."),
     p("idle_in_transaction_session_timeout", "idle_in_transaction_session_timeout", "0", false, "Sets the maximum allowed idle time between queries, when in a transaction."),
     p("idle_session_timeout", "idle_session_timeout", "0", false, "Sets the maximum allowed idle time between queries, when not in a transaction."),
@@ -210,6 +212,11 @@ fn normalize(p: &Param, value: &str) -> PgWireResult<String> {
         "statement_timeout" | "lock_timeout" | "idle_in_transaction_session_timeout" | "idle_session_timeout" => {
             duration_ms(value).map(|ms| ms.to_string()).ok_or_else(|| invalid(p.name, value))?
         }
+        "fedsql.pushdown" => match lower.as_str() {
+            "on" | "true" | "1" | "yes" => "on".into(),
+            "off" | "false" | "0" | "no" => "off".into(),
+            _ => return Err(invalid(p.name, value)),
+        },
         "transaction_read_only" | "default_transaction_read_only" => match lower.as_str() {
             "on" | "true" | "1" | "yes" => "on".into(),
             "off" | "false" | "0" | "no" => "off".into(),

@@ -1,0 +1,500 @@
+"""fedsql's differential tester.
+
+Loads one dataset into MariaDB, PostgreSQL, local Parquet and Parquet on S3, serves them
+through a fedsql process as catalogs `my` (mysql), `pg` (postgres), `rs` (redshift over
+PostgreSQL), `pq` (local Parquet) and `s3` (Parquet on S3), and compares the answer of
+every generated query with:
+
+- the oracle: PostgreSQL running the same SQL on its own copy, in a C-collation database;
+- fedsql itself with pushdown switched off (`SET fedsql.pushdown = off`).
+
+Every mismatch or internal error is shrunk to the smallest query that still fails and
+printed as a reproduction; `regressions.sql` keeps the ones found so far.
+
+    python3 difftest.py --fedsql PATH [--queries N] [--seed S] [--seconds T]
+"""
+
+import argparse
+import collections
+import datetime as dt
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import decimal
+from decimal import Decimal
+
+import psycopg2
+import psycopg2.extensions
+import pymysql
+
+import data
+from grammar import Generator
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TARGETS = ["my", "pg", "rs", "pq", "s3"]
+S3_ENDPOINT = "http://127.0.0.1:9000"
+SCHEMA = "dt"
+
+decimal.getcontext().prec = 200
+
+# Values psycopg2 would otherwise hand back as strings of unknown types.
+psycopg2.extensions.register_type(psycopg2.extensions.UNICODE)
+
+
+# ---------------------------------------------------------------- environment
+
+class World:
+    """Every source loaded, a fedsql server over them, and the oracle."""
+
+    def __init__(self, keep=False):
+        self.tag = f"difft_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        self.keep = keep
+        self.cleanups = []
+
+    def setup(self, fedsql_bin):
+        rows = data.rows()
+        # MariaDB
+        self.my_db = self.tag
+        my = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", charset="utf8mb4")
+        with my.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {self.my_db} CHARACTER SET utf8mb4")
+        my.select_db(self.my_db)
+        self.cleanups.append(lambda: self._mysql(f"DROP DATABASE IF EXISTS {self.my_db}"))
+        data.load_mysql(my, rows)
+        my.close()
+        # PostgreSQL: the source (the server's default collation) and the oracle (C).
+        self.pg_db, self.oracle_db = self.tag, self.tag + "_oracle"
+        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {self.pg_db}")
+            cur.execute(f"CREATE DATABASE {self.oracle_db} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'")
+        admin.close()
+        for db in (self.pg_db, self.oracle_db):
+            self.cleanups.append(lambda db=db: self._pg_admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            c = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=db)
+            data.load_postgres(c, SCHEMA, rows)
+            c.close()
+        # Parquet, local and on S3.
+        self.dir = tempfile.mkdtemp(prefix=self.tag)
+        self.cleanups.append(lambda: shutil.rmtree(self.dir, ignore_errors=True))
+        files = data.parquet_files(rows)
+        data.write_parquet_dir(os.path.join(self.dir, "parquet"), SCHEMA, files)
+        self.bucket = self.tag.replace("_", "-")
+        s3 = data.upload_parquet_s3(S3_ENDPOINT, self.bucket, SCHEMA, files)
+        self.cleanups.append(lambda: data.drop_bucket(s3, self.bucket))
+        # Catalogs and the server.
+        cats = os.path.join(self.dir, "catalogs")
+        os.makedirs(cats)
+        pg = ('host = "127.0.0.1"\nport = 5432\nuser = "postgres"\ndatabase = "%s"\n'
+              'sslmode = "disable"\nschemas = ["%s"]\n' % (self.pg_db, SCHEMA))
+        catalogs = {
+            "my": f'connector = "mysql"\nurl = "mysql://root@127.0.0.1:3306/{self.my_db}"\nsslmode = "disable"\n',
+            "pg": 'connector = "postgres"\n' + pg,
+            "rs": 'connector = "redshift"\n' + pg,
+            "pq": f'connector = "parquet"\nlocation = "file://{self.dir}/parquet/"\n',
+            "s3": (f'connector = "parquet"\nlocation = "s3://{self.bucket}/data/"\n[s3]\n'
+                   f'endpoint = "{S3_ENDPOINT}"\nregion = "us-east-1"\naccess_key_id = "difftest"\n'
+                   'secret_access_key = "difftest"\nallow_http = true\n'),
+        }
+        for name, text in catalogs.items():
+            with open(os.path.join(cats, f"{name}.toml"), "w") as f:
+                f.write(text)
+        self.server = Server(fedsql_bin, cats)
+        self.cleanups.append(self.server.stop)
+
+    def names(self, target):
+        """Full table names of one target, for fedsql."""
+        schema = self.my_db if target == "my" else SCHEMA
+        return lambda table: f"{target}.{schema}.{table}"
+
+    @staticmethod
+    def _mysql(sql):
+        c = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="")
+        with c.cursor() as cur:
+            cur.execute(sql)
+        c.close()
+
+    @staticmethod
+    def _pg_admin(sql):
+        c = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+        c.autocommit = True
+        with c.cursor() as cur:
+            cur.execute(sql)
+        c.close()
+
+    def close(self):
+        if self.keep:
+            print(f"kept: MariaDB {self.my_db}, PostgreSQL {self.pg_db}/{self.oracle_db}, {self.dir}, s3://{self.bucket}")
+            self.server.stop()
+            return
+        for c in reversed(self.cleanups):
+            try:
+                c()
+            except Exception as e:  # cleanup goes on
+                print(f"cleanup: {e}", file=sys.stderr)
+
+
+class Server:
+    def __init__(self, binary, catalogs):
+        self.log = []
+        self.proc = subprocess.Popen(
+            [binary, "serve", "--catalogs", catalogs, "--listen", "127.0.0.1:0"],
+            stderr=subprocess.PIPE, text=True, env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "fedsql=info,warn")})
+        while True:
+            line = self.proc.stderr.readline()
+            if not line:
+                raise RuntimeError("fedsql exited before listening:\n" + "".join(self.log))
+            self.log.append(line)
+            m = re.search(r"fedsql listening on .*:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                break
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        for line in self.proc.stderr:
+            self.log.append(line)
+            del self.log[:-200]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Conn:
+    """One autocommit session that survives errors and reconnects after a crash."""
+
+    def __init__(self, connect, setup):
+        self.connect, self.setup = connect, setup
+        self.c = None
+
+    def run(self, sql):
+        """(rows, None) or (None, (sqlstate, message))."""
+        for attempt in range(2):
+            try:
+                if self.c is None or self.c.closed:
+                    self.c = self.connect()
+                    self.c.autocommit = True
+                    with self.c.cursor() as cur:
+                        for s in self.setup:
+                            cur.execute(s)
+                with self.c.cursor() as cur:
+                    cur.execute(sql)
+                    return cur.fetchall(), None
+            except psycopg2.Error as e:
+                if e.pgcode:
+                    return None, (e.pgcode, e.pgerror.strip().splitlines()[0] if e.pgerror else str(e))
+                self.c = None
+                if attempt == 1:
+                    return None, ("CONN", str(e).strip())
+        raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------- comparison
+
+def norm(v):
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    if isinstance(v, int):
+        return Decimal(v)
+    if isinstance(v, dt.datetime) and v.tzinfo is not None:
+        return v.astimezone(dt.timezone.utc)
+    if isinstance(v, (memoryview, bytes)):
+        return bytes(v)
+    return v
+
+
+def sort_key(row):
+    out = []
+    for v in row:
+        if v is None:
+            out.append((0, ""))
+        elif isinstance(v, (Decimal, float)):
+            f = float(v)
+            out.append((1, f"{f:.9e}" if math.isfinite(f) else str(f)))
+        else:
+            out.append((2, f"{type(v).__name__}:{v}"))
+    return out
+
+
+def same_value(a, b):
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, (Decimal, float)) and isinstance(b, (Decimal, float)):
+        if isinstance(a, float) or isinstance(b, float):
+            fa, fb = float(a), float(b)
+            if math.isnan(fa) or math.isnan(fb):
+                return math.isnan(fa) and math.isnan(fb)
+            return fa == fb or math.isclose(fa, fb, rel_tol=1e-9, abs_tol=1e-300)
+        if a == b:
+            return True
+        # An average (or another rounded quotient) printed to fewer digits: equal when the
+        # longer one rounds to the shorter, which has at least 6 fractional digits.
+        ea, eb = a.as_tuple().exponent, b.as_tuple().exponent
+        short, long_ = (a, b) if ea > eb else (b, a)
+        exp = short.as_tuple().exponent
+        return exp <= -6 and long_.quantize(Decimal(1).scaleb(exp)) == short
+    return a == b
+
+
+def same_rows(expected, got, ordered):
+    if len(expected) != len(got):
+        return False
+    e = [[norm(v) for v in r] for r in expected]
+    g = [[norm(v) for v in r] for r in got]
+    if not ordered:
+        e.sort(key=sort_key)
+        g.sort(key=sort_key)
+    return all(len(x) == len(y) and all(same_value(a, b) for a, b in zip(x, y)) for x, y in zip(e, g))
+
+
+def diff_rows(expected, got, limit=8):
+    e = collections.Counter(repr(tuple(norm(v) for v in r)) for r in expected)
+    g = collections.Counter(repr(tuple(norm(v) for v in r)) for r in got)
+    missing = list((e - g).elements())[:limit]
+    extra = list((g - e).elements())[:limit]
+    return missing, extra
+
+
+# ---------------------------------------------------------------- running
+
+class Outcome:
+    OK, SKIP, WRONG, INTERNAL, ERROR, UNSUPPORTED = "ok", "oracle-rejected", "wrong", "internal", "error", "unsupported"
+
+
+class Runner:
+    def __init__(self, world):
+        self.world = world
+        port = world.server.port
+        fed = lambda: psycopg2.connect(host="127.0.0.1", port=port, user="difftest", dbname="fedsql")
+        oracle = lambda: psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=world.oracle_db)
+        common = ["SET TIME ZONE 'UTC'", "SET statement_timeout = '60s'"]
+        self.fed = Conn(fed, common)
+        self.off = Conn(fed, common + ["SET fedsql.pushdown = off"])
+        self.oracle = Conn(oracle, common + [f"SET search_path = {SCHEMA}"])
+
+    def check(self, fed_sql, oracle_sql, ordered):
+        """(outcome, detail) for one query."""
+        want, oerr = self.oracle.run(oracle_sql)
+        got, ferr = self.fed.run(fed_sql)
+        off, offerr = self.off.run(fed_sql)
+        if oerr is not None:
+            # PostgreSQL can't run it: pushdown on must still equal pushdown off.
+            if ferr is None and offerr is None and not same_rows(off, got, ordered):
+                return Outcome.WRONG, {"vs": "pushdown off", "expected": off, "got": got}
+            if ferr is not None and ferr[0] == "XX000":
+                return Outcome.INTERNAL, {"error": ferr}
+            return Outcome.SKIP, {"oracle": oerr}
+        for res, err, mode in ((got, ferr, "on"), (off, offerr, "off")):
+            if err is not None:
+                if err[0] == "XX000" or err[0] == "CONN":
+                    return Outcome.INTERNAL, {"error": err, "pushdown": mode}
+                if err[0] == "0A000":
+                    return Outcome.UNSUPPORTED, {"error": err, "pushdown": mode}
+                return Outcome.ERROR, {"error": err, "pushdown": mode}
+            if not same_rows(want, res, ordered):
+                return Outcome.WRONG, {"vs": "oracle", "pushdown": mode, "expected": want, "got": res}
+        return Outcome.OK, None
+
+    def failing(self, outcome):
+        return outcome in (Outcome.WRONG, Outcome.INTERNAL, Outcome.ERROR)
+
+
+def shape_of(sql):
+    s = re.sub(r"'(?:[^']|'')*'", "?", sql)
+    s = re.sub(r"\b\d+(\.\d+)?(e\d+)?\b", "?", s)
+    s = re.sub(r"\b[a-z]\d+\.(\w+)", "x.c", s)
+    s = re.sub(r"\bAS \w+", "", s)
+    return s
+
+
+def assignments(rng, n_slots):
+    """Which target each table slot reads: one target for all, or a cross-source mix."""
+    if rng.random() < 0.75 or n_slots < 2:
+        t = rng.choice(TARGETS)
+        return [t] * n_slots, t
+    pool = rng.sample(TARGETS, rng.choice([2, 3]))
+    picked = [rng.choice(pool) for _ in range(n_slots)]
+    if len(set(picked)) == 1:
+        picked[-1] = next(t for t in pool if t != picked[0])
+    return picked, "+".join(sorted(set(picked)))
+
+
+def render_both(world, query, targets):
+    fed = query.render(lambda slot, table: world.names(targets[slot])(table))
+    oracle = query.render(lambda slot, table: f"{table}")
+    return fed, oracle
+
+
+def minimize(runner, world, query, targets, outcome, budget=150):
+    """Greedy delta reduction: the smallest variant that still fails the same way."""
+    tried = 0
+    improved = True
+    while improved and tried < budget:
+        improved = False
+        for cand in query.shrink():
+            tried += 1
+            if tried > budget:
+                break
+            fed, oracle = render_both(world, cand, targets)
+            o, _ = runner.check(fed, oracle, cand.ordered())
+            if o == outcome:
+                query = cand
+                improved = True
+                break
+    return query
+
+
+def load_regressions(path):
+    """Entries of `regressions.sql`: comment lines `-- name:` and `-- targets:` before each statement."""
+    entries, meta, sql = [], {}, []
+    for line in open(path, encoding="utf-8"):
+        s = line.rstrip("\n")
+        if s.startswith("-- ") and ":" in s and not sql:
+            k, v = s[3:].split(":", 1)
+            meta[k.strip()] = v.strip()
+            continue
+        if not s.strip() and not sql:
+            continue
+        sql.append(s)
+        if s.rstrip().endswith(";"):
+            text = "\n".join(sql).rstrip().rstrip(";")
+            entries.append((meta.get("name", text[:60]), meta.get("targets", " ".join(TARGETS)).split(),
+                            meta.get("ordered", "no") == "yes", text))
+            meta, sql = {}, []
+    return entries
+
+
+def render_template(world, text, target):
+    """`{t_a}` as one target's table (or the oracle's, target None); `{my:t_a}` pins a target."""
+    def sub(m):
+        pinned, table = m.group(1), m.group(2)
+        if target is None:
+            return table
+        return world.names(pinned or target)(table)
+    return re.sub(r"\{(?:(\w+):)?(t_[a-z])\}", sub, text)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--fedsql", required=True)
+    ap.add_argument("--queries", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seconds", type=float, default=0, help="stop generating after this long (0: no limit)")
+    ap.add_argument("--minimize", type=int, default=20, help="failures to shrink")
+    ap.add_argument("--regressions", default=os.path.join(HERE, "regressions.sql"))
+    ap.add_argument("--report", default=None, help="write failures as JSON here")
+    ap.add_argument("--keep", action="store_true", help="keep the loaded data and print where")
+    ap.add_argument("--show", type=int, default=0, help="print the first N generated queries")
+    args = ap.parse_args()
+
+    start = time.monotonic()
+    world = World(keep=args.keep)
+    try:
+        world.setup(args.fedsql)
+        return run(world, args, start)
+    finally:
+        world.close()
+
+
+def run(world, args, start):
+    runner = Runner(world)
+    counts = collections.Counter()
+    by_target = collections.defaultdict(collections.Counter)
+    failures = []
+    shapes = set()
+
+    # 1. The regression corpus: every entry on every target it names.
+    reg_fail = 0
+    entries = load_regressions(args.regressions) if os.path.exists(args.regressions) else []
+    for name, targets, ordered, text in entries:
+        for t in targets:
+            fed = render_template(world, text, t)
+            oracle = render_template(world, text, None)
+            o, detail = runner.check(fed, oracle, ordered)
+            counts["regression " + o] += 1
+            if runner.failing(o) or o == Outcome.SKIP:
+                reg_fail += 1
+                failures.append({"kind": o, "regression": name, "target": t, "sql": fed, "oracle_sql": oracle,
+                                 "detail": detail})
+                print(f"REGRESSION {o}: {name} [{t}]\n  {fed}\n  {short(detail)}\n", flush=True)
+    print(f"regressions: {len(entries)} entries, {sum(v for k, v in counts.items() if k.startswith('regression'))} runs, "
+          f"{reg_fail} failing", flush=True)
+
+    # 2. Generated queries.
+    gen = Generator(args.seed)
+    import random
+    rng = random.Random(args.seed * 7919 + 1)
+    minimized = 0
+    seen_failures = set()
+    done = 0
+    for n in range(args.queries):
+        if args.seconds and time.monotonic() - start > args.seconds:
+            break
+        query = gen.query()
+        slots = sorted(query.slots())
+        targets, label = assignments(rng, max([s for s, _ in slots], default=0) + 1)
+        fed, oracle = render_both(world, query, targets)
+        if n < args.show:
+            print(f"[{label}] {fed}")
+        o, detail = runner.check(fed, oracle, query.ordered())
+        done += 1
+        counts[o] += 1
+        by_target[label if "+" not in label else "cross"][o] += 1
+        if o != Outcome.SKIP:
+            shapes.add(shape_of(oracle))
+        if runner.failing(o):
+            small = query
+            if minimized < args.minimize:
+                minimized += 1
+                small = minimize(runner, world, query, targets, o)
+            sfed, soracle = render_both(world, small, targets)
+            _, sdetail = runner.check(sfed, soracle, small.ordered())
+            sig = (o, shape_of(soracle), label)
+            failures.append({"kind": o, "target": label, "query": n, "sql": sfed, "oracle_sql": soracle,
+                             "ordered": small.ordered(), "detail": sdetail or detail, "original": fed})
+            if sig not in seen_failures:
+                seen_failures.add(sig)
+                print(f"FAIL {o} [{label}] query {n}:\n  fedsql: {sfed}\n  oracle: {soracle}\n  {short(sdetail or detail)}\n",
+                      flush=True)
+        if done % 500 == 0:
+            print(f"... {done} queries, {dict(counts)} ({time.monotonic() - start:.0f}s)", flush=True)
+
+    elapsed = time.monotonic() - start
+    print(f"\n{done} generated queries in {elapsed:.0f}s, {len(shapes)} distinct shapes answered")
+    for label in sorted(by_target):
+        print(f"  {label:6} " + ", ".join(f"{k} {v}" for k, v in sorted(by_target[label].items())))
+    bad = sum(counts[k] for k in (Outcome.WRONG, Outcome.INTERNAL, Outcome.ERROR))
+    print(f"wrong {counts[Outcome.WRONG]}, internal {counts[Outcome.INTERNAL]}, other errors {counts[Outcome.ERROR]}, "
+          f"unsupported {counts[Outcome.UNSUPPORTED]}, oracle-rejected {counts[Outcome.SKIP]}, ok {counts[Outcome.OK]}; "
+          f"regressions failing {reg_fail}")
+    if args.report:
+        with open(args.report, "w") as f:
+            json.dump(failures, f, indent=1, default=str)
+    return 1 if bad or reg_fail else 0
+
+
+def short(detail, width=600):
+    if not detail:
+        return ""
+    if "expected" in detail:
+        missing, extra = diff_rows(detail["expected"], detail["got"])
+        s = (f"vs {detail.get('vs')} (pushdown {detail.get('pushdown', 'on')}): expected {len(detail['expected'])} rows, "
+             f"got {len(detail['got'])}; missing {missing}; extra {extra}")
+    else:
+        s = str(detail)
+    return s[:width]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
