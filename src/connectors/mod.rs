@@ -35,6 +35,10 @@ pub enum ConnectorError {
     /// The source answered with an error.
     #[error("catalog `{catalog}`: {message}")]
     Source { catalog: String, message: String },
+    /// The source rejected the statement with this SQLSTATE (a division by zero, an
+    /// overflow, ... in a computation it was sent).
+    #[error("catalog `{catalog}`: {message}")]
+    Rejected { catalog: String, sqlstate: String, message: String },
     /// A value the source sent does not fit the column's type exactly.
     #[error("catalog `{catalog}`: {message}")]
     OutOfRange { catalog: String, message: String },

@@ -37,10 +37,6 @@ const SCALARS: &[&str] = &["abs", "ceil", "floor", "lower", "upper", "coalesce",
 /// Extra scalar functions PostgreSQL and Redshift share with DataFusion.
 const PG_SCALARS: &[&str] = &["date_part", "date_trunc", "substr", "btrim", "ltrim", "rtrim"];
 
-fn is_integer(t: &DataType) -> bool {
-    t.is_integer()
-}
-
 fn is_string(t: &DataType) -> bool {
     match t {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
@@ -119,15 +115,10 @@ fn expr_pushable(expr: &Expr, schema: &DFSchema, dialect: SourceDialect) -> bool
                     | Operator::BitwiseShiftRight,
                 ..
             }) => false,
-            Expr::BinaryExpr(BinaryExpr { left, op: Operator::Divide | Operator::Modulo, right })
-                if dialect == SourceDialect::MySql =>
-            {
-                // MySQL's `/` on integers yields a decimal; DataFusion's truncates.
-                !matches!(
-                    (left.get_type(schema), right.get_type(schema)),
-                    (Ok(l), Ok(r)) if is_integer(&l) && is_integer(&r)
-                )
-            }
+            // MySQL's `/` on integers yields a decimal (DataFusion's truncates), and a zero
+            // divisor gives NULL there instead of an error.
+            Expr::BinaryExpr(BinaryExpr { op: Operator::Divide | Operator::Modulo, .. })
+                if dialect == SourceDialect::MySql => false,
             Expr::WindowFunction(_) | Expr::ScalarSubquery(_) | Expr::Exists(_)
             | Expr::InSubquery(_) | Expr::Placeholder(_) => false,
             _ => true,

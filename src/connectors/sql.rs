@@ -12,7 +12,9 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::TableType;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion_federation::schema_cast::SchemaCastScanExec;
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::LogicalPlanBuilder;
+use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::common::{Statistics, TableReference};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::LogicalPlan;
@@ -20,7 +22,7 @@ use datafusion::physical_plan::{PhysicalExpr, SendableRecordBatchStream};
 use datafusion::sql::unparser::dialect::Dialect;
 use datafusion_federation::sql::{
     AstAnalyzer, LogicalOptimizer, RemoteTableRef, SQLExecutor, SQLFederationProvider,
-    SQLTableSource,
+    SQLTableSource, VirtualExecutionPlan,
 };
 use datafusion_federation::FederatedTableProviderAdaptor;
 use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
@@ -86,10 +88,28 @@ fn exact_decimals(texts: &dyn Array, field: &Field, catalog: &str) -> DfResult<(
 }
 
 fn source_error(catalog: &str, e: DataFusionError) -> DataFusionError {
-    DataFusionError::External(Box::new(ConnectorError::Source {
-        catalog: catalog.to_string(),
-        message: e.to_string(),
+    let catalog = catalog.to_string();
+    let message = e.to_string();
+    DataFusionError::External(Box::new(match source_sqlstate(&e) {
+        Some(sqlstate) => ConnectorError::Rejected { catalog, sqlstate, message },
+        None => ConnectorError::Source { catalog, message },
     }))
+}
+
+/// The SQLSTATE the source answered with, found on the drivers' own error types down the
+/// chain of causes the table providers wrap them in.
+fn source_sqlstate(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if let Some(db) = err.downcast_ref::<tokio_postgres::Error>().and_then(|p| p.as_db_error()) {
+            return Some(db.code().code().to_string());
+        }
+        if let Some(mysql_async::Error::Server(server)) = err.downcast_ref::<mysql_async::Error>() {
+            return Some(server.state.clone());
+        }
+        cause = err.source();
+    }
+    None
 }
 
 #[async_trait]
@@ -151,7 +171,7 @@ impl SQLExecutor for DialectExecutor {
                 })
                 .collect::<Vec<_>>(),
         ));
-        let stream = self.inner.execute(&query, sent, filters)?;
+        let stream = self.inner.execute(&query, sent, filters).map_err(|e| source_error(&self.catalog, e))?;
         let target = schema.clone();
         let catalog = self.catalog.clone();
         let batches = stream.map(move |batch| {
@@ -191,14 +211,26 @@ impl SQLExecutor for DialectExecutor {
 }
 
 /// The table provider DataFusion sees for a SQL source table: the provider's own, with
-/// better column types where we know them (MySQL TIMESTAMP as an instant; its scans are
-/// cast to that schema) and honest answers about which filters the source applies
-/// exactly (see `pushdown::scan_filter`).
-#[derive(Debug)]
+/// better column types where we know them (MySQL TIMESTAMP as an instant) and honest
+/// answers about which filters the source applies exactly (see `pushdown::scan_filter`).
+///
+/// A scan (a table read outside a federated subtree, or every read with pushdown off) is
+/// sent like a federated subtree, through our executor: its statement gets the same
+/// dialect rewrites and transport casts (exact decimals, literals MySQL keeps), the cancel
+/// marker, and arrives in the planned types. The provider's own scan has none of these.
 struct SourceTable {
     inner: Arc<dyn TableProvider>,
     schema: SchemaRef,
     dialect: SourceDialect,
+    table_ref: TableReference,
+    source: Arc<SQLTableSource>,
+    executor: Arc<DialectExecutor>,
+}
+
+impl std::fmt::Debug for SourceTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceTable").field("table", &self.table_ref).field("dialect", &self.dialect).finish()
+    }
 }
 
 #[async_trait]
@@ -227,12 +259,23 @@ impl TableProvider for SourceTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let plan = self.inner.scan(state, projection, filters, limit).await?;
-        let schema = match projection {
-            Some(p) => Arc::new(self.schema.project(p)?),
-            None => self.schema.clone(),
-        };
-        Ok(Arc::new(SchemaCastScanExec::new(Arc::new(SealedScanExec::new(plan)), schema)))
+        let _ = state;
+        // A read for its row count alone still names a column: no source takes `SELECT FROM`.
+        let count_only = projection.is_some_and(|p| p.is_empty());
+        let projection = if count_only { Some(vec![0]) } else { projection.cloned() };
+        let source = provider_as_source(Arc::new(FederatedTableProviderAdaptor::new(self.source.clone())));
+        let mut plan = LogicalPlanBuilder::scan_with_filters(self.table_ref.clone(), source, projection, filters.to_vec())?;
+        if limit.is_some() {
+            plan = plan.limit(0, limit)?;
+        }
+        let plan = plan.build()?;
+        let statistics = Statistics::new_unknown(plan.schema().as_arrow());
+        let read: Arc<dyn ExecutionPlan> =
+            Arc::new(SealedScanExec::new(Arc::new(VirtualExecutionPlan::new(plan, self.executor.clone(), statistics))));
+        if count_only {
+            return Ok(Arc::new(ProjectionExec::try_new(Vec::<ProjectionExpr>::new(), read)?));
+        }
+        Ok(read)
     }
 }
 
@@ -249,24 +292,27 @@ pub(crate) fn federate<T>(
 where
     T: TableProvider + SQLExecutor + 'static,
 {
-    let provider: Arc<dyn TableProvider> = Arc::new(SourceTable {
-        inner: table.clone(),
-        schema: schema.unwrap_or_else(|| table.schema()),
-        dialect,
-    });
-    let schema = provider.schema();
+    let schema = schema.unwrap_or_else(|| table.schema());
     let executor = Arc::new(DialectExecutor {
         inner: table.clone(),
         dialect,
         catalog: catalog.to_string(),
         cancel,
     });
-    let federation = Arc::new(SQLFederationProvider::new(executor));
+    let federation = Arc::new(SQLFederationProvider::new(executor.clone()));
     let source = Arc::new(SQLTableSource::new_with_schema(
         federation,
-        RemoteTableRef::from(table_ref),
-        schema,
+        RemoteTableRef::from(table_ref.clone()),
+        schema.clone(),
     ));
+    let provider: Arc<dyn TableProvider> = Arc::new(SourceTable {
+        inner: table.clone(),
+        schema,
+        dialect,
+        table_ref,
+        source: source.clone(),
+        executor,
+    });
     Arc::new(FederatedTableProviderAdaptor::new_with_provider(source, provider))
 }
 

@@ -22,7 +22,7 @@
 
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::Column;
 use datafusion::error::Result;
 use datafusion::functions::expr_fn::coalesce;
@@ -61,7 +61,8 @@ pub fn for_unparser(plan: LogicalPlan) -> Result<LogicalPlan> {
         lift_filter_over_alias(node)?
             .transform_data(constant_group_keys_as_expressions)?
             .transform_data(merged_column_projection)?
-            .transform_data(named_aggregates)
+            .transform_data(named_aggregates)?
+            .transform_data(named_projection)
     })
     .map(|t| t.data)
 }
@@ -180,6 +181,48 @@ fn picked_columns(upper: &Projection, lower: &Projection) -> Option<Vec<Expr>> {
             Some(value.alias_qualified(q.cloned(), f.name()))
         })
         .collect()
+}
+
+/// Every computed column of a projection named by an alias of its own, outermost.
+///
+/// Type coercion wraps an aliased expression in a cast (`CAST(c.w AS v AS Int64)`, from
+/// `x IN (SELECT c.w AS v ...)` over a wider `x`): the column keeps the name `v`, but the
+/// unparser drops aliases inside expressions and wrote `SELECT CAST(c.w AS BIGINT)` under a
+/// derived table read as `__correlated_sq_1.v`, which no source accepts.
+fn named_projection(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let LogicalPlan::Projection(p) = &node else {
+        return Ok(Transformed::no(node));
+    };
+    let nested = |e: &Expr| {
+        let mut found = false;
+        let _ = e.apply(|x| {
+            found = matches!(x, Expr::Alias(_));
+            Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+        });
+        found
+    };
+    let inner_alias = |e: &Expr| match e {
+        Expr::Alias(a) => nested(&a.expr),
+        Expr::Column(_) => false,
+        other => nested(other),
+    };
+    if !p.expr.iter().any(inner_alias) {
+        return Ok(Transformed::no(node));
+    }
+    let exprs = p
+        .expr
+        .iter()
+        .zip(p.schema.iter())
+        .map(|(e, (q, f))| {
+            if inner_alias(e) {
+                e.clone().unalias_nested().data.alias_qualified(q.cloned(), f.name())
+            } else {
+                e.clone()
+            }
+        })
+        .collect();
+    let projection = Projection::try_new_with_schema(exprs, p.input.clone(), p.schema.clone())?;
+    Ok(Transformed::yes(LogicalPlan::Projection(projection)))
 }
 
 /// A projection over an aggregate that passes an aggregate on as a bare column

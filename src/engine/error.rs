@@ -72,8 +72,26 @@ fn connector_error(e: &ConnectorError) -> QueryError {
             };
             QueryError::new(code, e.to_string())
         }
+        ConnectorError::Rejected { sqlstate, .. } => {
+            QueryError::new(data_exception(sqlstate).unwrap_or(sqlstate::INTERNAL_ERROR), e.to_string())
+        }
         ConnectorError::OutOfRange { .. } => QueryError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, e.to_string()),
     }
+}
+
+/// A source's SQLSTATE for a problem with the data (class 22) or a cancel: the user's
+/// query met it at the source, as it would have here. Anything else a source rejects is
+/// SQL we wrote: a bug.
+fn data_exception(state: &str) -> Option<&'static str> {
+    Some(match state {
+        "22003" => sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+        "22012" => sqlstate::DIVISION_BY_ZERO,
+        "22P02" => sqlstate::INVALID_TEXT_REPRESENTATION,
+        "22023" => sqlstate::INVALID_PARAMETER_VALUE,
+        "57014" => sqlstate::QUERY_CANCELED,
+        s if s.starts_with("22") => sqlstate::DATA_EXCEPTION,
+        _ => return None,
+    })
 }
 
 /// Classifies a DataFusion error, looking through its wrappers.

@@ -3,6 +3,8 @@
 
 mod catalog;
 mod decimal_avg;
+mod decimal_literal;
+mod exact_sum;
 pub mod error;
 pub mod guard;
 pub mod like_escape;
@@ -72,7 +74,7 @@ impl Engine {
         let state = SessionStateBuilder::new()
             .with_optimizer_rules(optimizer_rules(true))
             .with_query_planner(Arc::new(FederatedQueryPlanner::new()))
-            .with_analyzer_rule(Arc::new(timezone::SessionTimeZone))
+            .with_analyzer_rules(analyzer_rules())
             .with_default_features()
             .with_config(config)
             .with_runtime_env(runtime.clone())
@@ -120,6 +122,16 @@ impl Engine {
         }
         SessionContext::new_with_state(state)
     }
+}
+
+/// DataFusion's analyzer rules, with literals made plain before type coercion reads
+/// them and the session's zone applied after.
+fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
+    let mut rules = datafusion::optimizer::Analyzer::new().rules;
+    rules.insert(0, Arc::new(decimal_literal::PlainDecimalLiterals));
+    rules.insert(1, Arc::new(exact_sum::ExactBigintSum));
+    rules.push(Arc::new(timezone::SessionTimeZone));
+    rules
 }
 
 /// DataFusion's rules with federation, then ours (which see only what stays local).

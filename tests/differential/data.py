@@ -49,7 +49,7 @@ KEYS = {"t_a": ["id"], "t_b": ["id"]}
 TEXTS = [
     "apple", "Apple", "APPLE", "apple ", " apple", "", "banana", "a'b", 'say "hi"', "back\\slash",
     "50%", "under_score", "가나다", "한글 텍스트", "😀 emoji", "zeta", "Zeta", "a", "b", "ab",
-    "abc", "%", "_", "x\\_y", "\\", "apple  ", "BANANA", "cherry", "ß", "é",
+    "abc", "%", "_", "x\\_y", "\\", "apple  ", "BANANA", "cherry", "ü", "é",
 ]
 KEYWORDS = ["red", "Red", "RED", "red ", "blue", "green", "", "가", "x'y", 'q"', "b\\c"]
 
@@ -129,20 +129,22 @@ def _create_sql(table, dialect):
     cols = []
     for name, _kind, nullable, my, pg, _arrow in TABLES[table]:
         ty = my if dialect == "mysql" else pg
+        if dialect == "redshift" and ty == "numeric":
+            ty = "numeric(38,20)"  # Redshift has no numeric without a precision
         cols.append(f"{name} {ty}{'' if nullable else ' NOT NULL'}")
     if table in KEYS:
         cols.append(f"PRIMARY KEY ({', '.join(KEYS[table])})")
     return f"CREATE TABLE {table} ({', '.join(cols)})"
 
 
-def load_postgres(conn, schema, data):
+def load_postgres(conn, schema, data, dialect="postgres"):
     """Creates `schema` in the connected database and loads every table (psycopg2)."""
     from psycopg2.extras import execute_values
     with conn.cursor() as cur:
         cur.execute(f"CREATE SCHEMA {schema}")
         cur.execute(f"SET search_path = {schema}")
         for table in TABLES:
-            cur.execute(_create_sql(table, "postgres"))
+            cur.execute(_create_sql(table, dialect))
             execute_values(cur, f"INSERT INTO {table} VALUES %s", data[table])
         cur.execute("RESET search_path")
     conn.commit()

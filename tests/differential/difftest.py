@@ -70,18 +70,23 @@ class World:
         self.cleanups.append(lambda: self._mysql(f"DROP DATABASE IF EXISTS {self.my_db}"))
         data.load_mysql(my, rows)
         my.close()
-        # PostgreSQL: the source (the server's default collation) and the oracle (C).
-        self.pg_db, self.oracle_db = self.tag, self.tag + "_oracle"
+        # PostgreSQL: the source (the server's default collation), a stand-in for Redshift
+        # (backslashes in literals are escapes, numerics have a precision), and the oracle
+        # (byte-wise C collation, UTF-8 character classes).
+        self.pg_db, self.rs_db, self.oracle_db = self.tag, self.tag + "_rs", self.tag + "_oracle"
         admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
         admin.autocommit = True
         with admin.cursor() as cur:
             cur.execute(f"CREATE DATABASE {self.pg_db}")
-            cur.execute(f"CREATE DATABASE {self.oracle_db} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'")
+            cur.execute(f"CREATE DATABASE {self.rs_db}")
+            cur.execute(f"ALTER DATABASE {self.rs_db} SET standard_conforming_strings = off")
+            cur.execute(f"ALTER DATABASE {self.rs_db} SET escape_string_warning = off")
+            cur.execute(f"CREATE DATABASE {self.oracle_db} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C.UTF-8'")
         admin.close()
-        for db in (self.pg_db, self.oracle_db):
+        for db, dialect in ((self.pg_db, "postgres"), (self.rs_db, "redshift"), (self.oracle_db, "postgres")):
             self.cleanups.append(lambda db=db: self._pg_admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
             c = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=db)
-            data.load_postgres(c, SCHEMA, rows)
+            data.load_postgres(c, SCHEMA, rows, dialect)
             c.close()
         # Parquet, local and on S3.
         self.dir = tempfile.mkdtemp(prefix=self.tag)
@@ -95,11 +100,11 @@ class World:
         cats = os.path.join(self.dir, "catalogs")
         os.makedirs(cats)
         pg = ('host = "127.0.0.1"\nport = 5432\nuser = "postgres"\ndatabase = "%s"\n'
-              'sslmode = "disable"\nschemas = ["%s"]\n' % (self.pg_db, SCHEMA))
+              'sslmode = "disable"\nschemas = ["%s"]\n')
         catalogs = {
             "my": f'connector = "mysql"\nurl = "mysql://root@127.0.0.1:3306/{self.my_db}"\nsslmode = "disable"\n',
-            "pg": 'connector = "postgres"\n' + pg,
-            "rs": 'connector = "redshift"\n' + pg,
+            "pg": 'connector = "postgres"\n' + pg % (self.pg_db, SCHEMA),
+            "rs": 'connector = "redshift"\n' + pg % (self.rs_db, SCHEMA),
             "pq": f'connector = "parquet"\nlocation = "file://{self.dir}/parquet/"\n',
             "s3": (f'connector = "parquet"\nlocation = "s3://{self.bucket}/data/"\n[s3]\n'
                    f'endpoint = "{S3_ENDPOINT}"\nregion = "us-east-1"\naccess_key_id = "difftest"\n'
@@ -133,7 +138,7 @@ class World:
 
     def close(self):
         if self.keep:
-            print(f"kept: MariaDB {self.my_db}, PostgreSQL {self.pg_db}/{self.oracle_db}, {self.dir}, s3://{self.bucket}")
+            print(f"kept: MariaDB {self.my_db}, PostgreSQL {self.pg_db}/{self.rs_db}/{self.oracle_db}, {self.dir}, s3://{self.bucket}")
             self.server.stop()
             return
         for c in reversed(self.cleanups):
@@ -220,7 +225,7 @@ def sort_key(row):
         if v is None:
             out.append((0, ""))
         elif isinstance(v, (Decimal, float)):
-            f = float(v)
+            f = float(v) + 0.0  # -0.0 sorts as 0.0
             out.append((1, f"{f:.9e}" if math.isfinite(f) else str(f)))
         else:
             out.append((2, f"{type(v).__name__}:{v}"))
@@ -256,6 +261,19 @@ def same_rows(expected, got, ordered):
         e.sort(key=sort_key)
         g.sort(key=sort_key)
     return all(len(x) == len(y) and all(same_value(a, b) for a, b in zip(x, y)) for x, y in zip(e, g))
+
+
+def first_difference(expected, got, ordered):
+    """The first pair of rows that differ once both are in the compared order."""
+    e = [[norm(v) for v in r] for r in expected]
+    g = [[norm(v) for v in r] for r in got]
+    if not ordered:
+        e.sort(key=sort_key)
+        g.sort(key=sort_key)
+    for i, (x, y) in enumerate(zip(e, g)):
+        if not (len(x) == len(y) and all(same_value(a, b) for a, b in zip(x, y))):
+            return i, x, y
+    return None
 
 
 def diff_rows(expected, got, limit=8):
@@ -489,8 +507,9 @@ def short(detail, width=600):
         return ""
     if "expected" in detail:
         missing, extra = diff_rows(detail["expected"], detail["got"])
+        first = first_difference(detail["expected"], detail["got"], False)
         s = (f"vs {detail.get('vs')} (pushdown {detail.get('pushdown', 'on')}): expected {len(detail['expected'])} rows, "
-             f"got {len(detail['got'])}; missing {missing}; extra {extra}")
+             f"got {len(detail['got'])}; first difference (sorted) {first}; missing {missing[:3]}; extra {extra[:3]}")
     else:
         s = str(detail)
     return s[:width]

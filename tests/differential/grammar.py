@@ -424,7 +424,8 @@ class Generator:
             lo, hi = sorted([self.literal(kind), self.literal(kind)], key=lambda l: l.fmt)
             return Expr(BOOL, "{0} " + self.pick(["BETWEEN", "NOT BETWEEN"]) + " {1} AND {2}", x, lo, hi)
         if choice < 0.8:
-            return Expr(BOOL, "{0} IS " + self.pick(["DISTINCT", "NOT DISTINCT"]) + " FROM {1}", x, self.literal(kind))
+            # Parenthesized: sqlparser binds `a IS DISTINCT FROM b AND c` as `a IS DISTINCT FROM (b AND c)`.
+            return Expr(BOOL, "({0} IS " + self.pick(["DISTINCT", "NOT DISTINCT"]) + " FROM {1})", x, self.literal(kind))
         if kind != TEXT:
             x = self.expr(TEXT, scope, depth + 1)
         pattern = self.pick(["a%", "%e", "%a%", "A%", "_", "__", "%\\_%", "50\\%", "%가%", "%\"%", "%'%", "b%", "%\\\\%", "apple"])
