@@ -354,7 +354,8 @@ fn mysql_superset(filter: &Expr, schema: &DFSchema) -> bool {
                 matches!(op, Operator::Eq)
             }
             Expr::InList(l) => !l.negated,
-            Expr::Like(l) => !l.negated,
+            // MySQL has no ILIKE, and a `_bin` column's LIKE is case-sensitive.
+            Expr::Like(l) => !l.negated && !l.case_insensitive,
             Expr::SimilarTo(_) | Expr::Between(_) => false,
             _ => true,
         };
@@ -374,7 +375,7 @@ fn mysql_superset(filter: &Expr, schema: &DFSchema) -> bool {
                 Ok(Transformed::yes(always()))
             }
             Expr::InList(ref l) if !l.negated => Ok(Transformed::yes(always())),
-            Expr::Like(ref l) if !l.negated => Ok(Transformed::yes(always())),
+            Expr::Like(ref l) if !l.negated && !l.case_insensitive => Ok(Transformed::yes(always())),
             other => Ok(Transformed::no(other)),
         })
         .map(|t| t.data);

@@ -109,7 +109,12 @@ fn source_sqlstate(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         }
         cause = err.source();
     }
-    None
+    // The table providers turn most driver errors into text (`Execution(String)`); what
+    // is left of the code is the line each driver's own message format gives it.
+    let text = e.to_string();
+    let postgres = text.lines().find_map(|l| l.trim().strip_prefix("SQLSTATE: "));
+    let mysql = text.split_once("ERROR ").and_then(|(_, rest)| rest.split_once(" (")).and_then(|(_, rest)| rest.split_once(')')).map(|(state, _)| state);
+    postgres.or(mysql).filter(|s| s.len() == 5 && s.bytes().all(|b| b.is_ascii_alphanumeric())).map(str::to_string)
 }
 
 #[async_trait]

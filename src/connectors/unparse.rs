@@ -58,7 +58,8 @@ fn renamed(predicate: Expr, alias: &SubqueryAlias) -> Result<Expr> {
 pub fn for_unparser(plan: LogicalPlan) -> Result<LogicalPlan> {
     // One walk, children first: each rule sees its inputs already rewritten.
     plan.transform_up(|node| {
-        lift_filter_over_alias(node)?
+        shadowed_scan_alias(node)?
+            .transform_data(lift_filter_over_alias)?
             .transform_data(constant_group_keys_as_expressions)?
             .transform_data(merged_column_projection)?
             .transform_data(named_aggregates)?
@@ -282,6 +283,55 @@ fn constant_group_keys_as_expressions(node: LogicalPlan) -> Result<Transformed<L
         .collect();
     let keyed = Aggregate::try_new(agg.input.clone(), keys, agg.aggr_expr.clone())?;
     Ok(Transformed::yes(LogicalPlan::Aggregate(keyed)))
+}
+
+/// `(SELECT c.x ... FROM t AS c WHERE ...) AS q`: the alias `c` is seen only by the
+/// projection between the two. The unparser writes the table as `t AS q` but keeps `c` in
+/// the table read's own filters (`FROM t AS q WHERE c.label = ...`, which no source
+/// accepts). Without the inner alias, the projection names the table itself, and the
+/// statement reads `FROM t AS q WHERE q.label = ...`.
+fn shadowed_scan_alias(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let LogicalPlan::SubqueryAlias(outer) = &node else {
+        return Ok(Transformed::no(node));
+    };
+    let LogicalPlan::Projection(p) = outer.input.as_ref() else {
+        return Ok(Transformed::no(node));
+    };
+    let LogicalPlan::SubqueryAlias(inner) = p.input.as_ref() else {
+        return Ok(Transformed::no(node));
+    };
+    let LogicalPlan::TableScan(scan) = inner.input.as_ref() else {
+        return Ok(Transformed::no(node));
+    };
+    let table = scan.table_name.clone();
+    let exprs = p
+        .expr
+        .iter()
+        .zip(p.schema.iter())
+        .map(|(e, (_, f))| {
+            let requalified = e
+                .clone()
+                .transform(|x| match x {
+                    Expr::Column(c) if c.relation.as_ref() == Some(&inner.alias) => {
+                        Ok(Transformed::yes(Expr::Column(Column::new(Some(table.clone()), c.name))))
+                    }
+                    other => Ok(Transformed::no(other)),
+                })?
+                .data;
+            // The column keeps the name the alias above reads.
+            Ok(match requalified {
+                Expr::Column(ref c) if c.name == *f.name() => requalified,
+                Expr::Alias(_) => requalified,
+                other => other.alias(f.name()),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let projection = Projection::try_new(exprs, inner.input.clone())?;
+    let alias = SubqueryAlias::try_new(Arc::new(LogicalPlan::Projection(projection)), outer.alias.clone())?;
+    if alias.schema != outer.schema {
+        return Ok(Transformed::no(node));
+    }
+    Ok(Transformed::yes(LogicalPlan::SubqueryAlias(alias)))
 }
 
 /// Lifts a filter that sits between an alias and a derived table above the alias.

@@ -129,7 +129,6 @@ impl Engine {
 fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
     let mut rules = datafusion::optimizer::Analyzer::new().rules;
     rules.insert(0, Arc::new(decimal_literal::PlainDecimalLiterals));
-    rules.insert(1, Arc::new(exact_sum::ExactBigintSum));
     rules.push(Arc::new(timezone::SessionTimeZone));
     rules
 }
@@ -159,8 +158,15 @@ fn optimizer_rules(federate: bool) -> Vec<Arc<dyn datafusion::optimizer::Optimiz
 /// Checks and plans one statement: the single path every front uses.
 pub async fn plan_statement(ctx: &SessionContext, stmt: &Statement) -> Result<LogicalPlan, QueryError> {
     guard::check(ctx, stmt).await?;
-    ctx.state()
+    let state = ctx.state();
+    let plan = state
         .statement_to_plan(DfStatement::Statement(Box::new(stmt.clone())))
         .await
+        .map_err(|e| classify(&e))?;
+    // Result types are described to the client from this plan: rules that change a
+    // column's type run here, not among the analyzer's.
+    use datafusion::optimizer::AnalyzerRule;
+    exact_sum::ExactBigintSum
+        .analyze(plan, state.config_options())
         .map_err(|e| classify(&e))
 }
