@@ -7,6 +7,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::ScalarValue;
 use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::optimizer::AnalyzerRule;
 
@@ -33,8 +34,15 @@ fn plain(e: Expr) -> Result<Transformed<Expr>> {
 
 impl AnalyzerRule for PlainDecimalLiterals {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|node| node.map_expressions(|e| e.transform_up(plain)))
-            .map(|t| t.data)
+        plan.transform_up_with_subqueries(|node| {
+            // Columns keep their names: nodes above read them by name.
+            let names = NamePreserver::new(&node);
+            node.map_expressions(|e| {
+                let saved = names.save(&e);
+                Ok(e.transform_up(plain)?.update_data(|e| saved.restore(e)))
+            })
+        })
+        .map(|t| t.data)
     }
 
     fn name(&self) -> &str {

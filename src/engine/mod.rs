@@ -4,6 +4,7 @@
 mod catalog;
 mod decimal_avg;
 mod decimal_literal;
+mod decimal_rounding;
 mod exact_sum;
 pub mod error;
 pub mod guard;
@@ -168,5 +169,6 @@ pub async fn plan_statement(ctx: &SessionContext, stmt: &Statement) -> Result<Lo
     use datafusion::optimizer::AnalyzerRule;
     exact_sum::ExactBigintSum
         .analyze(plan, state.config_options())
+        .and_then(decimal_rounding::widen)
         .map_err(|e| classify(&e))
 }

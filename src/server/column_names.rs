@@ -34,6 +34,13 @@ fn pg_name(e: &Expr) -> Option<String> {
         Expr::Value(v) if matches!(v.value, Value::Boolean(_)) => "bool".into(),
         Expr::TypedString(t) => type_name(&t.data_type),
         Expr::Exists { .. } => "exists".into(),
+        // Functions sqlparser reads as syntax of their own.
+        Expr::Ceil { .. } => "ceil".into(),
+        Expr::Floor { .. } => "floor".into(),
+        Expr::Substring { .. } => "substring".into(),
+        Expr::Extract { .. } => "extract".into(),
+        Expr::Position { .. } => "position".into(),
+        Expr::Trim { .. } => "btrim".into(),
         _ => "?column?".into(),
     })
 }

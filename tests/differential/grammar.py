@@ -141,6 +141,9 @@ class Select:
     def ordered(self):
         return bool(self.order)
 
+    def limited(self):
+        return self.limit is not None or self.offset is not None
+
     def slots(self):
         return self.from_.slots() + sub_slots([self.where, self.having] + [e for e, _ in self.items])
 
@@ -188,6 +191,9 @@ class SetOp:
 
     def ordered(self):
         return bool(self.order)
+
+    def limited(self):
+        return self.limit is not None or self.offset is not None
 
     def slots(self):
         return self.left.slots() + self.right.slots()
