@@ -146,3 +146,30 @@ impl<'a> tokio_postgres::types::FromSql<'a> for Raw {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A PostgreSQL `numeric` without a precision arrives exact (read as numeric(38,20)), or
+/// fails with 22003 naming the column when it holds more than 20 decimals: never a
+/// rounded number (issue 12: `0.000000000000000000000001` arrived as `0E-20`). A plain
+/// table read (a scan, not a pushed-down statement) is exact too.
+#[tokio::test]
+async fn unconstrained_numeric_is_exact_or_a_clean_error() {
+    let pg = PgDb::create(
+        "CREATE TABLE n (id int, v numeric);
+         INSERT INTO n VALUES (1, 0.00000000000000000001), (2, 123456789012345678.12345678901234567890), (3, -1.5),
+                              (4, 0.000000000000000000000001);",
+    )
+    .await;
+    let cats = Catalogs::new().postgres("crm", &pg.name);
+    let server = Server::start(&cats);
+    let c = server.client().await;
+    assert_eq!(
+        rows(&c, "SELECT id, v FROM crm.public.n WHERE id < 4 ORDER BY id").await,
+        [["1", "0.00000000000000000001"], ["2", "123456789012345678.12345678901234567890"], ["3", "-1.50000000000000000000"]]
+    );
+    let e = c.simple_query("SELECT v FROM crm.public.n WHERE id = 4").await.unwrap_err();
+    let (code, message) = sqlstate(&e);
+    assert_eq!(code, "22003", "{message}");
+    assert!(message.contains("crm") && message.contains("`v`") && message.contains("0.000000000000000000000001"), "{message}");
+    // The connection goes on.
+    assert_eq!(rows(&c, "SELECT count(*) FROM crm.public.n").await, [["4"]]);
+}

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::{cast, cast_with_options, CastOptions};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -60,9 +60,13 @@ fn transport(dialect: SourceDialect, t: &DataType) -> Option<(&'static str, Data
     }
 }
 
+/// How a PostgreSQL `numeric` without a precision is read (`postgres::retyped`). Other
+/// decimal columns either hold what their declared scale allows or are computed (an AVG
+/// or a quotient, rounded to the scale the engine plans for it, as it would itself).
+pub(crate) const UNCONSTRAINED_NUMERIC: DataType = DataType::Decimal256(76, 20);
+
 /// Checks that every decimal that arrived as text fits `field`'s scale: the cast to it
-/// would round the digits beyond (PostgreSQL's `numeric` without a precision is read as
-/// numeric(38,20), and `0.000000000000000000000001` came back as 0).
+/// would round the digits beyond (`0.000000000000000000000001` came back as 0).
 fn exact_decimals(texts: &dyn Array, field: &Field, catalog: &str) -> DfResult<()> {
     let (DataType::Decimal128(precision, scale) | DataType::Decimal256(precision, scale)) = field.data_type() else {
         return Ok(());
@@ -76,15 +80,41 @@ fn exact_decimals(texts: &dyn Array, field: &Field, catalog: &str) -> DfResult<(
             return Err(DataFusionError::External(Box::new(ConnectorError::OutOfRange {
                 catalog: catalog.to_string(),
                 message: format!(
-                    "column `{}` holds {v}, which numeric({precision},{scale}) cannot hold exactly; \
-                     a numeric without a precision is read as numeric(38,20): give the column a \
-                     precision and scale at the source (or cast it in a view)",
+                    "column `{}` holds {v}, which numeric({precision},{scale}) cannot hold exactly \
+                     (a numeric without a precision is read with {scale} decimals): give the \
+                     column a precision and scale at the source, or cast it in a view",
                     field.name()
                 ),
             })));
         }
     }
     Ok(())
+}
+
+/// Decimals as text without the trailing fractional zeros past `scale`: a source writes
+/// a sum of numeric(30,10) and numeric(38,20) with 20 decimals, which the cast to the
+/// Decimal128(38,10) the engine planned rejects as 40 digits although it holds the value.
+fn zeros_past_scale_dropped(texts: &ArrayRef, scale: i8) -> ArrayRef {
+    let scale = usize::try_from(scale).unwrap_or(0);
+    let long = |v: &str| v.split_once('.').is_some_and(|(_, f)| f.len() > scale && f.ends_with('0'));
+    let strings = texts.as_string::<i32>();
+    if !strings.iter().flatten().any(long) {
+        return texts.clone();
+    }
+    let trimmed: StringArray = strings
+        .iter()
+        .map(|v| {
+            v.map(|v| match v.split_once('.') {
+                Some((whole, fraction)) if fraction.len() > scale => {
+                    let kept = fraction.trim_end_matches('0');
+                    let kept = &fraction[..kept.len().max(scale)];
+                    if kept.is_empty() { whole.to_string() } else { format!("{whole}.{kept}") }
+                }
+                _ => v.to_string(),
+            })
+        })
+        .collect();
+    Arc::new(trimmed)
 }
 
 fn source_error(catalog: &str, e: DataFusionError) -> DataFusionError {
@@ -189,11 +219,17 @@ impl SQLExecutor for DialectExecutor {
                     if c.data_type() == f.data_type() {
                         return Ok(c.clone());
                     }
-                    if f.data_type().is_decimal() && c.data_type() == &DataType::Utf8 {
+                    if f.data_type() == &UNCONSTRAINED_NUMERIC && c.data_type() == &DataType::Utf8 {
                         exact_decimals(c, f, &catalog)?;
                     }
                     let options = CastOptions { safe: false, ..Default::default() };
-                    cast_with_options(c, f.data_type(), &options).map_err(DataFusionError::from)
+                    let c = match (f.data_type(), c.data_type()) {
+                        (DataType::Decimal128(_, scale) | DataType::Decimal256(_, scale), DataType::Utf8) => {
+                            zeros_past_scale_dropped(c, *scale)
+                        }
+                        _ => c.clone(),
+                    };
+                    cast_with_options(&c, f.data_type(), &options).map_err(DataFusionError::from)
                 })
                 .collect::<DfResult<Vec<_>>>()?;
             Ok(RecordBatch::try_new(target.clone(), columns)?)

@@ -1,0 +1,93 @@
+-- The differential tester's regression corpus: every entry runs on each target it
+-- names (default: my pg rs pq s3), and must answer as PostgreSQL does (and as fedsql
+-- with pushdown off). `{t_a}` is that target's table; `{my:t_a}` pins a target.
+-- `-- ordered: yes` compares rows in order.
+
+-- name: issue 12: LEFT JOIN with a WHERE on the preserved side (was answered as an ON condition)
+SELECT count(*) FROM {t_a} AS m LEFT JOIN {t_b} AS o ON m.id = o.a_id WHERE m.id < 10;
+
+-- name: issue 12: LEFT JOIN with a WHERE on both sides
+SELECT m.id, o.id FROM {t_a} AS m LEFT JOIN {t_b} AS o ON m.id = o.a_id WHERE m.id < 20 AND o.n IS NULL;
+
+-- name: issue 12: aggregates over a table filtered on a text column (was XX000 on MySQL: nullability)
+SELECT sum(a.i), avg(a.i), stddev(a.f), count(DISTINCT a.s2), count(*) FROM {t_a} AS a WHERE a.s2 = 'apple';
+
+-- name: issue 12: GROUP BY with a text filter
+SELECT a.dt, sum(a.m) FROM {t_a} AS a WHERE a.s2 = 'banana' OR a.s2 = 'apple' GROUP BY a.dt;
+
+-- name: issue 12: SELECT DISTINCT over a text filter
+SELECT DISTINCT a.s2 FROM {t_a} AS a WHERE a.s2 <> 'zeta';
+
+-- name: issue 12: a literal with double quotes (MySQL received 'say hi')
+SELECT a.id, a.s FROM {t_a} AS a WHERE a.s = 'say "hi"';
+
+-- name: issue 12: a literal with a backslash
+SELECT a.id, a.s FROM {t_a} AS a WHERE a.s = 'back\slash' OR a.s = '\' OR a.s LIKE 'x\\%';
+
+-- name: issue 12: double quotes and backslashes in LIKE and IN
+SELECT count(*) FROM {t_b} AS b WHERE b.k LIKE '%"%' OR b.k IN ('b\c', 'x''y');
+
+-- name: issue 12: unconstrained numeric arrives exact (20 decimals and 38 digits)
+SELECT c.nv, c.w FROM {t_c} AS c;
+
+-- name: issue 12: NOT IN (subquery) whose column holds NULLs
+SELECT count(*) FROM {t_a} AS a WHERE a.i NOT IN (SELECT c.w FROM {t_c} AS c);
+
+-- name: issue 12: NOT IN (subquery) without NULLs
+SELECT count(*) FROM {t_a} AS a WHERE a.i NOT IN (SELECT c.w FROM {t_c} AS c WHERE c.w IS NOT NULL);
+
+-- name: issue 12: RIGHT JOIN with a WHERE on one side
+SELECT a.id, b.id FROM {t_a} AS a RIGHT JOIN {t_b} AS b ON a.id = b.a_id WHERE b.id < 15;
+
+-- name: issue 12: FULL JOIN with a WHERE on one side
+SELECT a.id, b.id FROM {t_a} AS a FULL JOIN {t_b} AS b ON a.id = b.a_id WHERE a.id < 15;
+
+-- name: issue 12: FULL JOIN grouped (no NULL group PostgreSQL lacks)
+SELECT b.k, count(*) FROM {t_a} AS a FULL JOIN {t_b} AS b ON a.id = b.a_id WHERE b.n > 0 GROUP BY b.k;
+
+-- name: issue 12: IN (subquery) within one catalog
+SELECT count(*) FROM {t_a} AS a WHERE a.id IN (SELECT b.a_id FROM {t_b} AS b WHERE b.n > 2);
+
+-- name: issue 12: EXISTS within one catalog
+SELECT count(*) FROM {t_a} AS a WHERE EXISTS (SELECT 1 FROM {t_b} AS b WHERE b.a_id = a.id);
+
+-- name: issue 12: INTERSECT
+SELECT a.id FROM {t_a} AS a INTERSECT SELECT b.a_id FROM {t_b} AS b;
+
+-- name: issue 12: EXCEPT
+SELECT a.id FROM {t_a} AS a EXCEPT SELECT b.a_id FROM {t_b} AS b;
+
+-- name: NOT IN over a wider column (the cast dropped the subquery column's alias)
+SELECT count(*) FROM {t_a} AS a WHERE a.bi NOT IN (SELECT c.w FROM {t_c} AS c WHERE c.w IS NOT NULL);
+
+-- name: a derived table's alias over a filtered, aliased table
+SELECT q4.nv FROM (SELECT a1.id FROM {t_a} AS a1) AS q2 CROSS JOIN (SELECT c3.nv AS nv FROM {t_c} AS c3 WHERE (c3.label IS NOT DISTINCT FROM 'red')) AS q4;
+
+-- name: an exponent literal compared with a double (1e15 was 999999999999999.9)
+SELECT a.id, a.f FROM {t_a} AS a WHERE a.f IN (CAST(1e15 AS DOUBLE PRECISION), CAST(0.1 AS DOUBLE PRECISION)) OR a.d > 1e15;
+
+-- name: sum of a bigint that passes the bigint range (wrapped to a negative number)
+SELECT sum(a.bi) FROM {t_a} AS a;
+
+-- name: ceil and floor of the largest decimal of a column (Decimal overflow)
+SELECT ceil(a.m), floor(-a.m), ceil(a.d) FROM {t_a} AS a;
+
+-- name: ILIKE over a MySQL table (MySQL has no ILIKE)
+SELECT q.k FROM (SELECT b.k AS k FROM {t_b} AS b WHERE b.k ILIKE 'r%') AS q;
+
+-- name: a count over a table read for no column (MySQL got `SELECT FROM`)
+SELECT 'x' AS c FROM {t_a} AS a;
+
+-- name: a 30-digit decimal read whole (the scan path rounded to 28 digits)
+SELECT a.d FROM {t_a} AS a WHERE a.f IS NOT NULL;
+
+-- name: cross-source join with a text key and a decimal sum
+-- targets: my pg
+SELECT b.k, sum(b.amt), count(a.id) FROM {t_b} AS b JOIN {pq:t_a} AS a ON a.s2 = b.k GROUP BY b.k;
+
+-- name: ORDER BY with NULLS FIRST and LIMIT/OFFSET
+-- ordered: yes
+SELECT a.id, a.i FROM {t_a} AS a ORDER BY a.i DESC NULLS FIRST, a.id LIMIT 7 OFFSET 3;
+
+-- name: subquery in FROM with its own LIMIT
+SELECT q.id, q.m FROM (SELECT a.id, a.m FROM {t_a} AS a ORDER BY a.id LIMIT 5 OFFSET 2) AS q WHERE q.m IS NOT NULL;
