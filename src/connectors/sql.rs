@@ -219,6 +219,11 @@ impl SQLExecutor for DialectExecutor {
                     if c.data_type() == f.data_type() {
                         return Ok(c.clone());
                     }
+                    // Decimals arrive as text of whichever string type the provider chose.
+                    let c = &match c.data_type() {
+                        DataType::LargeUtf8 | DataType::Utf8View if f.data_type().is_decimal() => cast(c, &DataType::Utf8)?,
+                        _ => c.clone(),
+                    };
                     if f.data_type() == &UNCONSTRAINED_NUMERIC && c.data_type() == &DataType::Utf8 {
                         exact_decimals(c, f, &catalog)?;
                     }
@@ -447,4 +452,18 @@ pub(crate) fn sizes_from_rows(rows: Vec<Vec<String>>) -> Vec<(String, String, Ta
 /// A SQL string literal, quoted for any of our sources.
 pub(crate) fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zeros_past_the_planned_scale_are_dropped() {
+        let texts: ArrayRef = Arc::new(StringArray::from(vec![Some("-12345678901234567890.01234567890000000000"), None, Some("1.5")]));
+        let trimmed = zeros_past_scale_dropped(&texts, 10);
+        let options = CastOptions { safe: false, ..Default::default() };
+        let d = cast_with_options(&trimmed, &DataType::Decimal128(38, 10), &options).unwrap();
+        assert_eq!(cast(&d, &DataType::Utf8).unwrap().as_string::<i32>().value(0), "-12345678901234567890.0123456789");
+    }
 }
