@@ -6,6 +6,7 @@ mod decimal_avg;
 mod decimal_literal;
 mod decimal_rounding;
 mod exact_sum;
+mod null_aware_in;
 pub mod error;
 pub mod guard;
 pub mod like_escape;
@@ -130,6 +131,7 @@ impl Engine {
 fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
     let mut rules = datafusion::optimizer::Analyzer::new().rules;
     rules.insert(0, Arc::new(decimal_literal::PlainDecimalLiterals));
+    rules.insert(1, Arc::new(null_aware_in::NullAwareInSubquery));
     rules.push(Arc::new(timezone::SessionTimeZone));
     rules
 }

@@ -91,3 +91,18 @@ SELECT a.id, a.i FROM {t_a} AS a ORDER BY a.i DESC NULLS FIRST, a.id LIMIT 7 OFF
 
 -- name: subquery in FROM with its own LIMIT
 SELECT q.id, q.m FROM (SELECT a.id, a.m FROM {t_a} AS a ORDER BY a.id LIMIT 5 OFFSET 2) AS q WHERE q.m IS NOT NULL;
+
+-- name: NOT IN (subquery) under OR, the subquery holding NULLs (a mark join kept every row)
+SELECT count(*) FROM {t_a} AS a WHERE a.s2 = 'nope' OR a.i NOT IN (SELECT c.w FROM {t_c} AS c);
+
+-- name: NOT IN (subquery) under OR, no NULLs
+SELECT count(*) FROM {t_a} AS a WHERE a.s2 = 'apple' OR a.i NOT IN (SELECT c.w FROM {t_c} AS c WHERE c.w IS NOT NULL);
+
+-- name: IN and NOT IN (subquery) in the select list are three-valued
+SELECT a.id, a.i IN (SELECT c.w FROM {t_c} AS c) AS x, a.i NOT IN (SELECT c.w FROM {t_c} AS c WHERE c.w > 0) AS y FROM {t_a} AS a;
+
+-- name: NOT (x IN (subquery))
+SELECT count(*) FROM {t_a} AS a WHERE NOT (a.i IN (SELECT c.w FROM {t_c} AS c));
+
+-- name: a correlated IN (subquery) under OR
+SELECT count(*) FROM {t_a} AS a WHERE a.id < 5 OR a.i IN (SELECT b.n FROM {t_b} AS b WHERE b.a_id = a.id);
