@@ -59,6 +59,7 @@ pub fn for_unparser(plan: LogicalPlan) -> Result<LogicalPlan> {
     // One walk, children first: each rule sees its inputs already rewritten.
     plan.transform_up(|node| {
         shadowed_scan_alias(node)?
+            .transform_data(aggregate_over_picked_columns)?
             .transform_data(lift_filter_over_alias)?
             .transform_data(constant_group_keys_as_expressions)?
             .transform_data(merged_column_projection)?
@@ -332,6 +333,29 @@ fn shadowed_scan_alias(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
         return Ok(Transformed::no(node));
     }
     Ok(Transformed::yes(LogicalPlan::SubqueryAlias(alias)))
+}
+
+/// An aggregate reads its input's columns by name, so a projection under it that only
+/// picks columns is not needed. The unparser writes one as a derived table that lists every
+/// picked column, `(SELECT b.id, ..., a.id, ...) AS derived_projection`, which MySQL and
+/// PostgreSQL reject when two joined tables share a column name.
+fn aggregate_over_picked_columns(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let LogicalPlan::Aggregate(agg) = &node else {
+        return Ok(Transformed::no(node));
+    };
+    let LogicalPlan::Projection(p) = agg.input.as_ref() else {
+        return Ok(Transformed::no(node));
+    };
+    if !p.expr.iter().all(|e| matches!(e, Expr::Column(_))) {
+        return Ok(Transformed::no(node));
+    }
+    let Ok(flat) = Aggregate::try_new(p.input.clone(), agg.group_expr.clone(), agg.aggr_expr.clone()) else {
+        return Ok(Transformed::no(node));
+    };
+    if flat.schema != agg.schema {
+        return Ok(Transformed::no(node));
+    }
+    Ok(Transformed::yes(LogicalPlan::Aggregate(flat)))
 }
 
 /// Lifts a filter that sits between an alias and a derived table above the alias.

@@ -172,5 +172,47 @@ pub async fn plan_statement(ctx: &SessionContext, stmt: &Statement) -> Result<Lo
     exact_sum::ExactBigintSum
         .analyze(plan, state.config_options())
         .and_then(decimal_rounding::widen)
+        .and_then(|plan| described_as_executed(&state, plan))
         .map_err(|e| classify(&e))
+}
+
+/// `plan` with its result columns in the types execution produces. Clients are told the
+/// types of this plan, while execution runs it through the analyzer first, whose type
+/// coercion can change a column's type (`SELECT 0 UNION ALL SELECT 1.5` is numeric, not
+/// the first branch's int8: rows were encoded against the wrong type). A cast to the
+/// analyzed type on top makes both agree; the analyzer then finds it already done.
+fn described_as_executed(state: &SessionState, plan: LogicalPlan) -> datafusion::error::Result<LogicalPlan> {
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::common::Column;
+    use datafusion::logical_expr::{cast, Expr, LogicalPlanBuilder};
+    let query = matches!(
+        plan,
+        LogicalPlan::Projection(_) | LogicalPlan::Union(_) | LogicalPlan::Sort(_) | LogicalPlan::Limit(_)
+            | LogicalPlan::Aggregate(_) | LogicalPlan::Distinct(_) | LogicalPlan::Filter(_) | LogicalPlan::Window(_)
+    );
+    if !query {
+        return Ok(plan);
+    }
+    let analyzed = state.analyzer().execute_and_check(plan.clone(), state.config_options(), |_, _| {})?;
+    let (before, after) = (plan.schema(), analyzed.schema());
+    // Instants are shown in the session's zone by the analyzer; the wire writes them alike.
+    let differs = |a: &DataType, b: &DataType| a != b && !matches!((a, b), (DataType::Timestamp(..), DataType::Timestamp(..)));
+    if before.fields().len() != after.fields().len()
+        || !before.fields().iter().zip(after.fields()).any(|(a, b)| differs(a.data_type(), b.data_type()))
+    {
+        return Ok(plan);
+    }
+    let exprs: Vec<Expr> = before
+        .iter()
+        .zip(after.fields())
+        .map(|((q, f), executed)| {
+            let col = Expr::Column(Column::from((q, f)));
+            if differs(f.data_type(), executed.data_type()) {
+                cast(col, executed.data_type().clone()).alias_qualified(q.cloned(), f.name())
+            } else {
+                col
+            }
+        })
+        .collect();
+    LogicalPlanBuilder::from(plan).project(exprs)?.build()
 }

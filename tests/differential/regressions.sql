@@ -106,3 +106,12 @@ SELECT count(*) FROM {t_a} AS a WHERE NOT (a.i IN (SELECT c.w FROM {t_c} AS c));
 
 -- name: a correlated IN (subquery) under OR
 SELECT count(*) FROM {t_a} AS a WHERE a.id < 5 OR a.i IN (SELECT b.n FROM {t_b} AS b WHERE b.a_id = a.id);
+
+-- name: a UNION of an integer and a decimal column (rows were encoded as the first branch's type)
+SELECT a.id AS c FROM {t_a} AS a UNION ALL SELECT b.amt AS c FROM {t_b} AS b;
+
+-- name: CASE over integers of mixed signedness and width (described as one type, produced as another)
+SELECT CASE WHEN b.k LIKE '%e%' THEN a.u ELSE b.id END AS c, a.tz FROM {t_a} AS a JOIN {t_b} AS b ON a.u = b.id;
+
+-- name: an aggregate over a join of tables that share column names (duplicate columns in a derived table)
+SELECT variance(a.d), count(*) FROM {t_b} AS b CROSS JOIN {t_a} AS a INNER JOIN {t_c} AS c ON b.n = c.w;
