@@ -347,15 +347,18 @@ pub fn scan_filter(
 /// NOT, and everything else in it is pushable.
 fn mysql_superset(filter: &Expr, schema: &DFSchema) -> bool {
     let mut superset = true;
+    // The values a text test compares must themselves be sendable (`btrim(s) LIKE ...`
+    // reached MySQL, which has no btrim).
+    let sendable = |e: &Expr| expr_pushable(e, schema, SourceDialect::MySql);
     let _ = filter.apply(|e| {
         superset &= match e {
             Expr::Not(_) | Expr::Negative(_) => false,
-            Expr::BinaryExpr(BinaryExpr { left, op, .. }) if string_typed(left, schema) => {
-                matches!(op, Operator::Eq)
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) if string_typed(left, schema) => {
+                matches!(op, Operator::Eq) && sendable(left) && sendable(right)
             }
-            Expr::InList(l) => !l.negated,
+            Expr::InList(l) => !l.negated && sendable(&l.expr) && l.list.iter().all(sendable),
             // MySQL has no ILIKE, and a `_bin` column's LIKE is case-sensitive.
-            Expr::Like(l) => !l.negated && !l.case_insensitive,
+            Expr::Like(l) => !l.negated && !l.case_insensitive && sendable(&l.expr) && sendable(&l.pattern),
             Expr::SimilarTo(_) | Expr::Between(_) => false,
             _ => true,
         };

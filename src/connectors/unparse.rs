@@ -23,7 +23,7 @@
 use std::sync::Arc;
 
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::Column;
+use datafusion::common::{Column, DFSchema};
 use datafusion::error::Result;
 use datafusion::functions::expr_fn::coalesce;
 use datafusion::logical_expr::{Aggregate, Expr, FetchType, Filter, LogicalPlan, Projection, SkipType, SubqueryAlias};
@@ -287,22 +287,51 @@ fn constant_group_keys_as_expressions(node: LogicalPlan) -> Result<Transformed<L
 }
 
 /// `(SELECT c.x ... FROM t AS c WHERE ...) AS q`: the alias `c` is seen only by the
-/// projection between the two. The unparser writes the table as `t AS q` but keeps `c` in
-/// the table read's own filters (`FROM t AS q WHERE c.label = ...`, which no source
-/// accepts). Without the inner alias, the projection names the table itself, and the
-/// statement reads `FROM t AS q WHERE q.label = ...`.
+/// projection over the table read. When the unparser makes that projection a derived
+/// table, it writes the table as `t AS q` but keeps `c` in the read's own filters
+/// (`FROM t AS q WHERE c.label = ...`, which no source accepts). Without the inner alias,
+/// the projection names the table itself, and the statement reads `FROM t AS q WHERE
+/// q.label = ...`. Done where nothing above can tell: under an alias of its own, or when
+/// every column the projection gives is named by an alias.
 fn shadowed_scan_alias(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
-    let LogicalPlan::SubqueryAlias(outer) = &node else {
-        return Ok(Transformed::no(node));
-    };
-    let LogicalPlan::Projection(p) = outer.input.as_ref() else {
-        return Ok(Transformed::no(node));
-    };
+    match &node {
+        LogicalPlan::SubqueryAlias(outer) => {
+            let LogicalPlan::Projection(p) = outer.input.as_ref() else {
+                return Ok(Transformed::no(node));
+            };
+            let Some(projection) = over_unaliased_scan(p)? else {
+                return Ok(Transformed::no(node));
+            };
+            let alias = SubqueryAlias::try_new(Arc::new(LogicalPlan::Projection(projection)), outer.alias.clone())?;
+            if !same_columns(&alias.schema, &outer.schema) {
+                return Ok(Transformed::no(node));
+            }
+            Ok(Transformed::yes(LogicalPlan::SubqueryAlias(alias)))
+        }
+        LogicalPlan::Projection(p) => match over_unaliased_scan(p)? {
+            Some(projection) if same_columns(&projection.schema, &p.schema) => {
+                Ok(Transformed::yes(LogicalPlan::Projection(projection)))
+            }
+            _ => Ok(Transformed::no(node)),
+        },
+        _ => Ok(Transformed::no(node)),
+    }
+}
+
+/// The same qualified names and types (nullability aside: what this module makes is only
+/// ever unparsed).
+fn same_columns(a: &DFSchema, b: &DFSchema) -> bool {
+    a.fields().len() == b.fields().len()
+        && a.iter().zip(b.iter()).all(|((qa, fa), (qb, fb))| qa == qb && fa.name() == fb.name() && fa.data_type() == fb.data_type())
+}
+
+/// `p` over `SubqueryAlias(c, TableScan)`, written over the table read itself.
+fn over_unaliased_scan(p: &Projection) -> Result<Option<Projection>> {
     let LogicalPlan::SubqueryAlias(inner) = p.input.as_ref() else {
-        return Ok(Transformed::no(node));
+        return Ok(None);
     };
     let LogicalPlan::TableScan(scan) = inner.input.as_ref() else {
-        return Ok(Transformed::no(node));
+        return Ok(None);
     };
     let table = scan.table_name.clone();
     let exprs = p
@@ -319,7 +348,7 @@ fn shadowed_scan_alias(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
                     other => Ok(Transformed::no(other)),
                 })?
                 .data;
-            // The column keeps the name the alias above reads.
+            // The column keeps the name the plan above reads.
             Ok(match requalified {
                 Expr::Column(ref c) if c.name == *f.name() => requalified,
                 Expr::Alias(_) => requalified,
@@ -327,12 +356,7 @@ fn shadowed_scan_alias(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let projection = Projection::try_new(exprs, inner.input.clone())?;
-    let alias = SubqueryAlias::try_new(Arc::new(LogicalPlan::Projection(projection)), outer.alias.clone())?;
-    if alias.schema != outer.schema {
-        return Ok(Transformed::no(node));
-    }
-    Ok(Transformed::yes(LogicalPlan::SubqueryAlias(alias)))
+    Ok(Some(Projection::try_new(exprs, inner.input.clone())?))
 }
 
 /// An aggregate reads its input's columns by name, so a projection under it that only

@@ -115,3 +115,9 @@ SELECT CASE WHEN b.k LIKE '%e%' THEN a.u ELSE b.id END AS c, a.tz FROM {t_a} AS 
 
 -- name: an aggregate over a join of tables that share column names (duplicate columns in a derived table)
 SELECT variance(a.d), count(*) FROM {t_b} AS b CROSS JOIN {t_a} AS a INNER JOIN {t_c} AS c ON b.n = c.w;
+
+-- name: a literal-only projection over a filtered, aliased table (the filter kept the inner alias)
+SELECT a.f AS c1, a.dt AS c4 FROM {t_a} AS a EXCEPT SELECT abs(CAST(-1.5 AS DOUBLE PRECISION)) AS c1, DATE '2024-01-19' AS c4 FROM {t_b} AS b2 WHERE b2.a_id >= 1;
+
+-- name: a MySQL text test over a function MySQL lacks (btrim reached MySQL)
+SELECT count(*) FROM {t_a} AS a WHERE trim(a.s2) LIKE '%"%' OR trim(a.s2) = 'apple';
