@@ -4,7 +4,7 @@
 mod catalog;
 mod decimal_avg;
 mod decimal_literal;
-mod decimal_rounding;
+mod exact_arithmetic;
 mod exact_sum;
 mod null_aware_in;
 pub mod error;
@@ -171,7 +171,7 @@ pub async fn plan_statement(ctx: &SessionContext, stmt: &Statement) -> Result<Lo
     use datafusion::optimizer::AnalyzerRule;
     exact_sum::ExactBigintSum
         .analyze(plan, state.config_options())
-        .and_then(decimal_rounding::widen)
+        .and_then(exact_arithmetic::widen)
         .and_then(|plan| described_as_executed(&state, plan))
         .map_err(|e| classify(&e))
 }

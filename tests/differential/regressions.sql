@@ -121,3 +121,6 @@ SELECT a.f AS c1, a.dt AS c4 FROM {t_a} AS a EXCEPT SELECT abs(CAST(-1.5 AS DOUB
 
 -- name: a MySQL text test over a function MySQL lacks (btrim reached MySQL)
 SELECT count(*) FROM {t_a} AS a WHERE trim(a.s2) LIKE '%"%' OR trim(a.s2) = 'apple';
+
+-- name: round(decimal, n) compared with a decimal (declared with scale n, produced with the column's)
+SELECT a.id, round(a.m, 1), round(a.m), round(a.d, 3) FROM {t_a} AS a WHERE round(a.m, 1) < 0.01 OR round(a.d, 3) IS NULL;

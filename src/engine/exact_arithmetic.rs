@@ -1,7 +1,11 @@
-//! `ceil`/`floor` of a decimal keep its type in DataFusion, so rounding the largest value
-//! of a numeric(12,2) up (9999999999.99 to 10000000000) overflowed ("Decimal overflow
-//! while applying ceil"), here and in what a source sent back. PostgreSQL's numeric grows
-//! a digit. The argument gets that digit first (precision + 1, up to 38).
+//! Arithmetic answered as PostgreSQL answers it where DataFusion's types fall short:
+//!
+//! - `ceil`/`floor` of a decimal keep its type in DataFusion, so rounding the largest
+//!   value of a numeric(12,2) up (9999999999.99 to 10000000000) overflowed. PostgreSQL's
+//!   numeric grows a digit; the argument gets that digit first (precision + 1, up to 38).
+//! - `round(d, n)` of a decimal is declared with scale n but produced with d's scale, and
+//!   then fails to compare (`Decimal128(12, 1) < Decimal128(13, 2)`). A cast to scale n
+//!   rounds half away from zero, as PostgreSQL's `round` does, and is what it declares.
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -15,6 +19,11 @@ fn widened(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     let Expr::ScalarFunction(ScalarFunction { func, mut args }) = e else {
         return Ok(Transformed::no(e));
     };
+    if func.name() == "round" {
+        if let Some(rounded) = round_as_cast(&args, schema) {
+            return Ok(Transformed::yes(rounded));
+        }
+    }
     if matches!(func.name(), "ceil" | "floor") && args.len() == 1 {
         if let Ok(DataType::Decimal128(p, s)) = args[0].get_type(schema) {
             if p < 38 {
@@ -27,7 +36,24 @@ fn widened(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     Ok(Transformed::no(Expr::ScalarFunction(ScalarFunction { func, args })))
 }
 
-/// `plan` with every decimal `ceil`/`floor` one digit wider; column names unchanged.
+/// `round(d, n)` of a decimal `d` with a literal `n` >= 0, as a cast to scale `n`.
+fn round_as_cast(args: &[Expr], schema: &DFSchema) -> Option<Expr> {
+    let Ok(DataType::Decimal128(p, s)) = args.first()?.get_type(schema) else {
+        return None;
+    };
+    let n = match args.get(1) {
+        None => 0,
+        Some(Expr::Literal(v, _)) => i64::try_from(v.clone()).ok().or_else(|| v.cast_to(&DataType::Int64).ok().and_then(|v| i64::try_from(v).ok()))?,
+        Some(_) => return None,
+    };
+    let n = u8::try_from(n).ok().filter(|n| *n <= 38)?;
+    let whole = p.saturating_sub(u8::try_from(s).ok()?);
+    let precision = (whole + n + 1).min(38);
+    let scale = i8::try_from(n).ok()?;
+    Some(Expr::Cast(Cast::new(Box::new(args[0].clone()), DataType::Decimal128(precision, scale))))
+}
+
+/// `plan` with decimal rounding as PostgreSQL computes it; column names unchanged.
 pub fn widen(plan: LogicalPlan) -> Result<LogicalPlan> {
     let mut changed = false;
     plan.transform_up_with_subqueries(|node| {
