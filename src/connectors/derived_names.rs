@@ -21,6 +21,7 @@ impl VisitorMut for DerivedNames {
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         if let SetExpr::Select(select) = query.body.as_mut() {
             let renames = repoint(select);
+            unique_derived_columns(select);
             // The query's own ORDER BY names columns as its SELECT sees them.
             if let Some(order_by) = query.order_by.as_mut() {
                 let _ = visit_expressions_mut(order_by, |e| {
@@ -134,6 +135,31 @@ fn repoint(select: &mut Select) -> Vec<((String, String), Expr)> {
     renames
 }
 
+/// A derived table may not give two columns one name (`(SELECT q.id, CAST(NULL AS
+/// SIGNED) AS id ...) AS derived_projection` failed on MySQL and PostgreSQL). What is
+/// still repeated after `repoint` is read by nobody by that name: later ones get their own.
+fn unique_derived_columns(select: &mut Select) {
+    for table in &mut select.from {
+        let factors = std::iter::once(&mut table.relation).chain(table.joins.iter_mut().map(|j| &mut j.relation));
+        for factor in factors {
+            let TableFactor::Derived { subquery, alias, .. } = factor else { continue };
+            let quote = alias.as_ref().and_then(|a| a.name.quote_style);
+            let SetExpr::Select(inner) = subquery.body.as_mut() else { continue };
+            let names: Vec<Option<String>> = inner.projection.iter().map(output_name).collect();
+            for i in 0..names.len() {
+                let repeated = names[i].as_ref().is_some_and(|n| names[..i].contains(&Some(n.clone())));
+                if !repeated {
+                    continue;
+                }
+                if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = &inner.projection[i] {
+                    let expr = e.clone();
+                    inner.projection[i] = SelectItem::ExprWithAlias { expr, alias: ident(&format!("fedsql_d{}", i + 1), quote) };
+                }
+            }
+        }
+    }
+}
+
 fn ident(name: &str, quote: Option<char>) -> Ident {
     match quote {
         Some(q) => Ident::with_quote(q, name),
@@ -173,5 +199,13 @@ mod tests {
         );
         let plain = "SELECT \"m\".\"a\" FROM \"m\" LIMIT 1";
         assert_eq!(pointed(plain), plain);
+    }
+
+    #[test]
+    fn derived_tables_give_each_column_its_own_name() {
+        assert_eq!(
+            pointed("SELECT count(1) FROM (SELECT `q`.`id`, CAST(NULL AS SIGNED) AS `id` FROM `t` AS `q`) AS `d`"),
+            "SELECT count(1) FROM (SELECT `q`.`id`, CAST(NULL AS SIGNED) AS `fedsql_d2` FROM `t` AS `q`) AS `d`"
+        );
     }
 }

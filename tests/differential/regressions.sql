@@ -124,3 +124,6 @@ SELECT count(*) FROM {t_a} AS a WHERE trim(a.s2) LIKE '%"%' OR trim(a.s2) = 'app
 
 -- name: round(decimal, n) compared with a decimal (declared with scale n, produced with the column's)
 SELECT a.id, round(a.m, 1), round(a.m), round(a.d, 3) FROM {t_a} AS a WHERE round(a.m, 1) < 0.01 OR round(a.d, 3) IS NULL;
+
+-- name: an aggregate over a LEFT JOIN with a right side that is always empty (a derived table gave two columns one name)
+SELECT stddev_samp(-10.50), count(*) FROM (SELECT a1.id AS id FROM {t_a} AS a1) AS q2 LEFT JOIN (SELECT a3.id AS id FROM {t_a} AS a3 WHERE 1 = 0) AS q4 ON q2.id = q4.id;
