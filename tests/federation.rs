@@ -300,3 +300,36 @@ async fn limited_selects_answer_as_the_source_does() {
         }
     }
 }
+
+/// EXPLAIN shows each source's statement byte for byte as the source receives it
+/// (column names, transport casts, MySQL's hex literals), apart from the per-run marker.
+#[tokio::test]
+async fn explain_shows_the_statement_as_sent() {
+    let pg = PgDb::create("CREATE TABLE t (id int, amt numeric(12,2)); INSERT INTO t VALUES (1, 1.50), (2, 2.25);").await;
+    pg_log_statements(&pg.name).await;
+    let my = MysqlDb::create("CREATE TABLE t (id INT, s VARCHAR(20)); INSERT INTO t VALUES (1, 'say \"hi\"'), (2, 'x');");
+    mysql_general_log_on();
+    let cats = Catalogs::new().postgres("crm", &pg.name).mysql("live", &my.name);
+    let server = Server::start(&cats);
+    let c = server.client().await;
+    let sent_line = |plan: Vec<Vec<String>>| -> String {
+        let text = plan.into_iter().flatten().collect::<Vec<_>>().join("\n");
+        let line = text.lines().find(|l| l.contains("SentStatementExec: sql=")).unwrap_or_else(|| panic!("{text}")).to_string();
+        line.split_once("sql=").unwrap().1.trim().to_string()
+    };
+    let unmarked = |s: &str| s.split_once("*/ ").map_or(s.to_string(), |(_, rest)| rest.to_string());
+
+    let query = "SELECT id, sum(amt) AS total FROM crm.public.t WHERE id > 0 GROUP BY id";
+    let explained = sent_line(rows(&c, &format!("EXPLAIN {query}")).await);
+    assert_eq!(rows(&c, query).await.len(), 2);
+    let logged: Vec<String> = pg_statements(&pg.name).iter().map(|s| unmarked(s)).collect();
+    assert!(logged.contains(&explained), "EXPLAIN: {explained}\nPostgreSQL logged: {logged:#?}");
+    assert!(explained.contains("CAST(") && explained.contains("AS TEXT"), "{explained}");
+
+    let query = format!("SELECT id FROM live.{}.t WHERE s = 'say \"hi\"'", my.name);
+    let explained = sent_line(rows(&c, &format!("EXPLAIN {query}")).await);
+    assert_eq!(rows(&c, &query).await, [["1"]]);
+    let logged: Vec<String> = mysql_statements(&my.name).iter().map(|s| unmarked(s)).collect();
+    assert!(logged.contains(&explained), "EXPLAIN: {explained}\nMariaDB logged: {logged:#?}");
+    assert!(explained.contains("_utf8mb4 X'"), "{explained}");
+}

@@ -14,6 +14,7 @@ mod postgres;
 mod pushdown;
 mod remote_cancel;
 mod sealed_scan;
+mod sent_statement;
 mod sql;
 mod unparse;
 
@@ -26,6 +27,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use crate::config::{CatalogConfig, SourceConfig};
 
 pub use declared_type::DeclaredType;
+pub use sent_statement::ShowSentStatements;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {

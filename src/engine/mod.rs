@@ -77,6 +77,7 @@ impl Engine {
             .with_optimizer_rules(optimizer_rules(true))
             .with_query_planner(Arc::new(FederatedQueryPlanner::new()))
             .with_analyzer_rules(analyzer_rules())
+            .with_physical_optimizer_rule(Arc::new(crate::connectors::ShowSentStatements))
             .with_default_features()
             .with_config(config)
             .with_runtime_env(runtime.clone())
