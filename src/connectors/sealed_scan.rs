@@ -1,4 +1,5 @@
-//! A source scan that takes no filters from the physical plan.
+//! A source statement in the physical plan: it takes no filters from the physical plan,
+//! and EXPLAIN shows it as sent (see `sent_statement`).
 //!
 //! Which predicates reach a source is decided once, on the logical plan (`pushdown.rs`),
 //! where the provider answers Exact or Inexact per filter. The table providers' `SqlExec`
@@ -29,7 +30,11 @@ impl SealedScanExec {
 
 impl DisplayAs for SealedScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "SealedScanExec")
+        match super::sent_statement::statements(&self.input) {
+            Ok(sent) if !sent.is_empty() => write!(f, "SentStatementExec: sql={}", sent.join("; ")),
+            Ok(_) => write!(f, "SealedScanExec"),
+            Err(e) => write!(f, "SentStatementExec: (not computed: {e})"),
+        }
     }
 }
 
