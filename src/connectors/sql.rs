@@ -303,12 +303,11 @@ impl TableProvider for SourceTable {
     }
     async fn scan(
         &self,
-        state: &dyn Session,
+        _state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let _ = state;
         // A read for its row count alone still names a column: no source takes `SELECT FROM`.
         let count_only = projection.is_some_and(|p| p.is_empty());
         let projection = if count_only { Some(vec![0]) } else { projection.cloned() };

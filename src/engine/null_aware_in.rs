@@ -12,18 +12,16 @@
 
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{Column, ScalarValue};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::logical_expr::expr::InSubquery;
-use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{
-    when, Expr, ExprSchemable, Filter, LogicalPlan, LogicalPlanBuilder, Subquery,
+    when, Expr, Filter, LogicalPlan, LogicalPlanBuilder, Subquery,
 };
-use datafusion::common::DFSchema;
-use datafusion::logical_expr::utils::conjunction;
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::prelude::lit;
 
@@ -77,7 +75,6 @@ fn three_valued(test: InSubquery, schema: &DFSchema) -> Result<Expr> {
         .when(equal.gt(zero()), lit(false))
         .when(nulls.gt(zero()), unknown)
         .otherwise(lit(true))?;
-    let _ = expr.get_type(schema)?;
     Ok(if negated { not_in } else { Expr::Not(Box::new(not_in)) })
 }
 
@@ -92,7 +89,7 @@ fn contains_in_subquery(e: &Expr) -> bool {
     let mut found = false;
     let _ = e.apply(|x| {
         found |= matches!(x, Expr::InSubquery(_));
-        Ok(if found { datafusion::common::tree_node::TreeNodeRecursion::Stop } else { datafusion::common::tree_node::TreeNodeRecursion::Continue })
+        Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
     });
     found
 }
