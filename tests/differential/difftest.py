@@ -254,7 +254,8 @@ def same_value(a, b, scale=0.0):
         ea, eb = a.as_tuple().exponent, b.as_tuple().exponent
         short, long_ = (a, b) if ea > eb else (b, a)
         exp = short.as_tuple().exponent
-        return exp <= -6 and long_.quantize(Decimal(1).scaleb(exp)) == short
+        # PostgreSQL rounds numerics half away from zero.
+        return exp <= -6 and long_.quantize(Decimal(1).scaleb(exp), rounding=decimal.ROUND_HALF_UP) == short
     return a == b
 
 
