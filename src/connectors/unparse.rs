@@ -147,9 +147,11 @@ pub fn pushed_limits(plan: LogicalPlan) -> Result<LogicalPlan> {
         .map(|t| t.data)
 }
 
-/// A projection that only picks columns of the projection below it is folded into that
-/// one: the unparser writes the lower one as a derived table, yet keeps the upper one's
-/// column qualifiers (`SELECT o.org FROM (SELECT o.org ...) AS derived_projection`).
+/// A projection over a projection is folded into one, the lower expressions written into
+/// the upper ones: the unparser writes the lower one as a derived table, yet keeps the
+/// upper one's column qualifiers (`SELECT q3.nv - 5 FROM (SELECT ..., CAST(NULL AS
+/// DECIMAL) AS nv ...) AS derived_projection`, after the optimizer replaced an empty
+/// LEFT JOIN side `q3` by NULLs). A volatile lower expression (`random()`) is not copied.
 fn merged_column_projection(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
     let LogicalPlan::Projection(upper) = &node else {
         return Ok(Transformed::no(node));
@@ -157,32 +159,42 @@ fn merged_column_projection(node: LogicalPlan) -> Result<Transformed<LogicalPlan
     let LogicalPlan::Projection(lower) = upper.input.as_ref() else {
         return Ok(Transformed::no(node));
     };
-    let Some(exprs) = picked_columns(upper, lower) else {
+    if lower.expr.iter().any(Expr::is_volatile) {
+        return Ok(Transformed::no(node));
+    }
+    let Some(exprs) = inlined(upper, lower)? else {
         return Ok(Transformed::no(node));
     };
     let merged = Projection::try_new(exprs, lower.input.clone())?;
     Ok(Transformed::yes(LogicalPlan::Projection(merged)))
 }
 
-/// `upper`'s expressions written over `lower`'s input, when `upper` only picks columns.
-fn picked_columns(upper: &Projection, lower: &Projection) -> Option<Vec<Expr>> {
-    upper
+/// `upper`'s expressions written over `lower`'s input, named as `upper` names them.
+fn inlined(upper: &Projection, lower: &Projection) -> Result<Option<Vec<Expr>>> {
+    let mut complete = true;
+    let exprs = upper
         .expr
         .iter()
         .zip(upper.schema.iter())
         .map(|(e, (q, f))| {
-            let column = match e {
-                Expr::Column(c) => c,
-                Expr::Alias(a) => match a.expr.as_ref() {
-                    Expr::Column(c) => c,
-                    _ => return None,
-                },
-                _ => return None,
-            };
-            let value = lower.expr[lower.schema.maybe_index_of_column(column)?].clone().unalias();
-            Some(value.alias_qualified(q.cloned(), f.name()))
+            let value = e
+                .clone()
+                .unalias()
+                .transform(|x| match x {
+                    Expr::Column(c) => match lower.schema.maybe_index_of_column(&c) {
+                        Some(i) => Ok(Transformed::yes(lower.expr[i].clone().unalias())),
+                        None => {
+                            complete = false;
+                            Ok(Transformed::no(Expr::Column(c)))
+                        }
+                    },
+                    other => Ok(Transformed::no(other)),
+                })?
+                .data;
+            Ok(value.alias_qualified(q.cloned(), f.name()))
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok(complete.then_some(exprs))
 }
 
 /// Every computed column of a projection named by an alias of its own, outermost.

@@ -127,3 +127,6 @@ SELECT a.id, round(a.m, 1), round(a.m), round(a.d, 3) FROM {t_a} AS a WHERE roun
 
 -- name: an aggregate over a LEFT JOIN with a right side that is always empty (a derived table gave two columns one name)
 SELECT stddev_samp(-10.50), count(*) FROM (SELECT a1.id AS id FROM {t_a} AS a1) AS q2 LEFT JOIN (SELECT a3.id AS id FROM {t_a} AS a3 WHERE 1 = 0) AS q4 ON q2.id = q4.id;
+
+-- name: an expression over a LEFT JOIN side the optimizer found empty (the side's columns became NULLs under its alias)
+SELECT (q3.nv - 5) AS c4 FROM {t_a} AS a1 LEFT JOIN (SELECT c2.nv AS nv, c2.label AS label FROM {t_c} AS c2 WHERE 42 > 2147483647) AS q3 ON a1.s2 = q3.label;
