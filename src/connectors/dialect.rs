@@ -47,6 +47,18 @@ fn mysql_string(s: &str) -> Option<Expr> {
 }
 
 fn rewrite_expr(expr: &mut Expr, dialect: SourceDialect) {
+    // MySQL's DATETIME and TIME without a precision drop the fraction of a second
+    // (`CAST('2024-02-29 23:59:59.999999' AS DATETIME)` is 23:59:59); the engine keeps
+    // microseconds.
+    if dialect == SourceDialect::MySql {
+        if let Expr::Cast { data_type, .. } = expr {
+            match data_type {
+                ast::DataType::Datetime(None) => *data_type = ast::DataType::Datetime(Some(6)),
+                ast::DataType::Time(None, tz) => *data_type = ast::DataType::Time(Some(6), tz.clone()),
+                _ => {}
+            }
+        }
+    }
     if let Expr::Value(v) = expr {
         if let ast::Value::SingleQuotedString(s) = &mut v.value {
             match dialect {

@@ -45,12 +45,14 @@ fn rewrite(agg: &Aggregate) -> Result<Option<LogicalPlan>> {
             other => (other, None),
         };
         let new = match inner {
-            // An argument already cast to a decimal was widened by an earlier pass.
+            // An argument cast to one digit wider than its own decimal was widened by an
+            // earlier pass (a user's `avg(CAST(id AS NUMERIC(20,2)))` is not: it truncated).
             Expr::AggregateFunction(AggregateFunction { func, params })
                 if func.name() == "avg"
                     && params.args.len() == 1
                     && !params.distinct
-                    && !matches!(&params.args[0], Expr::Cast(c) if c.field.data_type().is_decimal()) =>
+                    && !matches!(&params.args[0], Expr::Cast(c)
+                        if c.expr.get_type(input_schema).ok().as_ref().and_then(wider).as_ref() == Some(c.field.data_type())) =>
             {
                 let arg_type = params.args[0].get_type(input_schema)?;
                 match wider(&arg_type) {

@@ -130,3 +130,12 @@ SELECT stddev_samp(-10.50), count(*) FROM (SELECT a1.id AS id FROM {t_a} AS a1) 
 
 -- name: an expression over a LEFT JOIN side the optimizer found empty (the side's columns became NULLs under its alias)
 SELECT (q3.nv - 5) AS c4 FROM {t_a} AS a1 LEFT JOIN (SELECT c2.nv AS nv, c2.label AS label FROM {t_c} AS c2 WHERE 42 > 2147483647) AS q3 ON a1.s2 = q3.label;
+
+-- name: AVG of a value the query casts to a decimal rounds (it was truncated: 37.666666)
+SELECT b.n, avg(CAST(b.id AS NUMERIC(20,2))) FROM {t_b} AS b GROUP BY b.n;
+
+-- name: timestamps with microseconds keep them through a MySQL cast (CAST(... AS DATETIME) dropped them)
+SELECT TIMESTAMP '2024-02-29 23:59:59.999999' AS c1, a.ts FROM {t_a} AS a;
+
+-- name: a UNION of a timestamp column and a timestamp literal keeps the column's microseconds
+SELECT a.ts AS c FROM {t_a} AS a UNION ALL SELECT TIMESTAMP '2024-04-01 06:00:00' AS c FROM {t_b} AS b;
