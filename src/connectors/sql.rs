@@ -327,6 +327,27 @@ impl TableProvider for SourceTable {
     }
 }
 
+/// `schema` without the Postgres provider's `source_type` field metadata, which no one
+/// reads: across a UNION of a `text` and a `varchar(40)` column, DataFusion's logical and
+/// physical plans merged it differently and refused to run ("Physical input schema should
+/// be the same ... field metadata").
+fn without_source_types(schema: SchemaRef) -> SchemaRef {
+    use datafusion_table_providers::SOURCE_TYPE_METADATA_KEY;
+    if !schema.fields().iter().any(|f| f.metadata().contains_key(SOURCE_TYPE_METADATA_KEY)) {
+        return schema;
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let mut metadata = f.metadata().clone();
+            metadata.remove(SOURCE_TYPE_METADATA_KEY);
+            f.as_ref().clone().with_metadata(metadata)
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
 /// Makes a provider that is also a SQL executor federated, with our rewrites.
 /// `schema` overrides the provider's own column types.
 pub(crate) fn federate<T>(
@@ -340,7 +361,7 @@ pub(crate) fn federate<T>(
 where
     T: TableProvider + SQLExecutor + 'static,
 {
-    let schema = schema.unwrap_or_else(|| table.schema());
+    let schema = without_source_types(schema.unwrap_or_else(|| table.schema()));
     let executor = Arc::new(DialectExecutor {
         inner: table.clone(),
         dialect,

@@ -139,3 +139,6 @@ SELECT TIMESTAMP '2024-02-29 23:59:59.999999' AS c1, a.ts FROM {t_a} AS a;
 
 -- name: a UNION of a timestamp column and a timestamp literal keeps the column's microseconds
 SELECT a.ts AS c FROM {t_a} AS a UNION ALL SELECT TIMESTAMP '2024-04-01 06:00:00' AS c FROM {t_b} AS b;
+
+-- name: UNION of a text and a varchar(40) column (field metadata merged apart in the logical and physical plans)
+SELECT a1.s2 AS c1 FROM {t_a} AS a1 UNION SELECT a4.s AS c1 FROM {t_a} AS a4;
