@@ -56,6 +56,9 @@ enum OutputFormat {
     Parquet,
 }
 
+/// Stack of each runtime worker thread.
+const WORKER_STACK_BYTES: usize = 32 * 1024 * 1024;
+
 pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -66,8 +69,11 @@ pub fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    // Planning recurses over the plan and expression trees; a generated 4-way join under an
+    // INTERSECT overflowed tokio's default 2 MiB worker stack and aborted the server.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(WORKER_STACK_BYTES)
         .build()
         .expect("tokio runtime");
     match runtime.block_on(run(cli.command)) {

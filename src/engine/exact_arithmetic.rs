@@ -15,6 +15,17 @@ use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Cast, Expr, ExprSchemable, LogicalPlan};
 
+/// Whether `e` has its final type before type coercion: a column, a literal, a cast, or
+/// the negation of one. A CASE or an arithmetic expression is typed only by coercion, and
+/// a cast to the type it seems to have could round.
+fn typed_already(e: &Expr) -> bool {
+    match e {
+        Expr::Column(_) | Expr::Literal(..) | Expr::Cast(_) => true,
+        Expr::Negative(inner) => typed_already(inner),
+        _ => false,
+    }
+}
+
 fn widened(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     let Expr::ScalarFunction(ScalarFunction { func, mut args }) = e else {
         return Ok(Transformed::no(e));
@@ -24,7 +35,7 @@ fn widened(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             return Ok(Transformed::yes(rounded));
         }
     }
-    if matches!(func.name(), "ceil" | "floor") && args.len() == 1 {
+    if matches!(func.name(), "ceil" | "floor") && args.len() == 1 && typed_already(&args[0]) {
         if let Ok(DataType::Decimal128(p, s)) = args[0].get_type(schema) {
             if p < 38 {
                 let arg = args.remove(0);
@@ -36,8 +47,11 @@ fn widened(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     Ok(Transformed::no(Expr::ScalarFunction(ScalarFunction { func, args })))
 }
 
-/// `round(d, n)` of a decimal `d` with a literal `n` >= 0, as a cast to scale `n`.
+/// `round(d, n)` of a decimal `d` typed already, with a literal `n` >= 0, as a cast to scale `n`.
 fn round_as_cast(args: &[Expr], schema: &DFSchema) -> Option<Expr> {
+    if !typed_already(args.first()?) {
+        return None;
+    }
     let Ok(DataType::Decimal128(p, s)) = args.first()?.get_type(schema) else {
         return None;
     };
