@@ -250,12 +250,13 @@ def same_value(a, b, scale=0.0):
         if a == b:
             return True
         # An average (or another rounded quotient) printed to fewer digits: equal when the
-        # longer one rounds to the shorter, which has at least 6 fractional digits.
+        # longer one rounds to the shorter, which has at least 4 fractional digits (an AVG
+        # of a decimal of scale s has scale s+4 here, as in MySQL).
         ea, eb = a.as_tuple().exponent, b.as_tuple().exponent
         short, long_ = (a, b) if ea > eb else (b, a)
         exp = short.as_tuple().exponent
         # PostgreSQL rounds numerics half away from zero.
-        return exp <= -6 and long_.quantize(Decimal(1).scaleb(exp), rounding=decimal.ROUND_HALF_UP) == short
+        return exp <= -4 and long_.quantize(Decimal(1).scaleb(exp), rounding=decimal.ROUND_HALF_UP) == short
     return a == b
 
 
