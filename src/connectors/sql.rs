@@ -52,6 +52,10 @@ fn transport(dialect: SourceDialect, t: &DataType) -> Option<(&'static str, Data
         // Redshift's TEXT is VARCHAR(256): a number fits.
         (SourceDialect::Redshift, t) if t.is_decimal() => Some(("VARCHAR", DataType::Utf8)),
         (_, t) if t.is_decimal() => Some(("TEXT", DataType::Utf8)),
+        // The unparser writes a double literal as a plain number (1e30 as
+        // `1000000000000000019884624838656.0`), which PostgreSQL reads as a numeric: the
+        // column would arrive as numeric where a double is planned.
+        (_, DataType::Float64) => Some(("DOUBLE PRECISION", DataType::Float64)),
         // Sessions run in UTC, so the instant keeps the wall clock's digits.
         (_, DataType::Timestamp(_, None)) => {
             Some(("TIMESTAMPTZ", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))))

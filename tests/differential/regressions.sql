@@ -149,3 +149,7 @@ SELECT a.id, ceil(CASE WHEN a.id > 30 THEN -2.5 ELSE a.m END), round(CASE WHEN a
 -- name: a 4-way join of limited derived tables under INTERSECT (planning overflowed a 2 MiB worker stack and aborted the server)
 -- targets: pg my
 (SELECT b5.amt AS c1 FROM (SELECT b1.id AS id, b1.k AS k FROM {t_b} AS b1 ORDER BY b1.id ASC NULLS LAST LIMIT 8) AS q2 CROSS JOIN (SELECT b3.amt AS amt, b3.a_id AS a_id, b3.id AS id FROM {t_b} AS b3 WHERE b3.amt > 0 ORDER BY b3.id ASC NULLS LAST LIMIT 14) AS q4 INNER JOIN {t_b} AS b5 ON (q4.a_id = b5.id AND (q4.amt IS NOT DISTINCT FROM 1.5)) WHERE b5.a_id <> CAST(EXTRACT(HOUR FROM CAST('2025-01-02 00:00:00+00' AS TIMESTAMP WITH TIME ZONE)) AS INTEGER)) INTERSECT (SELECT a6.m AS c1 FROM {t_a} AS a6 WHERE concat(a6.s, a6.s2) IS NULL) ORDER BY 1 ASC NULLS LAST;
+
+-- name: a double literal folded to 1e30 (written as a plain number, PostgreSQL read it as numeric)
+-- targets: pg rs my
+SELECT (CAST(1e15 AS DOUBLE PRECISION) * CAST(1e15 AS DOUBLE PRECISION)) AS c1, a.f FROM {t_a} AS a;
