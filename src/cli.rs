@@ -11,7 +11,9 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser as SqlParser;
 use futures::StreamExt;
 
-use crate::config;
+use tokio::runtime::Handle;
+
+use crate::config::{self, ServerConfig};
 use crate::engine::error::{classify, QueryError};
 use crate::engine::{plan_statement, Engine, SessionSettings, Status};
 
@@ -30,6 +32,9 @@ enum Command {
         catalogs: PathBuf,
         #[arg(long, default_value = "127.0.0.1:5433")]
         listen: String,
+        /// Server settings (data_dir, [limits], [shutdown]); defaults fit the machine.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Validate every catalog file, connect, and report each catalog.
     Check {
@@ -73,10 +78,21 @@ pub fn main() -> ExitCode {
     // INTERSECT overflowed tokio's default 2 MiB worker stack and aborted the server.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_name("fedsql-io")
         .thread_stack_size(WORKER_STACK_BYTES)
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(run(cli.command)) {
+    // Queries that read sources execute here (see engine::execution).
+    let execution = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("fedsql-exec")
+        .thread_stack_size(WORKER_STACK_BYTES)
+        .on_thread_start(crate::engine::lower_thread_priority)
+        .build()
+        .expect("tokio runtime");
+    let code = runtime.block_on(run(cli.command, execution.handle().clone()));
+    execution.shutdown_background();
+    match code {
         Ok(code) => code,
         Err(e) => {
             eprintln!("fedsql: {e}");
@@ -85,15 +101,19 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn start(dir: &std::path::Path) -> Result<Arc<Engine>, String> {
+async fn start(dir: &std::path::Path, server: &ServerConfig, cpu: Handle) -> Result<Arc<Engine>, String> {
     let configs = config::load_dir(dir).map_err(|e| e.to_string())?;
-    Ok(Arc::new(Engine::start(configs).await?))
+    Ok(Arc::new(Engine::start(configs, server, cpu).await?))
 }
 
-async fn run(command: Command) -> Result<ExitCode, String> {
+async fn run(command: Command, cpu: Handle) -> Result<ExitCode, String> {
     match command {
-        Command::Serve { catalogs, listen } => {
-            let engine = start(&catalogs).await?;
+        Command::Serve { catalogs, listen, config } => {
+            let server = match &config {
+                Some(path) => ServerConfig::load(path)?,
+                None => ServerConfig::default(),
+            };
+            let engine = start(&catalogs, &server, cpu).await?;
             for c in engine.catalogs() {
                 let (schemas, tables) = c.counts();
                 match c.status() {
@@ -114,13 +134,13 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
             // Scripts wait for this line.
             eprintln!("fedsql listening on {addr}");
-            crate::server::serve(engine, listener)
+            crate::server::serve(engine, listener, server.shutdown.grace)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { catalogs } => {
-            let engine = start(&catalogs).await?;
+            let engine = start(&catalogs, &ServerConfig::default(), cpu).await?;
             let mut ok = true;
             for c in engine.catalogs() {
                 let (schemas, tables) = c.counts();
@@ -146,7 +166,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             format,
             output,
         } => {
-            let engine = start(&catalogs).await?;
+            let engine = start(&catalogs, &ServerConfig::default(), cpu).await?;
             match query(&engine, &sql, format, output).await {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(e) => {
@@ -156,6 +176,11 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             }
         }
     }
+}
+
+/// The user a `fedsql query` runs as, for the per-user limit.
+fn whoami() -> String {
+    std::env::var("USER").unwrap_or_default()
 }
 
 async fn query(
@@ -180,7 +205,7 @@ async fn query(
         let plan = plan_statement(&ctx, &stmt).await?;
         let df = ctx.execute_logical_plan(plan).await.map_err(|e| classify(&e))?;
         let schema = Arc::new(df.schema().as_arrow().clone());
-        let mut stream = df.execute_stream().await.map_err(|e| classify(&e))?;
+        let mut stream = engine.execute(df, &whoami()).await?;
         match format {
             OutputFormat::Table => {
                 let mut batches: Vec<RecordBatch> = Vec::new();

@@ -20,6 +20,8 @@ pub mod sqlstate {
     pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
     pub const DATA_EXCEPTION: &str = "22000";
     pub const OUT_OF_MEMORY: &str = "53200";
+    pub const INSUFFICIENT_RESOURCES: &str = "53000";
+    pub const ADMIN_SHUTDOWN: &str = "57P01";
     pub const DATATYPE_MISMATCH: &str = "42804";
     pub const INTERNAL_ERROR: &str = "XX000";
     pub const UNDEFINED_OBJECT: &str = "42704";

@@ -1,7 +1,10 @@
 //! The engine: one DataFusion session template with every catalog, federation, and the
 //! guardrails. Fronts (server, cli) ask it for a per-client session.
 
+mod admission;
 mod catalog;
+mod execution;
+mod memory;
 mod decimal_avg;
 mod decimal_literal;
 mod exact_arithmetic;
@@ -12,10 +15,15 @@ pub mod guard;
 pub mod like_escape;
 mod pg_view;
 mod timezone;
+mod yielding;
 
 use std::sync::Arc;
 
-use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::prelude::DataFrame;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::logical_expr::LogicalPlan;
@@ -27,7 +35,10 @@ pub use catalog::{SourceCatalog, Status};
 pub use pg_view::{EXPANDARRAY, REGCLASS_NAME, SINGLE_ROW, SUBSCRIPTS};
 use catalog::SourceCatalogProvider;
 
-use crate::config::CatalogConfig;
+pub use admission::Statement as InFlight;
+pub use execution::lower_thread_priority;
+
+use crate::config::{CatalogConfig, ServerConfig};
 use error::{classify, QueryError};
 
 /// The catalog that holds pg_catalog and scratch objects; sources can't use this name.
@@ -53,19 +64,34 @@ pub struct Engine {
     /// The template without federation.
     local_template: SessionState,
     catalogs: Vec<Arc<SourceCatalog>>,
+    /// Runs queries that read sources (see `execution`).
+    cpu: tokio::runtime::Handle,
+    runtime: Arc<RuntimeEnv>,
+    admission: admission::Admission,
 }
 
 impl Engine {
     /// Connects every catalog (concurrently; a failing one is marked unavailable) and
     /// starts their refreshers.
-    pub async fn start(configs: Vec<CatalogConfig>) -> Result<Engine, String> {
+    pub async fn start(
+        configs: Vec<CatalogConfig>,
+        server: &ServerConfig,
+        cpu: tokio::runtime::Handle,
+    ) -> Result<Engine, String> {
         if let Some(c) = configs.iter().find(|c| c.name == DEFAULT_CATALOG) {
             return Err(format!(
                 "{}: the catalog name `{DEFAULT_CATALOG}` is reserved; rename the file",
                 c.file.display()
             ));
         }
-        let runtime = Arc::new(RuntimeEnv::default());
+        let spill = server.data_dir.join("spill");
+        std::fs::create_dir_all(&spill)
+            .map_err(|e| format!("data_dir: cannot create {}: {e}", spill.display()))?;
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(server.limits.memory.as_u64() as usize)))
+            .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![spill])))
+            .build_arc()
+            .map_err(|e| format!("runtime: {e}"))?;
         // information_schema is ours (pg_view), PostgreSQL-shaped.
         let mut config = SessionConfig::new()
             .with_information_schema(false)
@@ -78,6 +104,7 @@ impl Engine {
             .with_query_planner(Arc::new(FederatedQueryPlanner::new()))
             .with_analyzer_rules(analyzer_rules())
             .with_physical_optimizer_rule(Arc::new(crate::connectors::ShowSentStatements))
+            .with_physical_optimizer_rule(Arc::new(yielding::YieldingJoins))
             .with_default_features()
             .with_config(config)
             .with_runtime_env(runtime.clone())
@@ -110,11 +137,47 @@ impl Engine {
             local_template,
             template,
             catalogs,
+            cpu,
+            runtime,
+            admission: admission::Admission::new(server.limits.clone()),
         })
     }
 
     pub fn catalogs(&self) -> &[Arc<SourceCatalog>] {
         &self.catalogs
+    }
+
+    /// Executes `df` for `user`: a query that reads sources waits for its turn and runs on
+    /// the execution runtime within its memory share; dropping the stream stops it.
+    pub async fn execute(&self, df: DataFrame, user: &str) -> Result<SendableRecordBatchStream, QueryError> {
+        let pool = memory::QueryPool::new(self.runtime.memory_pool.clone(), self.admission.limits().query_memory.as_u64() as usize);
+        let runtime = RuntimeEnvBuilder::from_runtime_env(&self.runtime)
+            .with_memory_pool(Arc::new(pool))
+            .build_arc()
+            .map_err(|e| classify(&e))?;
+        if execution::is_light(df.logical_plan()) {
+            let task_ctx = Arc::new(df.task_ctx().with_runtime(runtime));
+            let plan = df.create_physical_plan().await.map_err(|e| classify(&e))?;
+            return datafusion::physical_plan::execute_stream(plan, task_ctx).map_err(|e| classify(&e));
+        }
+        let permit = self.admission.admit(user).await?;
+        execution::spawn(&self.cpu, df, runtime, Some(permit)).await.map_err(|e| classify(&e))
+    }
+
+    /// Counts one statement as in flight (for a shutdown's drain) until dropped.
+    pub fn statement(&self) -> InFlight {
+        self.admission.statement()
+    }
+
+    /// Resolves when a shutdown ends the statements still running.
+    pub fn terminated(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.admission.terminated()
+    }
+
+    /// Lets statements in flight finish for up to `grace`, then ends the rest; returns
+    /// how many were ended.
+    pub async fn drain(&self, grace: std::time::Duration) -> usize {
+        self.admission.drain(grace).await
     }
 
     /// A fresh session for one client's statement, with that client's settings.

@@ -14,7 +14,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, RecordBa
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::logical_expr::{Expr, LogicalPlan};
-use datafusion::prelude::DataFrame;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use futures::{stream, StreamExt};
 use pgwire::api::portal::Format;
@@ -282,14 +282,15 @@ pub fn wire_fields(
     Ok((fields, wire_schema))
 }
 
-/// Streams `df` to the client in `format`; `deadline` bounds the whole execution.
-pub async fn encode(
-    df: DataFrame,
+/// Streams `batches` (the rows of `plan`) to the client in `format`; `deadline` bounds the whole execution.
+pub fn encode(
+    plan: &LogicalPlan,
+    batches: SendableRecordBatchStream,
     format: &Format,
     options: Arc<FormatOptions>,
     deadline: Option<tokio::time::Instant>,
 ) -> PgWireResult<QueryResponse> {
-    let schema = result_schema(df.logical_plan());
+    let schema = result_schema(plan);
     // Columns whose wire text or bytes are made here rather than by arrow-pg.
     let own: Vec<usize> = (0..schema.fields().len())
         .filter(|&i| {
@@ -301,11 +302,6 @@ pub async fn encode(
     let declared_types: Vec<Option<DeclaredType>> = schema.fields().iter().map(|f| declared(f)).collect();
     let (fields, wire_schema) = wire_fields(&schema, format, Some(options))?;
     let fields = Arc::new(fields);
-    let batches = df
-        .execute_stream()
-        .await
-        .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
-
     let row_fields = fields.clone();
     let formats: Vec<FieldFormat> = (0..fields.len()).map(|i| format.format_for(i)).collect();
     let wire_schema = Arc::new(wire_schema);

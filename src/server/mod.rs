@@ -126,6 +126,23 @@ impl QueryService {
         Ok(statements)
     }
 
+    /// Executes a planned statement for the client, its rows encoded as they come.
+    async fn run<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+        ctx: &SessionContext,
+        plan: LogicalPlan,
+        format: &Format,
+        options: Arc<FormatOptions>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> PgWireResult<pgwire::api::results::QueryResponse> {
+        let df = ctx.execute_logical_plan(plan).await.map_err(df_error)?;
+        let plan = df.logical_plan().clone();
+        let user = client.metadata().get(pgwire::api::METADATA_USER).map_or("", String::as_str);
+        let batches = self.engine.execute(df, user).await.map_err(user_error)?;
+        encode::encode(&plan, batches, format, options, deadline)
+    }
+
     /// Checks and plans one statement.
     async fn plan(&self, ctx: &SessionContext, stmt: &Statement) -> PgWireResult<LogicalPlan> {
         plan_statement(ctx, stmt).await.map_err(user_error)
@@ -150,7 +167,8 @@ impl SimpleQueryHandler for QueryService {
         if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
             return Err(PgWireError::NotReadyForQuery);
         }
-        let canceled = cancel_signal(client).await;
+        let _in_flight = self.engine.statement();
+        let canceled = cancel_signal(client, &self.engine).await;
         client.set_state(PgWireConnectionState::QueryInProgress);
         let mut status = client.transaction_status();
         let work = async {
@@ -161,7 +179,7 @@ impl SimpleQueryHandler for QueryService {
         };
         let result = match futures::future::select(Box::pin(work), Box::pin(canceled)).await {
             futures::future::Either::Left((r, _)) => r,
-            futures::future::Either::Right(_) => Err(canceled_error()),
+            futures::future::Either::Right((stop, _)) => Err(stopped_error(stop)),
         };
         client.set_state(PgWireConnectionState::ReadyForQuery);
         result?;
@@ -207,8 +225,7 @@ impl SimpleQueryHandler for QueryService {
                     None => (stmt, None),
                 };
                 let plan = self.plan(&ctx, &stmt).await?;
-                let df = ctx.execute_logical_plan(plan).await.map_err(df_error)?;
-                let rows = encode::encode(df, &Format::UnifiedText, options, deadline).await?;
+                let rows = self.run(client, &ctx, plan, &Format::UnifiedText, options, deadline).await?;
                 Ok(match copy_format {
                     Some(format) => Response::CopyOut(copy::response(rows, format)),
                     None => Response::Query(rows),
@@ -233,8 +250,15 @@ where
     Ok(())
 }
 
-/// Resolves when a CancelRequest names this connection's query; taken before the work starts.
-async fn cancel_signal<C>(client: &C) -> impl std::future::Future<Output = ()> + Send + 'static
+/// Why a statement was stopped from outside.
+enum Stop {
+    Canceled,
+    Shutdown,
+}
+
+/// Resolves when a CancelRequest names this connection's query, or when a shutdown ends
+/// the statements still running; taken before the work starts.
+async fn cancel_signal<C>(client: &C, engine: &Engine) -> impl std::future::Future<Output = Stop> + Send + 'static
 where
     C: ClientInfo + ClientPortalStore,
 {
@@ -242,7 +266,8 @@ where
         Some(handle) => Some(handle.start_query().await),
         None => None,
     };
-    async move {
+    let shutdown = engine.terminated();
+    let canceled = async move {
         // Only a real cancel counts; a dropped sender is not one.
         let fired = match rx {
             Some(rx) => rx.await.is_ok(),
@@ -251,11 +276,20 @@ where
         if !fired {
             futures::future::pending::<()>().await;
         }
+    };
+    async move {
+        tokio::select! {
+            _ = canceled => Stop::Canceled,
+            _ = shutdown => Stop::Shutdown,
+        }
     }
 }
 
-fn canceled_error() -> PgWireError {
-    user_error(QueryError::new(sqlstate::QUERY_CANCELED, "canceling statement due to user request"))
+fn stopped_error(stop: Stop) -> PgWireError {
+    match stop {
+        Stop::Canceled => user_error(QueryError::new(sqlstate::QUERY_CANCELED, "canceling statement due to user request")),
+        Stop::Shutdown => user_error(QueryError::new(sqlstate::ADMIN_SHUTDOWN, "terminating statement: the server is shutting down")),
+    }
 }
 
 /// Sends one response; `describe` sends the row description first (simple protocol).
@@ -421,9 +455,10 @@ impl ExtendedQueryHandler for ExtendedService {
         if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
             return self._on_execute(client, message).await;
         }
+        let _in_flight = self.service.engine.statement();
         if matches!(*portal.state().lock().await, PortalExecutionState::Initial) {
             // Runs the statement: all its rows, or (row-limited) a result to fetch from.
-            let canceled = cancel_signal(client).await;
+            let canceled = cancel_signal(client, &self.service.engine).await;
             client.set_state(PgWireConnectionState::QueryInProgress);
             let mut status = client.transaction_status();
             let work = async {
@@ -442,7 +477,7 @@ impl ExtendedQueryHandler for ExtendedService {
             };
             let result = match futures::future::select(Box::pin(work), Box::pin(canceled)).await {
                 futures::future::Either::Left((r, _)) => r,
-                futures::future::Either::Right(_) => Err(canceled_error()),
+                futures::future::Either::Right((stop, _)) => Err(stopped_error(stop)),
             };
             client.set_state(PgWireConnectionState::ReadyForQuery);
             client.set_transaction_status(status);
@@ -453,17 +488,14 @@ impl ExtendedQueryHandler for ExtendedService {
         // Rows of a row-limited Execute (pgjdbc's fetchSize) are read from the sources
         // while the client waits, so a cancel stops the fetch too; the portal goes, and
         // with its stream the statement on the source.
-        let canceled = cancel_signal(client).await;
-        let fetched = match futures::future::select(Box::pin(self._on_execute(client, message)), Box::pin(canceled)).await {
-            futures::future::Either::Left((r, _)) => Some(r),
-            futures::future::Either::Right(_) => None,
+        let canceled = cancel_signal(client, &self.service.engine).await;
+        let stop = match futures::future::select(Box::pin(self._on_execute(client, message)), Box::pin(canceled)).await {
+            futures::future::Either::Left((r, _)) => return r,
+            futures::future::Either::Right((stop, _)) => stop,
         };
-        if let Some(result) = fetched {
-            return result;
-        }
         client.portal_store().rm_portal(&name);
         client.set_state(PgWireConnectionState::ReadyForQuery);
-        Err(canceled_error())
+        Err(stopped_error(stop))
     }
 
     async fn do_query<C>(
@@ -519,13 +551,11 @@ impl ExtendedQueryHandler for ExtendedService {
         let options = format_options(client);
         with_timeout(timeout, async {
             let plan = plan.clone().replace_params_with_values(&params).map_err(df_error)?;
-            let df = ctx.execute_logical_plan(plan).await.map_err(df_error)?;
+            let format = if copy_format.is_some() { &Format::UnifiedText } else { &portal.result_column_format };
+            let rows = self.service.run(client, &ctx, plan, format, options, deadline).await?;
             Ok(match copy_format {
-                Some(format) => {
-                    let rows = encode::encode(df, &Format::UnifiedText, options, deadline).await?;
-                    Response::CopyOut(copy::response(rows, format))
-                }
-                None => Response::Query(encode::encode(df, &portal.result_column_format, options, deadline).await?),
+                Some(format) => Response::CopyOut(copy::response(rows, format)),
+                None => Response::Query(rows),
             })
         })
         .await
@@ -619,11 +649,27 @@ impl PgWireServerHandlers for Handlers {
     }
 }
 
-/// Serves until the process ends. Each connection runs on its own task.
-pub async fn serve(engine: Arc<Engine>, listener: TcpListener) -> std::io::Result<()> {
-    let handlers = Arc::new(Handlers::new(engine));
+/// Serves until SIGTERM or SIGINT: then stops accepting, lets running statements finish
+/// for up to `grace`, ends the rest with 57P01, and returns.
+pub async fn serve(engine: Arc<Engine>, listener: TcpListener, grace: Duration) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let handlers = Arc::new(Handlers::new(engine.clone()));
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     loop {
-        let (socket, addr) = listener.accept().await?;
+        let (socket, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, say: the server goes on once some close.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        };
         let handlers = handlers.clone();
         tokio::spawn(async move {
             if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
@@ -631,4 +677,9 @@ pub async fn serve(engine: Arc<Engine>, listener: TcpListener) -> std::io::Resul
             }
         });
     }
+    drop(listener);
+    tracing::info!(grace = %humantime::format_duration(grace), "shutting down: no new connections, running statements may finish");
+    let ended = engine.drain(grace).await;
+    tracing::info!(ended, "shut down");
+    Ok(())
 }

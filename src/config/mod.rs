@@ -1,5 +1,9 @@
 //! Catalog files: one `*.toml` per catalog, named after the file stem (Trino style).
 
+mod server;
+
+pub use server::{Limits, ServerConfig};
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,153 @@
+//! The server's own settings (`fedsql serve --config fedsql.toml`): where spill files go,
+//! and the limits that keep one heavy query from hurting the others. Every key has a
+//! default sized from the machine.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Spill files (and later snapshots) live here.
+    pub data_dir: PathBuf,
+    pub limits: Limits,
+    pub shutdown: Shutdown,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Queries executing at once over the whole server; more wait in a queue.
+    pub max_running_queries: usize,
+    /// Queries executing at once for one user name.
+    pub max_running_queries_per_user: usize,
+    /// How long a query may wait in the queue before it fails with 53000.
+    #[serde(with = "humantime_serde")]
+    pub queue_timeout: Duration,
+    /// Memory for the working state of every query together (sorts, aggregates, joins).
+    pub memory: ByteSize,
+    /// Memory for one query; past it, sorts and aggregates spill and a join fails with 53200.
+    pub query_memory: ByteSize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Shutdown {
+    /// On SIGTERM, running statements get this long to finish before they are canceled.
+    #[serde(with = "humantime_serde")]
+    pub grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        // The user's data directory, as XDG has it.
+        let data_dir = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .unwrap_or_else(std::env::temp_dir)
+            .join("fedsql");
+        ServerConfig { data_dir, limits: Limits::default(), shutdown: Shutdown::default() }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let memory = machine_memory().map_or(ByteSize::gib(2), |m| ByteSize::b(m / 2));
+        Limits {
+            max_running_queries: (2 * cores).max(4),
+            max_running_queries_per_user: cores.max(2),
+            queue_timeout: Duration::from_secs(60),
+            memory,
+            query_memory: ByteSize::b(memory.as_u64() / 4),
+        }
+    }
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown { grace: Duration::from_secs(30) }
+    }
+}
+
+/// The memory this process may use: the cgroup's limit if one is set, else the machine's.
+fn machine_memory() -> Option<u64> {
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        let line = s.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    });
+    match (cgroup, total) {
+        (Some(c), Some(t)) => Some(c.min(t)),
+        (c, t) => c.or(t),
+    }
+}
+
+impl ServerConfig {
+    /// Reads `path`; a relative `data_dir` is taken from the file's directory.
+    pub fn load(path: &Path) -> Result<ServerConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        let mut config = Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if config.data_dir.is_relative() {
+            config.data_dir = path.parent().unwrap_or(Path::new(".")).join(&config.data_dir);
+        }
+        Ok(config)
+    }
+
+    pub fn parse(text: &str) -> Result<ServerConfig, String> {
+        let config: ServerConfig = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let l = &self.limits;
+        if l.max_running_queries == 0 || l.max_running_queries_per_user == 0 {
+            return Err("limits.max_running_queries and limits.max_running_queries_per_user must be at least 1".into());
+        }
+        if l.query_memory > l.memory {
+            return Err(format!("limits.query_memory ({}) is larger than limits.memory ({})", l.query_memory, l.memory));
+        }
+        if l.query_memory < ByteSize::mib(16) {
+            return Err(format!("limits.query_memory ({}) must be at least 16 MiB", l.query_memory));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_are_read_as_written() {
+        let c = ServerConfig::parse(
+            "data_dir = \"/tmp/x\"\n[limits]\nmemory = \"1GiB\"\nquery_memory = \"256MiB\"\nqueue_timeout = \"5s\"\n[shutdown]\ngrace = \"2m\"",
+        )
+        .unwrap();
+        assert_eq!(c.limits.memory, ByteSize::gib(1));
+        assert_eq!(c.limits.query_memory, ByteSize::mib(256));
+        assert_eq!(c.limits.queue_timeout, Duration::from_secs(5));
+        assert_eq!(c.shutdown.grace, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn unknown_keys_and_impossible_limits_are_refused() {
+        let e = ServerConfig::parse("[limits]\nmemroy = \"1GiB\"").unwrap_err();
+        assert!(e.contains("memroy"), "{e}");
+        let e = ServerConfig::parse("[limits]\nmemory = \"1GiB\"\nquery_memory = \"2GiB\"").unwrap_err();
+        assert!(e.contains("query_memory"), "{e}");
+    }
+
+    #[test]
+    fn defaults_fit_the_machine() {
+        let l = Limits::default();
+        assert!(l.query_memory <= l.memory && l.max_running_queries >= l.max_running_queries_per_user);
+    }
+}
