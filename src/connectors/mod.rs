@@ -27,6 +27,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use crate::config::{CatalogConfig, SourceConfig};
 
 pub use declared_type::DeclaredType;
+pub use remote_cancel::cancels_sent;
 pub use sent_statement::ShowSentStatements;
 
 #[derive(Debug, thiserror::Error)]

@@ -24,6 +24,7 @@ use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresC
 use datafusion_table_providers::util::secrets::to_secret_map;
 use futures::{Stream, StreamExt};
 use tokio::sync::OnceCell;
+use tokio_util::task::TaskTracker;
 
 use super::sql::{literal, query_strings};
 
@@ -106,6 +107,16 @@ impl<T: 'static, P: 'static> RemoteCancel for MySqlCancel<T, P> {
     }
 }
 
+/// The cancels under way, which a shutdown lets finish before the process exits (a
+/// PostgreSQL backend whose client vanished runs its statement on to the end).
+static CANCELS: std::sync::LazyLock<TaskTracker> = std::sync::LazyLock::new(TaskTracker::new);
+
+/// Waits up to `limit` for the cancels under way.
+pub async fn cancels_sent(limit: std::time::Duration) {
+    CANCELS.close();
+    let _ = tokio::time::timeout(limit, CANCELS.wait()).await;
+}
+
 /// A source's stream that cancels its statement if dropped before it ended.
 pub(crate) struct CancelOnDrop {
     inner: SendableRecordBatchStream,
@@ -141,11 +152,11 @@ impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         let Some((marker, cancel)) = self.pending.take() else { return };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        runtime.spawn(async move {
+        CANCELS.spawn_on(async move {
             match cancel.cancel(&marker).await {
                 Ok(n) => tracing::debug!(marker, n, "remote statements canceled"),
                 Err(e) => tracing::warn!(marker, error = %e, "could not cancel the remote statement"),
             }
-        });
+        }, &runtime);
     }
 }

@@ -19,6 +19,7 @@ use futures::StreamExt;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 
 use super::admission::Permit;
 use super::DEFAULT_CATALOG;
@@ -75,13 +76,14 @@ fn panicked(e: tokio::task::JoinError) -> DataFusionError {
 /// `permit` until the work has stopped. Planning errors come back here, before any row.
 pub async fn spawn(
     cpu: &Handle,
+    tasks: &TaskTracker,
     df: DataFrame,
     runtime: Arc<RuntimeEnv>,
     permit: Option<Permit>,
 ) -> Result<SendableRecordBatchStream> {
     let (ready_tx, ready_rx) = oneshot::channel();
     let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(AHEAD);
-    let task = cpu.spawn(async move {
+    let task = tasks.spawn_on(async move {
         let _permit = permit;
         let task_ctx = Arc::new(df.task_ctx().with_runtime(runtime));
         let started = match df.create_physical_plan().await {
@@ -105,7 +107,7 @@ pub async fn spawn(
                 return;
             }
         }
-    });
+    }, cpu);
     let mut task = AbortOnDrop(Some(task));
     let schema = match ready_rx.await {
         Ok(ready) => ready?,

@@ -68,6 +68,8 @@ pub struct Engine {
     cpu: tokio::runtime::Handle,
     runtime: Arc<RuntimeEnv>,
     admission: admission::Admission,
+    /// The tasks of executing queries, which a shutdown waits for.
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl Engine {
@@ -140,6 +142,7 @@ impl Engine {
             cpu,
             runtime,
             admission: admission::Admission::new(server.limits.clone()),
+            tasks: tokio_util::task::TaskTracker::new(),
         })
     }
 
@@ -161,7 +164,7 @@ impl Engine {
             return datafusion::physical_plan::execute_stream(plan, task_ctx).map_err(|e| classify(&e));
         }
         let permit = self.admission.admit(user).await?;
-        execution::spawn(&self.cpu, df, runtime, Some(permit)).await.map_err(|e| classify(&e))
+        execution::spawn(&self.cpu, &self.tasks, df, runtime, Some(permit)).await.map_err(|e| classify(&e))
     }
 
     /// Counts one statement as in flight (for a shutdown's drain) until dropped.
@@ -177,7 +180,13 @@ impl Engine {
     /// Lets statements in flight finish for up to `grace`, then ends the rest; returns
     /// how many were ended.
     pub async fn drain(&self, grace: std::time::Duration) -> usize {
-        self.admission.drain(grace).await
+        let ended = self.admission.drain(grace).await;
+        // Ended queries stop their statements on the sources as their tasks go.
+        let settle = std::time::Duration::from_secs(5);
+        self.tasks.close();
+        let _ = tokio::time::timeout(settle, self.tasks.wait()).await;
+        crate::connectors::cancels_sent(settle).await;
+        ended
     }
 
     /// A fresh session for one client's statement, with that client's settings.

@@ -137,16 +137,25 @@ impl Drop for Catalogs {
 /// A running `fedsql serve`, killed on drop.
 pub struct Server {
     child: Child,
+    config_file: PathBuf,
     pub port: u16,
     log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Server {
     pub fn start(catalogs: &Catalogs) -> Self {
+        Self::start_with(catalogs, "")
+    }
+
+    /// Starts with `config` as the server's settings file (`fedsql serve --config`).
+    pub fn start_with(catalogs: &Catalogs, config: &str) -> Self {
+        let config_file = catalogs.dir.with_extension("server.toml");
+        std::fs::write(&config_file, config).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_fedsql"))
             .args(["serve", "--catalogs"])
             .arg(&catalogs.dir)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0", "--config"])
+            .arg(&config_file)
             .env("RUST_LOG", "fedsql=debug,info")
             .stderr(Stdio::piped())
             .spawn()
@@ -170,7 +179,7 @@ impl Server {
                 sink.lock().unwrap().push_str(&format!("{line}\n"));
             }
         });
-        Server { child, port, log }
+        Server { child, config_file, port, log }
     }
 
     /// The server's peak resident memory so far, in MiB.
@@ -178,6 +187,33 @@ impl Server {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
         let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
         line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() / 1024
+    }
+
+    /// CPU seconds the server has used so far (user and system).
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        // SAFETY: sysconf only reads its argument.
+        ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+    }
+
+    /// Sends SIGTERM, as a service manager stops a server.
+    pub fn terminate(&self) {
+        // SAFETY: kill only sends a signal to our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+    }
+
+    /// Waits up to `limit` for the server to exit; its status if it did.
+    pub fn wait_exit(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
     }
 
     /// Everything the server logged so far.
@@ -194,7 +230,33 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(self.config_file.as_path());
     }
+}
+
+/// A Parquet table of `rows` rows, `id` (0..rows) and `v` (a scrambled 0..10007), as
+/// `<dir>/<schema>/<table>/data.parquet`.
+pub fn parquet_table(dir: &Path, schema: &str, table: &str, rows: i64) {
+    use datafusion::arrow::array::{Int64Array, RecordBatch};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let path = dir.join(schema).join(table);
+    std::fs::create_dir_all(&path).unwrap();
+    let schema = std::sync::Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("v", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            std::sync::Arc::new(Int64Array::from_iter_values(0..rows)),
+            std::sync::Arc::new(Int64Array::from_iter_values((0..rows).map(|i| i * 7919 % 10007))),
+        ],
+    )
+    .unwrap();
+    let file = std::fs::File::create(path.join("data.parquet")).unwrap();
+    let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
 }
 
 /// The SQLSTATE and message of a failed statement.
