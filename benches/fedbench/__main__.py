@@ -13,10 +13,10 @@ from pathlib import Path
 import connectorx
 import duckdb
 
-from . import b1_stats, b2_pull, b3_serving, b4_stream, b5_tpch, data, report
+from . import b1_stats, b2_pull, b3_serving, b4_stream, b5_tpch, b6_load, data, report
 from .common import ROOT, SCALES, Fedsql, Measurement, catalog_toml, log
 
-WORKLOADS = {"B1": b1_stats, "B2": b2_pull, "B3": b3_serving, "B4": b4_stream, "B5": b5_tpch}
+WORKLOADS = {"B1": b1_stats, "B2": b2_pull, "B3": b3_serving, "B4": b4_stream, "B5": b5_tpch, "B6": b6_load}
 
 
 class Context:

@@ -67,6 +67,17 @@ def goals(ms):
             geo = math.exp(sum(math.log(m.median / duck[m.workload].median) for m in ok) / len(ok))
             add("B5", "fedsql total time / DuckDB total time (correct queries)", total, "≤ 2", lambda v: v <= 2)
             add("B5", "geometric mean of per-query time ratios", geo, "≤ 2", lambda v: v <= 2)
+    fed = _find(ms, "B6 SELECT 1 under load", "fedsql (Parquet)")
+    if fed and not fed.error:
+        add("B6", "fedsql SELECT 1 p99 ms during two heavy queries", fed.extra.get("select1_p99_ms"), "< 100",
+            lambda v: v < 100)
+        add("B6", "fedsql new session p99 ms during two heavy queries", fed.extra.get("new_session_p99_ms"),
+            "< 100", lambda v: v < 100)
+        add("B6", "fedsql catalog query p99 ms during two heavy queries", fed.extra.get("catalog_p99_ms"),
+            "< 100", lambda v: v < 100)
+        add("B6", "fedsql cancel to error, ms", fed.extra.get("cancel_ms"), "< 1000", lambda v: v < 1000)
+        add("B6", "fedsql 1 s statement_timeout overshoot, ms", fed.extra.get("timeout_overshoot_ms"), "< 1000",
+            lambda v: v < 1000)
     return rows
 
 
