@@ -86,6 +86,9 @@ pub struct DbConfig {
     pub sslrootcert: Option<String>,
     pub schemas: Option<Vec<String>>,
     pub max_connections: usize,
+    /// The longest a statement on this source may go without sending a row (connecting
+    /// included) before it fails with 08006: a source that stopped answering.
+    pub read_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -132,6 +135,7 @@ const DB_KEYS: &[&str] = &[
     "sslrootcert",
     "schemas",
     "max_connections",
+    "read_timeout",
     "refresh_secs",
 ];
 const PARQUET_KEYS: &[&str] = &["connector", "location", "s3", "refresh_secs"];
@@ -145,6 +149,7 @@ const S3_KEYS: &[&str] = &[
 
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4;
 pub const DEFAULT_REFRESH_SECS: u64 = 60;
+pub const DEFAULT_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Loads every `*.toml` in `dir`, sorted by name.
 pub fn load_dir(dir: &Path) -> Result<Vec<CatalogConfig>, ConfigError> {
@@ -372,6 +377,7 @@ fn parse_db(kind: ConnectorKind, t: &toml::Table) -> Result<DbConfig, String> {
         sslrootcert: None,
         schemas: None,
         max_connections: DEFAULT_MAX_CONNECTIONS,
+        read_timeout: DEFAULT_READ_TIMEOUT,
     };
     if let Some(raw) = opt_str(t, "url")? {
         for key in ["host", "port", "user", "password", "database"] {
@@ -452,6 +458,14 @@ fn parse_db(kind: ConnectorKind, t: &toml::Table) -> Result<DbConfig, String> {
             return Err("`max_connections` must be at least 1".into());
         }
         cfg.max_connections = n as usize;
+    }
+    if let Some(text) = opt_str(t, "read_timeout")? {
+        let d = humantime::parse_duration(&text)
+            .map_err(|e| format!("`read_timeout` = \"{text}\": {e} (write it like \"30s\" or \"5m\")"))?;
+        if d.is_zero() {
+            return Err("`read_timeout` must be longer than zero".into());
+        }
+        cfg.read_timeout = d;
     }
     Ok(cfg)
 }
@@ -614,6 +628,16 @@ mod tests {
         let c = parse_catalog("h", &ok, Path::new("."), &env(&[])).unwrap();
         let SourceConfig::Parquet(p) = c.source else { panic!() };
         assert_eq!(p.location, "s3://b/p/");
+    }
+
+    #[test]
+    fn read_timeout_is_a_duration() {
+        let base = "connector = \"mysql\"\nurl = \"mysql://u@h/db\"\n";
+        let c = parse_catalog("live", &format!("{base}read_timeout = \"90s\"\n"), Path::new("."), &env(&[])).unwrap();
+        let SourceConfig::Db(d) = c.source else { panic!() };
+        assert_eq!(d.read_timeout, std::time::Duration::from_secs(90));
+        let e = parse_catalog("live", &format!("{base}read_timeout = \"soon\"\n"), Path::new("."), &env(&[])).unwrap_err();
+        assert!(e.contains("read_timeout"), "{e}");
     }
 
     #[test]

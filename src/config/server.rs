@@ -58,8 +58,10 @@ impl Default for Limits {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let memory = machine_memory().map_or(ByteSize::gib(2), |m| ByteSize::b(m / 2));
         Limits {
-            max_running_queries: (2 * cores).max(4),
-            max_running_queries_per_user: cores.max(2),
+            // Queries waiting on their sources hold a place without using a core, and a
+            // dashboard sends a dozen at once as one user.
+            max_running_queries: (8 * cores).max(8),
+            max_running_queries_per_user: (4 * cores).max(4),
             queue_timeout: Duration::from_secs(60),
             memory,
             query_memory: ByteSize::b(memory.as_u64() / 4),

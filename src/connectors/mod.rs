@@ -13,6 +13,7 @@ mod parquet;
 mod postgres;
 mod pushdown;
 mod remote_cancel;
+mod stall;
 mod sealed_scan;
 mod sent_statement;
 mod sql;
@@ -42,6 +43,9 @@ pub enum ConnectorError {
     /// overflow, ... in a computation it was sent).
     #[error("catalog `{catalog}`: {message}")]
     Rejected { catalog: String, sqlstate: String, message: String },
+    /// The source sent nothing for longer than the catalog's `read_timeout`.
+    #[error("catalog `{catalog}`: the source sent nothing for {after} (read_timeout); the statement was abandoned")]
+    Stalled { catalog: String, after: String },
     /// A value the source sent does not fit the column's type exactly.
     #[error("catalog `{catalog}`: {message}")]
     OutOfRange { catalog: String, message: String },

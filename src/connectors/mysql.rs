@@ -19,6 +19,7 @@ use crate::config::{DbConfig, SslMode};
 
 pub struct MySqlConnector {
     catalog: String,
+    read_timeout: std::time::Duration,
     pool: Arc<MySQLConnectionPool>,
     schemas: Vec<String>,
     password: String,
@@ -54,6 +55,7 @@ impl MySqlConnector {
             })?;
         Ok(Self {
             catalog: catalog.to_string(),
+            read_timeout: db.read_timeout,
             pool: Arc::new(pool),
             // A MySQL "schema" is a database; by default only the configured one is shown.
             schemas: db
@@ -194,6 +196,6 @@ impl Connector for MySqlConnector {
             .collect();
         let retyped = Some(Arc::new(Schema::new(fields)));
         let cancel: Arc<dyn RemoteCancel> = Arc::new(MySqlCancel(self.pool.clone()));
-        Ok(federate(Arc::new(provider), table_ref, SourceDialect::MySql, &self.catalog, retyped, Some(cancel)))
+        Ok(federate(Arc::new(provider), table_ref, SourceDialect::MySql, &self.catalog, self.read_timeout, retyped, Some(cancel)))
     }
 }

@@ -27,6 +27,7 @@ use crate::config::{ConnectorKind, DbConfig, SslMode};
 
 pub struct PostgresConnector {
     catalog: String,
+    read_timeout: std::time::Duration,
     pool: Arc<DynPostgresConnectionPool>,
     schemas: Option<Vec<String>>,
     dialect: SourceDialect,
@@ -84,6 +85,7 @@ impl PostgresConnector {
             .with_unsupported_type_action(UnsupportedTypeAction::String);
         Ok(Self {
             catalog: catalog.to_string(),
+            read_timeout: db.read_timeout,
             pool: Arc::new(pool),
             schemas: db.schemas.clone(),
             dialect: if kind == ConnectorKind::Redshift {
@@ -341,7 +343,7 @@ impl Connector for PostgresConnector {
         // Redshift lists running statements elsewhere (stv_recents): not canceled yet.
         let cancel = (self.dialect == SourceDialect::Postgres)
             .then(|| self.cancel.clone() as Arc<dyn RemoteCancel>);
-        Ok(federate(Arc::new(sql_table), table_ref, self.dialect, &self.catalog, retyped, cancel))
+        Ok(federate(Arc::new(sql_table), table_ref, self.dialect, &self.catalog, self.read_timeout, retyped, cancel))
     }
 }
 

@@ -107,6 +107,8 @@ impl<T: 'static, P: 'static> RemoteCancel for MySqlCancel<T, P> {
     }
 }
 
+const CANCEL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The cancels under way, which a shutdown lets finish before the process exits (a
 /// PostgreSQL backend whose client vanished runs its statement on to the end).
 static CANCELS: std::sync::LazyLock<TaskTracker> = std::sync::LazyLock::new(TaskTracker::new);
@@ -153,9 +155,11 @@ impl Drop for CancelOnDrop {
         let Some((marker, cancel)) = self.pending.take() else { return };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         CANCELS.spawn_on(async move {
-            match cancel.cancel(&marker).await {
-                Ok(n) => tracing::debug!(marker, n, "remote statements canceled"),
-                Err(e) => tracing::warn!(marker, error = %e, "could not cancel the remote statement"),
+            // A source that stopped answering would hold the cancel forever.
+            match tokio::time::timeout(CANCEL_TIMEOUT, cancel.cancel(&marker)).await {
+                Ok(Ok(n)) => tracing::debug!(marker, n, "remote statements canceled"),
+                Ok(Err(e)) => tracing::warn!(marker, error = %e, "could not cancel the remote statement"),
+                Err(_) => tracing::warn!(marker, "could not cancel the remote statement: the source did not answer"),
             }
         }, &runtime);
     }

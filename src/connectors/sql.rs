@@ -39,6 +39,7 @@ struct DialectExecutor {
     inner: Arc<dyn SQLExecutor>,
     dialect: SourceDialect,
     catalog: String,
+    read_timeout: std::time::Duration,
     /// Stops a statement whose stream is dropped unfinished (none for Redshift yet).
     cancel: Option<Arc<dyn RemoteCancel>>,
 }
@@ -247,10 +248,11 @@ impl SQLExecutor for DialectExecutor {
             Ok(RecordBatch::try_new(target.clone(), columns)?)
         });
         let stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(schema, batches));
-        Ok(match (marker, &self.cancel) {
+        let stream = match (marker, &self.cancel) {
             (Some(m), Some(cancel)) => Box::pin(CancelOnDrop::new(stream, m, cancel.clone())),
             _ => stream,
-        })
+        };
+        Ok(Box::pin(super::stall::StallGuard::new(stream, self.read_timeout, &self.catalog)))
     }
     async fn statistics(&self, plan: &LogicalPlan) -> DfResult<Statistics> {
         self.inner.statistics(plan).await
@@ -359,6 +361,7 @@ pub(crate) fn federate<T>(
     table_ref: TableReference,
     dialect: SourceDialect,
     catalog: &str,
+    read_timeout: std::time::Duration,
     schema: Option<SchemaRef>,
     cancel: Option<Arc<dyn RemoteCancel>>,
 ) -> Arc<dyn TableProvider>
@@ -370,6 +373,7 @@ where
         inner: table.clone(),
         dialect,
         catalog: catalog.to_string(),
+        read_timeout,
         cancel,
     });
     let federation = Arc::new(SQLFederationProvider::new(executor.clone()));

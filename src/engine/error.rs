@@ -77,6 +77,7 @@ fn connector_error(e: &ConnectorError) -> QueryError {
         ConnectorError::Rejected { sqlstate, .. } => {
             QueryError::new(data_exception(sqlstate).unwrap_or(sqlstate::INTERNAL_ERROR), e.to_string())
         }
+        ConnectorError::Stalled { .. } => QueryError::new(sqlstate::CONNECTION_FAILURE, e.to_string()),
         ConnectorError::OutOfRange { .. } => QueryError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, e.to_string()),
     }
 }

@@ -9,6 +9,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio_postgres::{Client, NoTls};
 
+mod proxy;
+#[allow(unused_imports)]
+pub use proxy::Proxy;
+
 /// A name no other test run (here or in CI) will use.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
