@@ -7,8 +7,6 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser as SqlParser;
 use futures::StreamExt;
 
 use tokio::runtime::Handle;
@@ -28,13 +26,19 @@ struct Cli {
 enum Command {
     /// Serve every catalog over the Postgres protocol.
     Serve {
-        #[arg(long, default_value = "catalogs")]
-        catalogs: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:5433")]
-        listen: String,
-        /// Server settings (data_dir, [limits], [shutdown]); defaults fit the machine.
+        /// Catalog files (default: the config's `catalogs`, else catalogs/).
+        #[arg(long)]
+        catalogs: Option<PathBuf>,
+        /// HOST:PORT (default: the config's `listen`, else 127.0.0.1:5433).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Server settings: listen, catalogs, data_dir, [tls], [users], [grants], [limits],
+        /// [shutdown]. Flags override it.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Serve a non-loopback address without authentication.
+        #[arg(long)]
+        insecure: bool,
     },
     /// Validate every catalog file, connect, and report each catalog.
     Check {
@@ -43,13 +47,26 @@ enum Command {
     },
     /// Run one SQL text and print or write its result.
     Query {
-        #[arg(long, default_value = "catalogs")]
-        catalogs: PathBuf,
+        #[arg(long)]
+        catalogs: Option<PathBuf>,
         sql: String,
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Server settings, for its users' grants.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Run as this user, with their grants (required when the config has users).
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Read a password from stdin and print its SCRAM-SHA-256 verifier, for
+    /// `[users.NAME] password = "..."`.
+    Passwd {
+        name: String,
+        #[arg(long, default_value_t = crate::server::scram_iterations())]
+        iterations: u32,
     },
 }
 
@@ -108,11 +125,11 @@ async fn start(dir: &std::path::Path, server: &ServerConfig, cpu: Handle) -> Res
 
 async fn run(command: Command, cpu: Handle) -> Result<ExitCode, String> {
     match command {
-        Command::Serve { catalogs, listen, config } => {
-            let server = match &config {
-                Some(path) => ServerConfig::load(path)?,
-                None => ServerConfig::default(),
-            };
+        Command::Serve { catalogs, listen, config, insecure } => {
+            let server = server_config(config.as_deref())?;
+            let catalogs = catalogs.or_else(|| server.catalogs.clone()).unwrap_or_else(|| PathBuf::from("catalogs"));
+            let listen = listen.or_else(|| server.listen.clone()).unwrap_or_else(|| "127.0.0.1:5433".into());
+            refuse_open_trust(&listen, &server, insecure).await?;
             let engine = start(&catalogs, &server, cpu).await?;
             for c in engine.catalogs() {
                 let (schemas, tables) = c.counts();
@@ -134,9 +151,7 @@ async fn run(command: Command, cpu: Handle) -> Result<ExitCode, String> {
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
             // Scripts wait for this line.
             eprintln!("fedsql listening on {addr}");
-            crate::server::serve(engine, listener, server.shutdown.grace)
-                .await
-                .map_err(|e| e.to_string())?;
+            crate::server::serve(engine, listener).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { catalogs } => {
@@ -160,20 +175,35 @@ async fn run(command: Command, cpu: Handle) -> Result<ExitCode, String> {
             }
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Command::Query {
-            catalogs,
-            sql,
-            format,
-            output,
-        } => {
-            let engine = start(&catalogs, &ServerConfig::default(), cpu).await?;
-            match query(&engine, &sql, format, output).await {
+        Command::Query { catalogs, sql, format, output, config, user } => {
+            let server = server_config(config.as_deref())?;
+            let catalogs = catalogs.or_else(|| server.catalogs.clone()).unwrap_or_else(|| PathBuf::from("catalogs"));
+            let user = match user {
+                Some(u) => u,
+                None if server.users.is_empty() => whoami(),
+                None => return Err("the config has users: pass --user NAME to run with their grants".into()),
+            };
+            let engine = start(&catalogs, &server, cpu).await?;
+            match query(&engine, &sql, &user, format, output).await {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(e) => {
                     eprintln!("ERROR {}: {}", e.sqlstate, e.message);
                     Ok(ExitCode::FAILURE)
                 }
             }
+        }
+        Command::Passwd { name, iterations } => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password).map_err(|e| format!("reading the password: {e}"))?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            if password.is_empty() {
+                return Err("no password on stdin".into());
+            }
+            let salt = crate::server::random_salt();
+            let verifier = crate::server::Verifier::from_password(password, &salt, iterations);
+            eprintln!("# [users.{name}] password = \"<this line>\"");
+            println!("{verifier}");
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -183,16 +213,43 @@ fn whoami() -> String {
     std::env::var("USER").unwrap_or_default()
 }
 
+fn server_config(path: Option<&std::path::Path>) -> Result<ServerConfig, String> {
+    match path {
+        Some(p) => ServerConfig::load(p),
+        None => Ok(ServerConfig::default()),
+    }
+}
+
+/// Anyone who can reach a non-loopback address could read every source: without users,
+/// only `--insecure` serves one.
+async fn refuse_open_trust(listen: &str, server: &ServerConfig, insecure: bool) -> Result<(), String> {
+    if !server.users.is_empty() || insecure {
+        return Ok(());
+    }
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?
+        .collect();
+    if addrs.iter().all(|a| a.ip().is_loopback()) {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to serve {listen} without authentication: anyone who reaches it could read every catalog. \
+         Add users to the config file ([users.NAME] password = \"...\", made by `fedsql passwd NAME`) \
+         and pass --config, listen on 127.0.0.1, or pass --insecure"
+    ))
+}
+
 async fn query(
     engine: &Engine,
     sql: &str,
+    user: &str,
     format: OutputFormat,
     output: Option<PathBuf>,
 ) -> Result<(), QueryError> {
-    let statements = SqlParser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
-        QueryError::new(crate::engine::error::sqlstate::SYNTAX_ERROR, e.to_string())
-    })?;
-    let ctx = engine.session(&SessionSettings::default());
+    let parser = crate::server::SqlParser::new(engine.catalogs().iter().map(|c| c.name().to_string()).collect());
+    let statements = crate::server::parse_sql(&parser, sql)?;
+    let ctx = engine.session(&SessionSettings { user: user.to_string(), ..SessionSettings::default() });
     let mut out: Box<dyn std::io::Write + Send> = match &output {
         Some(p) => Box::new(std::fs::File::create(p).map_err(|e| {
             QueryError::new("58030", format!("cannot write {}: {e}", p.display()))
@@ -205,7 +262,7 @@ async fn query(
         let plan = plan_statement(&ctx, &stmt).await?;
         let df = ctx.execute_logical_plan(plan).await.map_err(|e| classify(&e))?;
         let schema = Arc::new(df.schema().as_arrow().clone());
-        let mut stream = engine.execute(df, &whoami()).await?;
+        let mut stream = engine.execute(df, user).await?;
         match format {
             OutputFormat::Table => {
                 let mut batches: Vec<RecordBatch> = Vec::new();

@@ -1,6 +1,6 @@
 //! Catalog files: one `*.toml` per catalog, named after the file stem (Trino style).
 
-mod server;
+pub mod server;
 
 pub use server::{Limits, ServerConfig};
 
@@ -300,7 +300,7 @@ fn expand_env(value: toml::Value, env: &dyn Fn(&str) -> Option<String>) -> Resul
     })
 }
 
-fn expand_str(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+pub(crate) fn expand_str(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(start) = rest.find("${") {

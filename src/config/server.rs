@@ -2,6 +2,7 @@
 //! and the limits that keep one heavy query from hurting the others. Every key has a
 //! default sized from the machine.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,10 +12,45 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
+    /// `HOST:PORT`; `--listen` overrides it.
+    pub listen: Option<String>,
+    /// The catalogs directory (relative to this file); `--catalogs` overrides it.
+    pub catalogs: Option<PathBuf>,
     /// Spill files (and later snapshots) live here.
     pub data_dir: PathBuf,
+    pub tls: Option<Tls>,
+    /// Users by name; with none, sessions are trusted (loopback only unless `--insecure`).
+    pub users: BTreeMap<String, User>,
+    /// What each user or group may read: `catalog`, `catalog.schema` or
+    /// `catalog.schema.table`, each optionally ending in `.*`, or `*`.
+    pub grants: BTreeMap<String, Vec<String>>,
     pub limits: Limits,
     pub shutdown: Shutdown,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// PEM certificate chain and private key (relative to this file).
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Refuse sessions that do not use TLS.
+    #[serde(default)]
+    pub require: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// A SCRAM-SHA-256 verifier as PostgreSQL stores it (`fedsql passwd NAME` prints one),
+    /// or `${VAR}` holding one.
+    pub password: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// May read everything.
+    #[serde(default)]
+    pub admin: bool,
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -31,6 +67,8 @@ pub struct Limits {
     pub memory: ByteSize,
     /// Memory for one query; past it, sorts and aggregates spill and a join fails with 53200.
     pub query_memory: ByteSize,
+    /// Sessions at once; past it, a login gets 53300.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,7 +87,16 @@ impl Default for ServerConfig {
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
             .unwrap_or_else(std::env::temp_dir)
             .join("fedsql");
-        ServerConfig { data_dir, limits: Limits::default(), shutdown: Shutdown::default() }
+        ServerConfig {
+            listen: None,
+            catalogs: None,
+            data_dir,
+            tls: None,
+            users: BTreeMap::new(),
+            grants: BTreeMap::new(),
+            limits: Limits::default(),
+            shutdown: Shutdown::default(),
+        }
     }
 }
 
@@ -65,6 +112,7 @@ impl Default for Limits {
             queue_timeout: Duration::from_secs(60),
             memory,
             query_memory: ByteSize::b(memory.as_u64() / 4),
+            max_connections: 200,
         }
     }
 }
@@ -95,15 +143,31 @@ impl ServerConfig {
     /// Reads `path`; a relative `data_dir` is taken from the file's directory.
     pub fn load(path: &Path) -> Result<ServerConfig, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        let mut config = Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        if config.data_dir.is_relative() {
-            config.data_dir = path.parent().unwrap_or(Path::new(".")).join(&config.data_dir);
+        let env = |v: &str| std::env::var(v).ok();
+        let mut config = Self::parse(&text, &env).map_err(|e| format!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let relative = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        relative(&mut config.data_dir);
+        if let Some(c) = config.catalogs.as_mut() {
+            relative(c);
+        }
+        if let Some(t) = config.tls.as_mut() {
+            relative(&mut t.cert);
+            relative(&mut t.key);
         }
         Ok(config)
     }
 
-    pub fn parse(text: &str) -> Result<ServerConfig, String> {
-        let config: ServerConfig = toml::from_str(text).map_err(|e| e.message().to_string())?;
+    /// Parses the file's text; `env` resolves `${VAR}` in user passwords.
+    pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<ServerConfig, String> {
+        let mut config: ServerConfig = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        for (name, user) in config.users.iter_mut() {
+            user.password = super::expand_str(&user.password, env).map_err(|e| format!("users.{name}.password: {e}"))?;
+        }
         config.check()?;
         Ok(config)
     }
@@ -115,6 +179,10 @@ impl ServerConfig {
         }
         if l.query_memory > l.memory {
             return Err(format!("limits.query_memory ({}) is larger than limits.memory ({})", l.query_memory, l.memory));
+        }
+        let principals: Vec<&String> = self.users.keys().chain(self.users.values().flat_map(|u| &u.groups)).collect();
+        if let Some(unknown) = self.grants.keys().find(|g| !principals.contains(g)) {
+            return Err(format!("grants.{unknown}: no user has that name or group"));
         }
         if l.query_memory < ByteSize::mib(16) {
             return Err(format!("limits.query_memory ({}) must be at least 16 MiB", l.query_memory));
@@ -131,6 +199,7 @@ mod tests {
     fn sizes_and_durations_are_read_as_written() {
         let c = ServerConfig::parse(
             "data_dir = \"/tmp/x\"\n[limits]\nmemory = \"1GiB\"\nquery_memory = \"256MiB\"\nqueue_timeout = \"5s\"\n[shutdown]\ngrace = \"2m\"",
+            &|_| None,
         )
         .unwrap();
         assert_eq!(c.limits.memory, ByteSize::gib(1));
@@ -141,9 +210,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_impossible_limits_are_refused() {
-        let e = ServerConfig::parse("[limits]\nmemroy = \"1GiB\"").unwrap_err();
+        let e = ServerConfig::parse("[limits]\nmemroy = \"1GiB\"", &|_| None).unwrap_err();
         assert!(e.contains("memroy"), "{e}");
-        let e = ServerConfig::parse("[limits]\nmemory = \"1GiB\"\nquery_memory = \"2GiB\"").unwrap_err();
+        let e = ServerConfig::parse("[limits]\nmemory = \"1GiB\"\nquery_memory = \"2GiB\"", &|_| None).unwrap_err();
         assert!(e.contains("query_memory"), "{e}");
     }
 

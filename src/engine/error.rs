@@ -22,6 +22,7 @@ pub mod sqlstate {
     pub const OUT_OF_MEMORY: &str = "53200";
     pub const INSUFFICIENT_RESOURCES: &str = "53000";
     pub const ADMIN_SHUTDOWN: &str = "57P01";
+    pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
     pub const DATATYPE_MISMATCH: &str = "42804";
     pub const INTERNAL_ERROR: &str = "XX000";
     pub const UNDEFINED_OBJECT: &str = "42704";

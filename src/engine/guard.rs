@@ -6,6 +6,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 
+use super::access::Access;
 use super::catalog::{SourceCatalogProvider, Status};
 use super::error::{classify, sqlstate, QueryError};
 
@@ -57,6 +58,7 @@ pub async fn check(ctx: &SessionContext, stmt: &Statement) -> Result<(), QueryEr
     let options = state.config().options();
     let default_catalog = options.catalog.default_catalog.clone();
     let default_schema = options.catalog.default_schema.clone();
+    let access = state.config().get_extension::<Access>().unwrap_or_else(|| std::sync::Arc::new(Access::All));
 
     if let Some(verb) = write_verb(stmt) {
         // DROP names its objects without DataFusion resolving them as references.
@@ -97,6 +99,14 @@ pub async fn check(ctx: &SessionContext, stmt: &Statement) -> Result<(), QueryEr
         let Some(src) = source(ctx, cat) else {
             continue;
         };
+        // Refused whether or not it exists: what is not granted is not there to probe.
+        if !access.table(cat, schema, table) {
+            let user = access.user().unwrap_or_default();
+            return Err(QueryError::new(
+                sqlstate::INSUFFICIENT_PRIVILEGE,
+                format!("permission denied for table `{cat}.{schema}.{table}`: user \"{user}\" has no grant on it"),
+            ));
+        }
         let (has_schema, has_table) = src.lookup(schema, table).await;
         if let Status::Unavailable(reason) = src.status() {
             return Err(QueryError::new(sqlstate::CONNECTION_UNABLE, reason));

@@ -102,11 +102,11 @@ mod tests {
         let server: Arc<dyn MemoryPool> = Arc::new(FairSpillPool::new(1000));
         let a: Arc<dyn MemoryPool> = Arc::new(QueryPool::new(server.clone(), 600));
         let b: Arc<dyn MemoryPool> = Arc::new(QueryPool::new(server.clone(), 600));
-        let mut ra = MemoryConsumer::new("sort a").register(&a);
+        let ra = MemoryConsumer::new("sort a").register(&a);
         ra.try_grow(500).unwrap();
         let e = ra.try_grow(200).unwrap_err().to_string();
         assert!(e.contains("limits.query_memory") && e.contains("sort a"), "{e}");
-        let mut rb = MemoryConsumer::new("join b").register(&b);
+        let rb = MemoryConsumer::new("join b").register(&b);
         let e = rb.try_grow(550).unwrap_err().to_string();
         assert!(e.contains("limits.memory"), "{e}");
         rb.try_grow(400).unwrap();

@@ -1,6 +1,7 @@
 //! The engine: one DataFusion session template with every catalog, federation, and the
 //! guardrails. Fronts (server, cli) ask it for a per-client session.
 
+mod access;
 mod admission;
 mod catalog;
 mod execution;
@@ -35,6 +36,7 @@ pub use catalog::{SourceCatalog, Status};
 pub use pg_view::{EXPANDARRAY, REGCLASS_NAME, SINGLE_ROW, SUBSCRIPTS};
 use catalog::SourceCatalogProvider;
 
+pub use access::Access;
 pub use admission::Statement as InFlight;
 pub use execution::lower_thread_priority;
 
@@ -48,6 +50,8 @@ pub const DEFAULT_CATALOG: &str = "fedsql";
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
     pub time_zone: Option<String>,
+    /// The session's user: what it may read, and its share of the limits.
+    pub user: String,
     /// Whether single-source subtrees go to their source as one statement; off, the
     /// engine computes everything above the scans (the differential tester's second oracle).
     pub pushdown: bool,
@@ -55,15 +59,23 @@ pub struct SessionSettings {
 
 impl Default for SessionSettings {
     fn default() -> Self {
-        SessionSettings { time_zone: None, pushdown: true }
+        SessionSettings { time_zone: None, user: String::new(), pushdown: true }
     }
 }
 
+/// A session template: DataFusion's state with every catalog as one access sees them.
+struct Templates {
+    /// With federation.
+    pushdown: SessionState,
+    /// Without federation.
+    local: SessionState,
+}
+
 pub struct Engine {
-    template: SessionState,
-    /// The template without federation.
-    local_template: SessionState,
     catalogs: Vec<Arc<SourceCatalog>>,
+    server: ServerConfig,
+    /// One template per distinct access, made at its first session.
+    templates: std::sync::Mutex<std::collections::HashMap<Access, Arc<Templates>>>,
     /// Runs queries that read sources (see `execution`).
     cpu: tokio::runtime::Handle,
     runtime: Arc<RuntimeEnv>,
@@ -86,6 +98,7 @@ impl Engine {
                 c.file.display()
             ));
         }
+        Access::check_config(server)?;
         let spill = server.data_dir.join("spill");
         std::fs::create_dir_all(&spill)
             .map_err(|e| format!("data_dir: cannot create {}: {e}", spill.display()))?;
@@ -94,11 +107,46 @@ impl Engine {
             .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![spill])))
             .build_arc()
             .map_err(|e| format!("runtime: {e}"))?;
+        let catalogs: Vec<Arc<SourceCatalog>> = configs
+            .into_iter()
+            .map(|c| Arc::new(SourceCatalog::new(c, runtime.clone())))
+            .collect();
+        futures::future::join_all(catalogs.iter().map(|c| c.refresh())).await;
+        for c in &catalogs {
+            c.spawn_refresher();
+        }
+        let engine = Engine {
+            catalogs,
+            server: server.clone(),
+            templates: Default::default(),
+            cpu,
+            runtime,
+            admission: admission::Admission::new(server.limits.clone()),
+            tasks: tokio_util::task::TaskTracker::new(),
+        };
+        // The shared template is made now: a broken pg_catalog stops startup.
+        engine.templates(&Access::All)?;
+        Ok(engine)
+    }
+
+    /// The templates for `access`, made at its first use.
+    fn templates(&self, access: &Access) -> Result<Arc<Templates>, String> {
+        let mut cache = self.templates.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = cache.get(access) {
+            return Ok(t.clone());
+        }
+        let t = Arc::new(self.build_templates(access)?);
+        cache.insert(access.clone(), t.clone());
+        Ok(t)
+    }
+
+    fn build_templates(&self, access: &Access) -> Result<Templates, String> {
         // information_schema is ours (pg_view), PostgreSQL-shaped.
         let mut config = SessionConfig::new()
             .with_information_schema(false)
             .with_default_catalog_and_schema(DEFAULT_CATALOG, "public")
-            .with_create_default_catalog_and_schema(false);
+            .with_create_default_catalog_and_schema(false)
+            .with_extension(Arc::new(access.clone()));
         // As in PostgreSQL, `0.1` is an exact numeric, not a double.
         config.options_mut().sql_parser.parse_float_as_decimal = true;
         let state = SessionStateBuilder::new()
@@ -109,41 +157,34 @@ impl Engine {
             .with_physical_optimizer_rule(Arc::new(yielding::YieldingJoins))
             .with_default_features()
             .with_config(config)
-            .with_runtime_env(runtime.clone())
+            .with_runtime_env(self.runtime.clone())
             .build();
         let ctx = SessionContext::new_with_state(state);
         // PostgreSQL's `variance` is the sample variance; DataFusion lacks the name.
         let var_samp = datafusion::functions_aggregate::variance::var_samp_udaf();
         ctx.register_udaf(var_samp.as_ref().clone().with_aliases(["variance"]));
         ctx.register_udf(like_escape::udf());
-
-        let catalogs: Vec<Arc<SourceCatalog>> = configs
-            .into_iter()
-            .map(|c| Arc::new(SourceCatalog::new(c, runtime.clone())))
-            .collect();
-        for c in &catalogs {
+        for c in &self.catalogs {
             ctx.register_catalog(c.name(), Arc::new(SourceCatalogProvider(c.clone())));
         }
-        let tool_catalog = Arc::new(pg_view::ToolCatalog::new(catalogs.clone()));
+        let tool_catalog = Arc::new(pg_view::ToolCatalog::new(self.catalogs.clone(), access.clone()));
         ctx.register_catalog(DEFAULT_CATALOG, tool_catalog.clone());
-        futures::future::join_all(catalogs.iter().map(|c| c.refresh())).await;
-        for c in &catalogs {
-            c.spawn_refresher();
-        }
         pg_view::install(&ctx, tool_catalog).map_err(|e| format!("pg_catalog: {e}"))?;
-        let template = ctx.state();
-        let local_template = SessionStateBuilder::new_from_existing(template.clone())
+        let pushdown = ctx.state();
+        let local = SessionStateBuilder::new_from_existing(pushdown.clone())
             .with_optimizer_rules(optimizer_rules(false))
             .build();
-        Ok(Engine {
-            local_template,
-            template,
-            catalogs,
-            cpu,
-            runtime,
-            admission: admission::Admission::new(server.limits.clone()),
-            tasks: tokio_util::task::TaskTracker::new(),
-        })
+        Ok(Templates { pushdown, local })
+    }
+
+    /// What `user` may read.
+    pub fn access(&self, user: &str) -> Access {
+        // Checked at startup, so every user's grants parse.
+        Access::of(&self.server, user).unwrap_or_else(|_| Access::nothing(user))
+    }
+
+    pub fn server_config(&self) -> &ServerConfig {
+        &self.server
     }
 
     pub fn catalogs(&self) -> &[Arc<SourceCatalog>] {
@@ -189,9 +230,18 @@ impl Engine {
         ended
     }
 
-    /// A fresh session for one client's statement, with that client's settings.
+    /// A fresh session for one client's statement, with that client's settings and access.
     pub fn session(&self, settings: &SessionSettings) -> SessionContext {
-        let mut state = if settings.pushdown { self.template.clone() } else { self.local_template.clone() };
+        let access = self.access(&settings.user);
+        let templates = match self.templates(&access) {
+            Ok(t) => t,
+            Err(e) => {
+                // The shared template was made at startup; another can only fail alike.
+                tracing::error!(error = %e, "session template");
+                self.templates(&Access::All).expect("made at startup")
+            }
+        };
+        let mut state = if settings.pushdown { templates.pushdown.clone() } else { templates.local.clone() };
         if let Some(tz) = &settings.time_zone {
             state.config_mut().options_mut().execution.time_zone = Some(tz.clone());
         }

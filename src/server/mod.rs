@@ -16,7 +16,6 @@ use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::QueryHook;
 use futures::{Sink, SinkExt};
-use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use pgwire::api::portal::{Format, Portal};
@@ -36,11 +35,11 @@ use pgwire::messages::simplequery::Query;
 use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::response::EmptyQueryResponse;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
-use pgwire::messages::startup::ParameterStatus;
-use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
 use tokio::net::TcpListener;
 
+mod auth;
 mod column_names;
 mod commands;
 mod copy;
@@ -48,11 +47,39 @@ mod encode;
 mod parse;
 mod regclass;
 mod scalar_subquery;
+mod scram;
 mod settings;
 mod text;
 mod timezone;
+mod tls;
 
-use parse::SqlParser;
+pub use auth::Authenticator;
+pub use scram::Verifier;
+
+/// Iterations of a new verifier (PostgreSQL's default).
+pub fn scram_iterations() -> u32 {
+    scram::DEFAULT_ITERATIONS
+}
+
+/// A salt for a new verifier.
+pub fn random_salt() -> Vec<u8> {
+    scram::random_bytes(16)
+}
+
+pub use parse::SqlParser;
+
+/// Parses client SQL as every front does: PostgreSQL's compatibility parsing, then
+/// PostgreSQL's result column names and LIKE escapes.
+pub fn parse_sql(parser: &SqlParser, sql: &str) -> Result<Vec<Statement>, QueryError> {
+    let mut statements = parser
+        .parse(sql)
+        .map_err(|e| QueryError::new(sqlstate::SYNTAX_ERROR, e.to_string()))?;
+    for stmt in statements.iter_mut() {
+        column_names::apply(stmt);
+        crate::engine::like_escape::apply(stmt);
+    }
+    Ok(statements)
+}
 
 use crate::engine::error::{classify, sqlstate, QueryError};
 use crate::engine::{plan_statement, Engine, SessionSettings};
@@ -75,6 +102,7 @@ fn df_error(e: datafusion::error::DataFusionError) -> PgWireError {
 fn settings<C: ClientInfo + ?Sized>(client: &C) -> SessionSettings {
     SessionSettings {
         time_zone: client.metadata().get("timezone").cloned(),
+        user: client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_default(),
         pushdown: client.metadata().get("fedsql.pushdown").is_none_or(|v| v == "on"),
     }
 }
@@ -116,14 +144,7 @@ impl QueryService {
     }
 
     fn parse(&self, sql: &str) -> PgWireResult<Vec<Statement>> {
-        let mut statements = self.parser.parse(sql).map_err(|e| {
-            user_error(QueryError::new(sqlstate::SYNTAX_ERROR, e.to_string()))
-        })?;
-        for stmt in statements.iter_mut() {
-            column_names::apply(stmt);
-            crate::engine::like_escape::apply(stmt);
-        }
-        Ok(statements)
+        parse_sql(&self.parser, sql).map_err(user_error)
     }
 
     /// Executes a planned statement for the client, its rows encoded as they come.
@@ -562,34 +583,6 @@ impl ExtendedQueryHandler for ExtendedService {
     }
 }
 
-struct Startup {
-    connections: Arc<ConnectionManager>,
-}
-
-#[async_trait]
-impl NoopStartupHandler for Startup {
-    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
-        Some(self.connections.clone())
-    }
-
-    /// Startup settings (pgjdbc sends TimeZone, DateStyle, ...) are checked like a SET,
-    /// and the client is told fedsql's own values (pgwire reports its defaults).
-    async fn post_startup<C>(&self, client: &mut C, _message: PgWireFrontendMessage) -> PgWireResult<()>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
-        C::Error: std::fmt::Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        settings::apply_startup(client.metadata_mut())?;
-        for (name, value) in settings::reported(client.metadata()) {
-            client
-                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name.into(), value)))
-                .await?;
-        }
-        Ok(())
-    }
-}
-
 /// Gives every error a fitting SQLSTATE, including those raised while rows stream.
 struct SqlStateErrors;
 
@@ -609,14 +602,13 @@ impl ErrorHandler for SqlStateErrors {
 pub struct Handlers {
     simple: Arc<QueryService>,
     extended: Arc<ExtendedService>,
-    startup: Arc<Startup>,
+    auth: Arc<Authenticator>,
     cancel: Arc<DefaultCancelHandler>,
 }
 
 impl Handlers {
-    pub fn new(engine: Arc<Engine>) -> Self {
+    pub fn new(engine: Arc<Engine>, auth: Arc<Authenticator>) -> Self {
         let service = Arc::new(QueryService::new(engine));
-        let connections = Arc::new(ConnectionManager::new());
         Self {
             extended: Arc::new(ExtendedService {
                 service: service.clone(),
@@ -625,8 +617,8 @@ impl Handlers {
                 }),
             }),
             simple: service,
-            cancel: Arc::new(DefaultCancelHandler::new(connections.clone())),
-            startup: Arc::new(Startup { connections }),
+            cancel: Arc::new(DefaultCancelHandler::new(auth.connection_manager.clone())),
+            auth,
         }
     }
 }
@@ -638,8 +630,9 @@ impl PgWireServerHandlers for Handlers {
     fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
         self.extended.clone()
     }
+    /// A login's state is per connection: pgwire asks once per connection.
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        self.startup.clone()
+        Arc::new(auth::Login::new(self.auth.clone()))
     }
     fn error_handler(&self) -> Arc<impl ErrorHandler> {
         Arc::new(SqlStateErrors)
@@ -651,11 +644,22 @@ impl PgWireServerHandlers for Handlers {
 
 /// Serves until SIGTERM or SIGINT: then stops accepting, lets running statements finish
 /// for up to `grace`, ends the rest with 57P01, and returns.
-pub async fn serve(engine: Arc<Engine>, listener: TcpListener, grace: Duration) -> std::io::Result<()> {
+pub async fn serve(engine: Arc<Engine>, listener: TcpListener) -> Result<(), String> {
     use tokio::signal::unix::{signal, SignalKind};
-    let handlers = Arc::new(Handlers::new(engine.clone()));
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
+    let config = engine.server_config();
+    let grace = config.shutdown.grace;
+    let (tls, certificate_hash) = match &config.tls {
+        Some(t) => {
+            let (acceptor, hash) = tls::acceptor(t)?;
+            (Some(acceptor), Some(hash))
+        }
+        None => (None, None),
+    };
+    let auth = Arc::new(Authenticator::new(config, certificate_hash, Arc::new(ConnectionManager::new()))?);
+    let handlers = Arc::new(Handlers::new(engine.clone(), auth));
+    let io = |e: std::io::Error| e.to_string();
+    let mut terminate = signal(SignalKind::terminate()).map_err(io)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(io)?;
     loop {
         let (socket, addr) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -671,8 +675,9 @@ pub async fn serve(engine: Arc<Engine>, listener: TcpListener, grace: Duration) 
             _ = interrupt.recv() => break,
         };
         let handlers = handlers.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+            if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                 tracing::debug!(%addr, error = %e, "connection ended with an error");
             }
         });

@@ -45,6 +45,12 @@ pub(super) fn all_keys(view: &ToolView) -> Vec<(String, Option<String>, Key)> {
     let mut out = Vec::new();
     for source in &view.0.sources {
         for key in source.keys() {
+            // A key of a table the session may not read, or naming one, is not listed.
+            let hidden = !view.0.visible(source.name(), &key.schema, &key.table)
+                || key.references.as_ref().is_some_and(|(s, t, _)| !view.0.visible(source.name(), s, t));
+            if hidden {
+                continue;
+            }
             let schema = format!("{}.{}", source.name(), key.schema);
             let referenced = key.references.as_ref().map(|(s, _, _)| format!("{}.{s}", source.name()));
             out.push((schema, referenced, key));

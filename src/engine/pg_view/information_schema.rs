@@ -235,6 +235,11 @@ impl InfoTable {
                 keys.iter().find(|k| k.references.is_none() && k.schema == schema && k.table == table)
             };
             for key in &keys {
+                let hidden = !self.view.0.visible(source.name(), &key.schema, &key.table)
+                    || key.references.as_ref().is_some_and(|(s, t, _)| !self.view.0.visible(source.name(), s, t));
+                if hidden {
+                    continue;
+                }
                 let schema = named(&key.schema);
                 let head = || vec![text(DEFAULT_CATALOG), text(&schema), text(&key.name)];
                 match (self.kind, &key.references) {

@@ -39,6 +39,7 @@ pub use functions::{EXPANDARRAY, SINGLE_ROW, SUBSCRIPTS};
 pub use oid_text::REGCLASS_NAME;
 pub use types::PgColumnType;
 
+use super::access::Access;
 use super::catalog::{SourceCatalog, SourceCatalogProvider};
 
 /// Schemas of fedsql's own, kept in memory.
@@ -49,11 +50,19 @@ pub const OWN_SCHEMAS: [&str; 3] = ["public", "pg_catalog", "information_schema"
 pub struct ToolCatalog {
     own: MemoryCatalogProvider,
     sources: Vec<Arc<SourceCatalog>>,
+    /// What the session's user may read: nothing else is listed.
+    access: Access,
 }
 
 impl ToolCatalog {
-    pub fn new(sources: Vec<Arc<SourceCatalog>>) -> Self {
-        Self { own: MemoryCatalogProvider::new(), sources }
+    pub fn new(sources: Vec<Arc<SourceCatalog>>, access: Access) -> Self {
+        let sources = sources.into_iter().filter(|s| access.catalog(s.name())).collect();
+        Self { own: MemoryCatalogProvider::new(), sources, access }
+    }
+
+    /// Whether a source table is listed for this session.
+    pub fn visible(&self, catalog: &str, schema: &str, table: &str) -> bool {
+        self.access.table(catalog, schema, table)
     }
 
     /// Splits `crm.public` into the source catalog and its schema name.
@@ -87,7 +96,13 @@ impl ToolCatalog {
         names.sort_by_key(|n| OWN_SCHEMAS.iter().position(|o| o == n).unwrap_or(usize::MAX));
         for source in &self.sources {
             let provider = SourceCatalogProvider(source.clone());
-            names.extend(provider.schema_names().into_iter().map(|s| format!("{}.{s}", source.name())));
+            names.extend(
+                provider
+                    .schema_names()
+                    .into_iter()
+                    .filter(|s| self.access.schema(source.name(), s))
+                    .map(|s| format!("{}.{s}", source.name())),
+            );
         }
         names
     }
@@ -103,7 +118,11 @@ impl CatalogProvider for ToolCatalog {
             return Some(own);
         }
         let (source, schema) = self.source_schema(name)?;
-        SourceCatalogProvider(source.clone()).schema(&schema)
+        if !self.access.schema(source.name(), &schema) {
+            return None;
+        }
+        let inner = SourceCatalogProvider(source.clone()).schema(&schema)?;
+        Some(Arc::new(VisibleTables { inner, catalog: source.name().to_string(), schema, access: self.access.clone() }))
     }
 
     fn register_schema(
@@ -117,6 +136,37 @@ impl CatalogProvider for ToolCatalog {
             )));
         }
         self.own.register_schema(name, schema)
+    }
+}
+
+/// A source schema as one session sees it: only the tables it may read.
+#[derive(Debug)]
+struct VisibleTables {
+    inner: Arc<dyn SchemaProvider>,
+    catalog: String,
+    schema: String,
+    access: Access,
+}
+
+#[async_trait]
+impl SchemaProvider for VisibleTables {
+    fn table_names(&self) -> Vec<String> {
+        self.inner
+            .table_names()
+            .into_iter()
+            .filter(|t| self.access.table(&self.catalog, &self.schema, t))
+            .collect()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if !self.access.table(&self.catalog, &self.schema, name) {
+            return Ok(None);
+        }
+        self.inner.table(name).await
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.access.table(&self.catalog, &self.schema, name) && self.inner.table_exist(name)
     }
 }
 
