@@ -260,6 +260,7 @@ async fn query(
     let arrow = |e: datafusion::arrow::error::ArrowError| classify(&e.into());
     for stmt in statements {
         let plan = plan_statement(&ctx, &stmt).await?;
+        crate::engine::check_no_parameters(&plan)?;
         let df = ctx.execute_logical_plan(plan).await.map_err(|e| classify(&e))?;
         let schema = Arc::new(df.schema().as_arrow().clone());
         let mut stream = engine.execute(df, user).await?;

@@ -23,6 +23,9 @@ pub mod sqlstate {
     pub const INSUFFICIENT_RESOURCES: &str = "53000";
     pub const ADMIN_SHUTDOWN: &str = "57P01";
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
+    pub const AMBIGUOUS_COLUMN: &str = "42702";
+    pub const DUPLICATE_COLUMN: &str = "42701";
+    pub const UNDEFINED_PARAMETER: &str = "42P02";
     pub const DATATYPE_MISMATCH: &str = "42804";
     pub const INTERNAL_ERROR: &str = "XX000";
     pub const UNDEFINED_OBJECT: &str = "42704";
@@ -130,13 +133,15 @@ pub fn classify(e: &DataFusionError) -> QueryError {
         }
         DataFusionError::ResourcesExhausted(m) => QueryError::new(sqlstate::OUT_OF_MEMORY, m.clone()),
         DataFusionError::SchemaError(err, _) => {
-            let msg = err.to_string();
-            let code = if msg.contains("No field named") || msg.contains("not found") {
-                sqlstate::UNDEFINED_COLUMN
-            } else {
-                sqlstate::INTERNAL_ERROR
+            use datafusion::common::SchemaError;
+            let code = match err.as_ref() {
+                SchemaError::AmbiguousReference { .. } => sqlstate::AMBIGUOUS_COLUMN,
+                SchemaError::FieldNotFound { .. } => sqlstate::UNDEFINED_COLUMN,
+                SchemaError::DuplicateQualifiedField { .. } | SchemaError::DuplicateUnqualifiedField { .. } => {
+                    sqlstate::DUPLICATE_COLUMN
+                }
             };
-            QueryError::new(code, msg)
+            QueryError::new(code, err.to_string())
         }
         DataFusionError::Plan(m) => {
             let code = if m.contains("table") && m.contains("not found") {
@@ -152,6 +157,10 @@ pub fn classify(e: &DataFusionError) -> QueryError {
         }
         DataFusionError::Execution(m) if m.contains("Divide by zero") => {
             QueryError::new(sqlstate::DIVISION_BY_ZERO, "division by zero")
+        }
+        // `x.v` over a column that is not a composite (DataFusion reads it as a field access).
+        DataFusionError::Execution(m) if m.starts_with("Cannot access field") => {
+            QueryError::new(sqlstate::DATATYPE_MISMATCH, m.clone())
         }
         other => QueryError::new(sqlstate::INTERNAL_ERROR, other.to_string()),
     }

@@ -299,6 +299,16 @@ pub async fn plan_statement(ctx: &SessionContext, stmt: &Statement) -> Result<Lo
         .map_err(|e| classify(&e))
 }
 
+/// A statement that names parameters nobody binds (`$1` in a simple query) fails as
+/// PostgreSQL's does, before it runs.
+pub fn check_no_parameters(plan: &LogicalPlan) -> Result<(), QueryError> {
+    let params = plan.get_parameter_types().map_err(|e| classify(&e))?;
+    match params.keys().min() {
+        None => Ok(()),
+        Some(name) => Err(QueryError::new(error::sqlstate::UNDEFINED_PARAMETER, format!("there is no parameter {name}"))),
+    }
+}
+
 /// `plan` with its result columns in the types execution produces. Clients are told the
 /// types of this plan, while execution runs it through the analyzer first, whose type
 /// coercion can change a column's type (`SELECT 0 UNION ALL SELECT 1.5` is numeric, not

@@ -246,6 +246,7 @@ impl SimpleQueryHandler for QueryService {
                     None => (stmt, None),
                 };
                 let plan = self.plan(&ctx, &stmt).await?;
+                crate::engine::check_no_parameters(&plan).map_err(user_error)?;
                 let rows = self.run(client, &ctx, plan, &Format::UnifiedText, options, deadline).await?;
                 Ok(match copy_format {
                     Some(format) => Response::CopyOut(copy::response(rows, format)),
