@@ -375,3 +375,43 @@ async fn connection_limits_answer_53300() {
     let again = login(port, "root", ROOT_PW).await.unwrap();
     assert_eq!(rows(&again, "SELECT 1").await[0][0], "1");
 }
+
+#[tokio::test]
+async fn the_audit_table_and_the_log_hold_every_statement_and_no_secret() {
+    let pg = PgDb::create("CREATE TABLE orgs (org_code text PRIMARY KEY, name text); INSERT INTO orgs VALUES ('B1', 'Bank'), ('B2', 'Card');").await;
+    let catalog_secret = "Catalog-Secret-91x";
+    let cats = Catalogs::new().add(
+        "crm",
+        &format!("connector = \"postgres\"\nhost = \"127.0.0.1\"\nport = 5432\nuser = \"postgres\"\npassword = \"{catalog_secret}\"\ndatabase = \"{}\"\nsslmode = \"disable\"\n", pg.name),
+    );
+    let config = users("");
+    let server = Server::start_with(&cats, &config);
+    let port = server.port;
+    let (ana, conn) = tokio_postgres::connect(&format!("host=127.0.0.1 port={port} user=ana password='{ANA_PW}' dbname=fedsql application_name=dash"), NoTls).await.unwrap();
+    tokio::spawn(conn);
+    assert_eq!(rows(&ana, "SELECT name FROM crm.public.orgs ORDER BY 1").await.len(), 2);
+    assert_eq!(ana.query("SELECT name FROM crm.public.orgs WHERE org_code = $1", &[&"B2"]).await.unwrap().len(), 1);
+    assert!(ana.simple_query("SELECT * FROM crm.public.members").await.is_err());
+    let _ = login(port, "ana", "a-wrong-password").await;
+    let root = login(port, "root", ROOT_PW).await.unwrap();
+    rows(&root, "SELECT 42").await;
+
+    let mine = rows(&ana, "SELECT user_name, application_name, catalogs, rows, sqlstate, statement FROM fedsql.queries ORDER BY started_at").await;
+    let find = |needle: &str| mine.iter().find(|r| r[5].contains(needle)).unwrap_or_else(|| panic!("no entry for {needle}: {mine:?}")).clone();
+    assert_eq!(find("ORDER BY 1")[..5], ["ana", "dash", "crm", "2", "00000"]);
+    assert_eq!(find("org_code = $1")[..5], ["ana", "dash", "crm", "1", "00000"]);
+    assert_eq!(find("crm.public.members")[4], "42501");
+    assert!(mine.iter().all(|r| r[0] == "ana"), "ana sees others' statements: {mine:?}");
+    let all = rows(&root, "SELECT DISTINCT user_name FROM fedsql.queries ORDER BY 1").await;
+    assert_eq!(all, vec![vec!["ana".to_string()], vec!["root".to_string()]]);
+
+    let log = server.log();
+    assert!(log.contains("fedsql::audit") && log.contains("SELECT name FROM crm.public.orgs ORDER BY 1"), "{log}");
+    for secret in [ANA_PW, ROOT_PW, "a-wrong-password", catalog_secret] {
+        assert!(!log.contains(secret), "the log holds a secret: {secret}");
+    }
+    for line in config.lines().filter(|l| l.starts_with("password")) {
+        let verifier = line.split('"').nth(1).unwrap();
+        assert!(!log.contains(verifier), "the log holds a verifier");
+    }
+}

@@ -24,7 +24,6 @@ pub mod sqlstate {
     pub const ADMIN_SHUTDOWN: &str = "57P01";
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
     pub const AMBIGUOUS_COLUMN: &str = "42702";
-    pub const DUPLICATE_COLUMN: &str = "42701";
     pub const UNDEFINED_PARAMETER: &str = "42P02";
     pub const DATATYPE_MISMATCH: &str = "42804";
     pub const INTERNAL_ERROR: &str = "XX000";
@@ -134,14 +133,14 @@ pub fn classify(e: &DataFusionError) -> QueryError {
         DataFusionError::ResourcesExhausted(m) => QueryError::new(sqlstate::OUT_OF_MEMORY, m.clone()),
         DataFusionError::SchemaError(err, _) => {
             use datafusion::common::SchemaError;
-            let code = match err.as_ref() {
-                SchemaError::AmbiguousReference { .. } => sqlstate::AMBIGUOUS_COLUMN,
-                SchemaError::FieldNotFound { .. } => sqlstate::UNDEFINED_COLUMN,
+            match err.as_ref() {
+                SchemaError::AmbiguousReference { .. } => QueryError::new(sqlstate::AMBIGUOUS_COLUMN, err.to_string()),
+                SchemaError::FieldNotFound { .. } => QueryError::new(sqlstate::UNDEFINED_COLUMN, err.to_string()),
+                // PostgreSQL allows two result columns of one name; DataFusion does not.
                 SchemaError::DuplicateQualifiedField { .. } | SchemaError::DuplicateUnqualifiedField { .. } => {
-                    sqlstate::DUPLICATE_COLUMN
+                    QueryError::new(sqlstate::FEATURE_NOT_SUPPORTED, format!("not supported: two columns of one name ({err}); give them different aliases"))
                 }
-            };
-            QueryError::new(code, err.to_string())
+            }
         }
         DataFusionError::Plan(m) => {
             let code = if m.contains("table") && m.contains("not found") {

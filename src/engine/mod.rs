@@ -3,6 +3,7 @@
 
 mod access;
 mod admission;
+pub mod audit;
 mod catalog;
 mod execution;
 mod memory;
@@ -82,6 +83,7 @@ pub struct Engine {
     admission: admission::Admission,
     /// The tasks of executing queries, which a shutdown waits for.
     tasks: tokio_util::task::TaskTracker,
+    audit: Arc<audit::Audit>,
 }
 
 impl Engine {
@@ -123,6 +125,7 @@ impl Engine {
             runtime,
             admission: admission::Admission::new(server.limits.clone()),
             tasks: tokio_util::task::TaskTracker::new(),
+            audit: Arc::default(),
         };
         // The shared template is made now: a broken pg_catalog stops startup.
         engine.templates(&Access::All)?;
@@ -169,7 +172,12 @@ impl Engine {
         }
         let tool_catalog = Arc::new(pg_view::ToolCatalog::new(self.catalogs.clone(), access.clone()));
         ctx.register_catalog(DEFAULT_CATALOG, tool_catalog.clone());
-        pg_view::install(&ctx, tool_catalog).map_err(|e| format!("pg_catalog: {e}"))?;
+        pg_view::install(&ctx, tool_catalog.clone()).map_err(|e| format!("pg_catalog: {e}"))?;
+        let own = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
+        use datafusion::catalog::{CatalogProvider, SchemaProvider};
+        own.register_table("queries".into(), Arc::new(audit::QueriesTable::new(self.audit.clone())))
+            .map_err(|e| format!("fedsql.queries: {e}"))?;
+        tool_catalog.register_schema("fedsql", own).map_err(|e| format!("fedsql.queries: {e}"))?;
         let pushdown = ctx.state();
         let local = SessionStateBuilder::new_from_existing(pushdown.clone())
             .with_optimizer_rules(optimizer_rules(false))
@@ -181,6 +189,11 @@ impl Engine {
     pub fn access(&self, user: &str) -> Access {
         // Checked at startup, so every user's grants parse.
         Access::of(&self.server, user).unwrap_or_else(|_| Access::nothing(user))
+    }
+
+    /// The record of every statement.
+    pub fn audit(&self) -> &audit::Audit {
+        &self.audit
     }
 
     pub fn server_config(&self) -> &ServerConfig {

@@ -282,6 +282,9 @@ pub fn wire_fields(
     Ok((fields, wire_schema))
 }
 
+/// Told how many rows each batch brings (the audit's count).
+pub type RowCounter = Box<dyn Fn(u64) + Send + Sync>;
+
 /// Streams `batches` (the rows of `plan`) to the client in `format`; `deadline` bounds the whole execution.
 pub fn encode(
     plan: &LogicalPlan,
@@ -289,6 +292,7 @@ pub fn encode(
     format: &Format,
     options: Arc<FormatOptions>,
     deadline: Option<tokio::time::Instant>,
+    counter: Option<RowCounter>,
 ) -> PgWireResult<QueryResponse> {
     let schema = result_schema(plan);
     // Columns whose wire text or bytes are made here rather than by arrow-pg.
@@ -310,6 +314,9 @@ pub fn encode(
             Ok(b) => b,
             Err(e) => return Box::new(std::iter::once(Err(PgWireError::ApiError(Box::new(e))))),
         };
+        if let Some(count) = &counter {
+            count(batch.num_rows() as u64);
+        }
         if own.is_empty() {
             return encode_recordbatch(row_fields.clone(), batch);
         }

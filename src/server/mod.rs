@@ -159,9 +159,14 @@ impl QueryService {
     ) -> PgWireResult<pgwire::api::results::QueryResponse> {
         let df = ctx.execute_logical_plan(plan).await.map_err(df_error)?;
         let plan = df.logical_plan().clone();
+        let draft = client.session_extensions().get::<AuditDraft>();
+        if let Some(d) = &draft {
+            d.catalogs.lock().unwrap_or_else(|p| p.into_inner()).extend(crate::engine::audit::catalogs_read(&plan));
+        }
         let user = client.metadata().get(pgwire::api::METADATA_USER).map_or("", String::as_str);
         let batches = self.engine.execute(df, user).await.map_err(user_error)?;
-        encode::encode(&plan, batches, format, options, deadline)
+        let counted = draft.map(|d| Box::new(move |n: u64| { d.rows.fetch_add(n, std::sync::atomic::Ordering::Relaxed); }) as encode::RowCounter);
+        encode::encode(&plan, batches, format, options, deadline, counted)
     }
 
     /// Checks and plans one statement.
@@ -189,6 +194,32 @@ impl SimpleQueryHandler for QueryService {
             return Err(PgWireError::NotReadyForQuery);
         }
         let _in_flight = self.engine.statement();
+        let audit = audit_start(client);
+        let mut result = self.answer(client, &query).await;
+        audit_finish(&self.engine, client, &query.query, audit, &mut result);
+        result
+    }
+
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.statements(client, query).await
+    }
+}
+
+impl QueryService {
+    /// Answers one simple Query message: every statement in it, then ReadyForQuery.
+    async fn answer<C>(&self, client: &mut C, query: &Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
         let canceled = cancel_signal(client, &self.engine).await;
         client.set_state(PgWireConnectionState::QueryInProgress);
         let mut status = client.transaction_status();
@@ -208,7 +239,8 @@ impl SimpleQueryHandler for QueryService {
         send_ready_for_query(client, status).await
     }
 
-    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    /// Runs every statement of a simple query; rows stream as they are sent.
+    async fn statements<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
@@ -470,54 +502,14 @@ impl ExtendedQueryHandler for ExtendedService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let name = message.name.as_deref().unwrap_or(DEFAULT_NAME).to_string();
-        let portal = match client.portal_store().get_portal(&name) {
-            Some(Entry::Value(p)) => p,
-            _ => return self._on_execute(client, message).await,
+        let statement = match client.portal_store().get_portal(&name) {
+            Some(Entry::Value(p)) => p.statement.statement.0.clone(),
+            _ => String::new(),
         };
-        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
-            return self._on_execute(client, message).await;
-        }
-        let _in_flight = self.service.engine.statement();
-        if matches!(*portal.state().lock().await, PortalExecutionState::Initial) {
-            // Runs the statement: all its rows, or (row-limited) a result to fetch from.
-            let canceled = cancel_signal(client, &self.service.engine).await;
-            client.set_state(PgWireConnectionState::QueryInProgress);
-            let mut status = client.transaction_status();
-            let work = async {
-                match self.do_query(client, portal.as_ref(), 0).await? {
-                    Response::Query(results) if message.max_rows > 0 => {
-                        portal.start(results).await;
-                        Ok(true)
-                    }
-                    response => {
-                        if matches!(response, Response::Query(_)) {
-                            *portal.state().lock().await = PortalExecutionState::Finished;
-                        }
-                        send_response(client, response, &mut status, false).await.map(|_| false)
-                    }
-                }
-            };
-            let result = match futures::future::select(Box::pin(work), Box::pin(canceled)).await {
-                futures::future::Either::Left((r, _)) => r,
-                futures::future::Either::Right((stop, _)) => Err(stopped_error(stop)),
-            };
-            client.set_state(PgWireConnectionState::ReadyForQuery);
-            client.set_transaction_status(status);
-            if !result? {
-                return Ok(());
-            }
-        }
-        // Rows of a row-limited Execute (pgjdbc's fetchSize) are read from the sources
-        // while the client waits, so a cancel stops the fetch too; the portal goes, and
-        // with its stream the statement on the source.
-        let canceled = cancel_signal(client, &self.service.engine).await;
-        let stop = match futures::future::select(Box::pin(self._on_execute(client, message)), Box::pin(canceled)).await {
-            futures::future::Either::Left((r, _)) => return r,
-            futures::future::Either::Right((stop, _)) => stop,
-        };
-        client.portal_store().rm_portal(&name);
-        client.set_state(PgWireConnectionState::ReadyForQuery);
-        Err(stopped_error(stop))
+        let audit = audit_start(client);
+        let mut result = self.execute_portal(client, message).await;
+        audit_finish(&self.service.engine, client, &statement, audit, &mut result);
+        result
     }
 
     async fn do_query<C>(
@@ -584,20 +576,134 @@ impl ExtendedQueryHandler for ExtendedService {
     }
 }
 
+impl ExtendedService {
+    /// Runs (or fetches from) a portal for one Execute message.
+    async fn execute_portal<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = PlannedStatement>,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME).to_string();
+        let portal = match client.portal_store().get_portal(&name) {
+            Some(Entry::Value(p)) => p,
+            _ => return self._on_execute(client, message).await,
+        };
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return self._on_execute(client, message).await;
+        }
+        let _in_flight = self.service.engine.statement();
+        if matches!(*portal.state().lock().await, PortalExecutionState::Initial) {
+            // Runs the statement: all its rows, or (row-limited) a result to fetch from.
+            let canceled = cancel_signal(client, &self.service.engine).await;
+            client.set_state(PgWireConnectionState::QueryInProgress);
+            let mut status = client.transaction_status();
+            let work = async {
+                match self.do_query(client, portal.as_ref(), 0).await? {
+                    Response::Query(results) if message.max_rows > 0 => {
+                        portal.start(results).await;
+                        Ok(true)
+                    }
+                    response => {
+                        if matches!(response, Response::Query(_)) {
+                            *portal.state().lock().await = PortalExecutionState::Finished;
+                        }
+                        send_response(client, response, &mut status, false).await.map(|_| false)
+                    }
+                }
+            };
+            let result = match futures::future::select(Box::pin(work), Box::pin(canceled)).await {
+                futures::future::Either::Left((r, _)) => r,
+                futures::future::Either::Right((stop, _)) => Err(stopped_error(stop)),
+            };
+            client.set_state(PgWireConnectionState::ReadyForQuery);
+            client.set_transaction_status(status);
+            if !result? {
+                return Ok(());
+            }
+        }
+        // Rows of a row-limited Execute (pgjdbc's fetchSize) are read from the sources
+        // while the client waits, so a cancel stops the fetch too; the portal goes, and
+        // with its stream the statement on the source.
+        let canceled = cancel_signal(client, &self.service.engine).await;
+        let stop = match futures::future::select(Box::pin(self._on_execute(client, message)), Box::pin(canceled)).await {
+            futures::future::Either::Left((r, _)) => return r,
+            futures::future::Either::Right((stop, _)) => stop,
+        };
+        client.portal_store().rm_portal(&name);
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        Err(stopped_error(stop))
+    }
+
+}
+
 /// Gives every error a fitting SQLSTATE, including those raised while rows stream.
 struct SqlStateErrors;
 
 impl ErrorHandler for SqlStateErrors {
     fn on_error<C: ClientInfo>(&self, _client: &C, error: &mut PgWireError) {
-        if let PgWireError::ApiError(inner) = error {
-            let q = match inner.downcast_ref::<datafusion::error::DataFusionError>() {
-                Some(e) => classify(e),
-                None => QueryError::new(sqlstate::INTERNAL_ERROR, inner.to_string()),
-            };
-            *error = user_error(q);
-        }
+        normalize(error);
         tracing::info!(error = %error, "statement failed");
     }
+}
+
+/// An error as the client will see it: with a SQLSTATE.
+fn normalize(error: &mut PgWireError) {
+    if let PgWireError::ApiError(inner) = error {
+        let q = match inner.downcast_ref::<datafusion::error::DataFusionError>() {
+            Some(e) => classify(e),
+            None => QueryError::new(sqlstate::INTERNAL_ERROR, inner.to_string()),
+        };
+        *error = user_error(q);
+    }
+}
+
+/// What a statement under way has done so far, for its audit entry.
+#[derive(Default)]
+struct AuditDraft {
+    rows: std::sync::atomic::AtomicU64,
+    catalogs: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+/// Starts an audit entry for a statement of `client`'s.
+fn audit_start<C: ClientInfo + ?Sized>(client: &C) -> (Arc<AuditDraft>, std::time::Instant, std::time::SystemTime) {
+    client.session_extensions().insert(AuditDraft::default());
+    let draft = client.session_extensions().get::<AuditDraft>().expect("inserted above");
+    (draft, std::time::Instant::now(), std::time::SystemTime::now())
+}
+
+/// Records a statement's audit entry; an error is normalized as the client will see it.
+fn audit_finish<C: ClientInfo + ?Sized>(
+    engine: &Engine,
+    client: &C,
+    statement: &str,
+    (draft, started, at): (Arc<AuditDraft>, std::time::Instant, std::time::SystemTime),
+    result: &mut PgWireResult<()>,
+) {
+    let (sqlstate, message) = match result {
+        Ok(()) => (None, None),
+        Err(e) => {
+            normalize(e);
+            match e {
+                PgWireError::UserError(info) => (Some(info.code.clone()), Some(info.message.clone())),
+                other => (Some(sqlstate::CONNECTION_FAILURE.to_string()), Some(other.to_string())),
+            }
+        }
+    };
+    let metadata = client.metadata();
+    engine.audit().record(crate::engine::audit::Entry {
+        at,
+        user: metadata.get(pgwire::api::METADATA_USER).cloned().unwrap_or_default(),
+        client: client.socket_addr().to_string(),
+        application: metadata.get(pgwire::api::METADATA_APPLICATION_NAME).cloned().unwrap_or_default(),
+        statement: statement.to_string(),
+        catalogs: draft.catalogs.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        rows: draft.rows.load(std::sync::atomic::Ordering::Relaxed),
+        duration: started.elapsed(),
+        sqlstate,
+        message,
+    });
 }
 
 pub struct Handlers {

@@ -45,6 +45,9 @@ use super::catalog::{SourceCatalog, SourceCatalogProvider};
 /// Schemas of fedsql's own, kept in memory.
 pub const OWN_SCHEMAS: [&str; 3] = ["public", "pg_catalog", "information_schema"];
 
+/// fedsql's own schema (the audit table), left out of listings.
+pub const HIDDEN_SCHEMA: &str = "fedsql";
+
 /// The default catalog: fedsql's own schemas plus every source schema as `catalog.schema`.
 #[derive(Debug)]
 pub struct ToolCatalog {
@@ -92,7 +95,8 @@ impl ToolCatalog {
 
     /// The schemas tools browse, in order: fedsql's own, then each source's.
     pub fn schema_list(&self) -> Vec<String> {
-        let mut names = self.own.schema_names();
+        // fedsql's own record (`fedsql.queries`) is read by name, not browsed as data.
+        let mut names: Vec<String> = self.own.schema_names().into_iter().filter(|n| n != HIDDEN_SCHEMA).collect();
         names.sort_by_key(|n| OWN_SCHEMAS.iter().position(|o| o == n).unwrap_or(usize::MAX));
         for source in &self.sources {
             let provider = SourceCatalogProvider(source.clone());
