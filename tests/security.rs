@@ -336,6 +336,10 @@ async fn a_restricted_user_cannot_read_list_or_describe_an_ungranted_table() {
         let all: Vec<String> = rows(&root, sql).await.into_iter().map(|r| r[0].clone()).collect();
         assert!(all.contains(&"members".to_string()), "{what} for an admin: {all:?}");
     }
+    for (who, want) in [(&ana, "f"), (&root, "t")] {
+        let got = rows(who, "SELECT has_table_privilege('crm.public.members', 'SELECT'), has_table_privilege('\"crm.public\".orgs', 'SELECT')").await;
+        assert_eq!(got[0], vec![want.to_string(), "t".to_string()]);
+    }
     // `fedsql query` applies the same grants.
     let config = std::env::temp_dir().join(unique("fedsql_query_cfg")).with_extension("toml");
     std::fs::write(&config, users("")).unwrap();
@@ -414,4 +418,20 @@ async fn the_audit_table_and_the_log_hold_every_statement_and_no_secret() {
         let verifier = line.split('"').nth(1).unwrap();
         assert!(!log.contains(verifier), "the log holds a verifier");
     }
+}
+
+#[tokio::test]
+async fn idle_sessions_are_closed_and_busy_ones_are_not() {
+    let pg = PgDb::create("CREATE VIEW slow AS SELECT 1 AS x FROM pg_sleep(2);").await;
+    let cats = Catalogs::new().postgres("crm", &pg.name);
+    let server = Server::start_with(&cats, "[limits]\nidle_session_timeout = \"1s\"\n");
+    let idle = server.client().await;
+    let busy = server.client().await;
+    assert_eq!(rows(&idle, "SELECT 1").await[0][0], "1");
+    // A statement longer than the timeout keeps its session.
+    assert_eq!(rows(&busy, "SELECT x FROM crm.public.slow").await[0][0], "1");
+    assert_eq!(rows(&busy, "SELECT 2").await[0][0], "2");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(idle.simple_query("SELECT 3").await.is_err(), "an idle session outlived the timeout");
+    assert!(server.log().contains("idle past limits.idle_session_timeout"));
 }

@@ -69,6 +69,9 @@ pub struct Limits {
     pub query_memory: ByteSize,
     /// Sessions at once; past it, a login gets 53300.
     pub max_connections: usize,
+    /// A session that runs no statement this long is closed (default: never).
+    #[serde(with = "humantime_serde", default)]
+    pub idle_session_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,6 +116,7 @@ impl Default for Limits {
             memory,
             query_memory: ByteSize::b(memory.as_u64() / 4),
             max_connections: 200,
+            idle_session_timeout: None,
         }
     }
 }

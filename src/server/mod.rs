@@ -44,6 +44,7 @@ mod column_names;
 mod commands;
 mod copy;
 mod encode;
+mod idle;
 mod parse;
 mod regclass;
 mod scalar_subquery;
@@ -128,6 +129,7 @@ pub struct QueryService {
     engine: Arc<Engine>,
     parser: SqlParser,
     hooks: Vec<Arc<dyn QueryHook>>,
+    sessions: Arc<idle::Sessions>,
 }
 
 impl QueryService {
@@ -140,6 +142,7 @@ impl QueryService {
                 Arc::new(CursorStatementHook),
                 Arc::new(TransactionStatementHook),
             ],
+            sessions: Arc::default(),
         }
     }
 
@@ -194,6 +197,7 @@ impl SimpleQueryHandler for QueryService {
             return Err(PgWireError::NotReadyForQuery);
         }
         let _in_flight = self.engine.statement();
+        let _busy = self.sessions.busy(&client.socket_addr());
         let audit = audit_start(client);
         let mut result = self.answer(client, &query).await;
         audit_finish(&self.engine, client, &query.query, audit, &mut result);
@@ -506,6 +510,7 @@ impl ExtendedQueryHandler for ExtendedService {
             Some(Entry::Value(p)) => p.statement.statement.0.clone(),
             _ => String::new(),
         };
+        let _busy = self.service.sessions.busy(&client.socket_addr());
         let audit = audit_start(client);
         let mut result = self.execute_portal(client, message).await;
         audit_finish(&self.service.engine, client, &statement, audit, &mut result);
@@ -755,6 +760,7 @@ pub async fn serve(engine: Arc<Engine>, listener: TcpListener) -> Result<(), Str
     use tokio::signal::unix::{signal, SignalKind};
     let config = engine.server_config();
     let grace = config.shutdown.grace;
+    let idle_timeout = config.limits.idle_session_timeout;
     let (tls, certificate_hash) = match &config.tls {
         Some(t) => {
             let (acceptor, hash) = tls::acceptor(t)?;
@@ -783,10 +789,25 @@ pub async fn serve(engine: Arc<Engine>, listener: TcpListener) -> Result<(), Str
         };
         let handlers = handlers.clone();
         let tls = tls.clone();
+        let sessions = handlers.simple.sessions.clone();
+        let activity = sessions.open(addr);
         tokio::spawn(async move {
-            if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
-                tracing::debug!(%addr, error = %e, "connection ended with an error");
+            let idle = async {
+                match idle_timeout {
+                    Some(t) => idle::expired(activity, t).await,
+                    None => futures::future::pending().await,
+                }
+            };
+            tokio::select! {
+                ended = pgwire::tokio::process_socket(socket, tls, handlers) => {
+                    if let Err(e) = ended {
+                        tracing::debug!(%addr, error = %e, "connection ended with an error");
+                    }
+                }
+                // Dropping the connection's future closes its socket.
+                () = idle => tracing::info!(%addr, "closing a session idle past limits.idle_session_timeout"),
             }
+            sessions.close(&addr);
         });
     }
     drop(listener);

@@ -346,7 +346,7 @@ impl ScalarUDFImpl for ArraySubscripts {
     }
 }
 
-pub fn register(ctx: &SessionContext) {
+pub fn register(ctx: &SessionContext, access: &crate::engine::access::Access) {
     for name in [SUBSCRIPTS, EXPANDARRAY] {
         let signature = Signature::one_of(vec![TypeSignature::Any(1), TypeSignature::Any(2)], Volatility::Immutable);
         ctx.register_udf(ScalarUDF::new_from_impl(ArraySubscripts { name, signature }));
@@ -369,7 +369,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(int_to_text("pg_encoding_to_char", |id| encoding_name(id).map(String::from)));
     ctx.register_udf(always_true("pg_type_is_visible"));
     ctx.register_udf(super::format::udf());
-    for udf in super::privileges::udfs() {
+    for udf in super::privileges::udfs(access) {
         ctx.register_udf(udf);
     }
 }

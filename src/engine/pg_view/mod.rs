@@ -190,7 +190,7 @@ pub fn install(ctx: &SessionContext, catalog: Arc<ToolCatalog>) -> DfResult<()> 
         Arc::new(PgCatalogSchemaProvider::try_new(view.clone(), static_tables, EmptyContextProvider)?);
     let pg_catalog = constraints::PgCatalogWithKeys { inner: upstream.clone(), view: view.clone() };
     catalog.register_schema("pg_catalog", Arc::new(pg_catalog))?;
-    functions::register(ctx);
+    functions::register(ctx, &catalog.access);
     let oids = || constraints::PgConstraint { view: view.clone(), catalog: upstream.clone() };
     for udf in oid_text::udfs(oids) {
         ctx.register_udf(udf);
