@@ -318,6 +318,12 @@ async fn a_restricted_user_cannot_read_list_or_describe_an_ungranted_table() {
         assert_eq!(code, "42501", "{sql}: {msg}");
         assert!(msg.contains("crm."), "{sql}: {msg}");
     }
+    // A session keeps its user: no role or session authorization switches to another.
+    for sql in ["SET ROLE root", "SET SESSION AUTHORIZATION root"] {
+        let err = ana.simple_query(sql).await.err().unwrap_or_else(|| panic!("{sql}: accepted"));
+        assert_eq!(sqlstate(&err).0, "42501", "{sql}");
+    }
+    ana.batch_execute("SET ROLE NONE; SET SESSION AUTHORIZATION DEFAULT; SET ROLE ana").await.unwrap();
     // Prepared statements, too.
     let err = ana.query("SELECT secret FROM crm.public.members WHERE id = $1", &[&1i32]).await.unwrap_err();
     assert_eq!(sqlstate(&err).0, "42501");
@@ -434,4 +440,21 @@ async fn idle_sessions_are_closed_and_busy_ones_are_not() {
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert!(idle.simple_query("SELECT 3").await.is_err(), "an idle session outlived the timeout");
     assert!(server.log().contains("idle past limits.idle_session_timeout"));
+}
+
+#[tokio::test]
+async fn a_burst_of_failed_logins_is_slowed_down() {
+    let s = secured(&users("")).await;
+    let port = s.server.port;
+    let mut took = Vec::new();
+    for _ in 0..9 {
+        let start = std::time::Instant::now();
+        assert_eq!(login_code(login(port, "ana", "guess").await), "28P01");
+        took.push(start.elapsed());
+    }
+    // Six failures answer at once; then each waits 100 ms × 2^k more: the ninth 800 ms.
+    assert!(took[8] >= std::time::Duration::from_millis(800), "{took:?}");
+    assert!(took[8] > took[0] + std::time::Duration::from_millis(700), "{took:?}");
+    // The right password still gets in.
+    assert!(login(port, "ana", ANA_PW).await.is_ok());
 }

@@ -52,6 +52,16 @@ async fn run(command: Command, client: &mut dyn HookClient) -> PgWireResult<Resp
             "SET"
         }
         Command::SetIgnored => "SET",
+        Command::SetIdentity(name) => {
+            let me = client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_default();
+            if name.as_ref().is_some_and(|n| *n != me && !n.eq_ignore_ascii_case("none")) {
+                return Err(settings::error(
+                    crate::engine::error::sqlstate::INSUFFICIENT_PRIVILEGE,
+                    format!("permission denied to set role \"{}\": a session keeps the user it logged in as (\"{me}\")", name.unwrap_or_default()),
+                ));
+            }
+            "SET"
+        }
         Command::Show(name) => {
             let value = settings::get(client.metadata(), &name).ok_or_else(|| {
                 settings::error(

@@ -358,8 +358,11 @@ fn object_name(name: &ObjectName) -> String {
 pub enum Command {
     /// SET name = value (None: DEFAULT).
     Set(String, Option<String>),
-    /// SET of transaction characteristics, SET ROLE, ...: accepted, nothing to change.
+    /// SET of transaction characteristics: accepted, nothing to change.
     SetIgnored,
+    /// SET ROLE / SET SESSION AUTHORIZATION: a session keeps the user it logged in as, so
+    /// only that user (or NONE/DEFAULT) is accepted.
+    SetIdentity(Option<String>),
     Show(String),
     ShowAll,
     Reset(String),
@@ -379,7 +382,12 @@ impl Command {
                 Set::SetTimeZone { value, .. } => Command::Set("timezone".into(), value_text(std::slice::from_ref(value))),
                 Set::SetNames { charset_name, .. } => Command::Set("client_encoding".into(), Some(charset_name.value.clone())),
                 Set::SetNamesDefault {} => Command::Set("client_encoding".into(), None),
-                Set::SetRole { .. } | Set::SetSessionAuthorization(_) | Set::SetTransaction { .. } => Command::SetIgnored,
+                Set::SetRole { role_name, .. } => Command::SetIdentity(role_name.as_ref().map(|r| r.value.clone())),
+                Set::SetSessionAuthorization(param) => Command::SetIdentity(match &param.kind {
+                    datafusion::sql::sqlparser::ast::SetSessionAuthorizationParamKind::User(u) => Some(u.value.clone()),
+                    datafusion::sql::sqlparser::ast::SetSessionAuthorizationParamKind::Default => None,
+                }),
+                Set::SetTransaction { .. } => Command::SetIgnored,
                 _ => return None,
             },
             Statement::ShowVariable { variable } => {
