@@ -173,3 +173,16 @@ async fn unconstrained_numeric_is_exact_or_a_clean_error() {
     // The connection goes on.
     assert_eq!(rows(&c, "SELECT count(*) FROM crm.public.n").await, [["4"]]);
 }
+
+#[tokio::test]
+async fn array_literals_are_read_as_postgresql_reads_them() {
+    let pg = PgDb::create("CREATE TABLE t (code text); INSERT INTO t VALUES ('BANK01'), ('x,y'), ('say \"hi\"'), ('other');").await;
+    let cats = Catalogs::new().postgres("crm", &pg.name);
+    let server = Server::start(&cats);
+    let c = server.client().await;
+    // The quotes delimit the elements; they are not part of them.
+    let got = rows(&c, r#"SELECT code FROM crm.public.t WHERE code = any('{"BANK01","x,y","say \"hi\""}'::text[]) ORDER BY code"#).await;
+    assert_eq!(got, vec![vec!["BANK01".to_string()], vec!["say \"hi\"".to_string()], vec!["x,y".to_string()]]);
+    assert_eq!(rows(&c, r#"SELECT cardinality('{"a","b c",NULL}'::text[]), ('{"a","b c",NULL}'::text[])[2]"#).await, vec![vec!["3".to_string(), "b c".to_string()]]);
+    assert_eq!(rows(&c, "SELECT pg_is_other_temp_schema(1)").await[0][0], "f");
+}

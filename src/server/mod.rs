@@ -39,6 +39,7 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
 use tokio::net::TcpListener;
 
+mod array_literal;
 mod auth;
 mod column_names;
 mod commands;

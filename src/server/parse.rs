@@ -31,7 +31,8 @@ use crate::engine::{EXPANDARRAY, SUBSCRIPTS};
 
 pub struct SqlParser {
     compat: PostgresCompatibilityParser,
-    /// The compatibility parser's rules, in its order, without the subquery removal.
+    /// The compatibility parser's rules, in its order, without the subquery removal and
+    /// with our array literals (`array_literal`) in place of its `FixArrayLiteral`.
     rules: Vec<Arc<dyn SqlStatementRewriteRule>>,
     /// Source catalog names: a relation under one of them reads a source.
     catalogs: Vec<String>,
@@ -45,7 +46,6 @@ impl SqlParser {
             Arc::new(RewriteArrayAnyAllOperation),
             Arc::new(PrependUnqualifiedPgTableName),
             Arc::new(StripCallableQualifier),
-            Arc::new(FixArrayLiteral),
             Arc::new(CurrentUserVariableToSessionUserFunctionCall),
             Arc::new(StripCollate),
             Arc::new(RewritePgCatalogOperator),
@@ -62,8 +62,10 @@ impl SqlParser {
         let Ok(plain) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
             return self.compat_parse(sql);
         };
-        let reads: Vec<bool> = plain.iter().map(|s| self.reads_sources(s)).collect();
-        let ours = |s: Statement| self.rules.iter().fold(s, |s, rule| rule.rewrite(s));
+        // A quoted array literal takes our rules too: the compatibility parser's would keep
+        // the quotes inside the elements.
+        let reads: Vec<bool> = plain.iter().map(|s| self.reads_sources(s) || super::array_literal::has_quoted(s)).collect();
+        let ours = |s: Statement| self.rules.iter().fold(super::array_literal::apply(s), |s, rule| rule.rewrite(s));
         // Queries over sources (the hot path) are parsed once; the compatibility parser
         // (and its catalog-query substitutions) is only for statements that read none.
         if reads.iter().all(|r| *r) {

@@ -368,6 +368,8 @@ pub fn register(ctx: &SessionContext, access: &crate::engine::access::Access) {
     ctx.register_udf(fixed("pg_tablespace_location", &[1], ScalarValue::Utf8(Some(String::new()))));
     ctx.register_udf(int_to_text("pg_encoding_to_char", |id| encoding_name(id).map(String::from)));
     ctx.register_udf(always_true("pg_type_is_visible"));
+    // fedsql has no temporary schemas (dbt's docs generation asks).
+    ctx.register_udf(fixed("pg_is_other_temp_schema", &[1], ScalarValue::Boolean(Some(false))));
     ctx.register_udf(super::format::udf());
     for udf in super::privileges::udfs(access) {
         ctx.register_udf(udf);
