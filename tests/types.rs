@@ -186,3 +186,20 @@ async fn array_literals_are_read_as_postgresql_reads_them() {
     assert_eq!(rows(&c, r#"SELECT cardinality('{"a","b c",NULL}'::text[]), ('{"a","b c",NULL}'::text[])[2]"#).await, vec![vec!["3".to_string(), "b c".to_string()]]);
     assert_eq!(rows(&c, "SELECT pg_is_other_temp_schema(1)").await[0][0], "f");
 }
+
+#[tokio::test]
+async fn a_quoted_literal_compared_with_a_boolean_is_a_boolean() {
+    let pg = PgDb::create("CREATE TABLE f (id int PRIMARY KEY, active boolean); INSERT INTO f VALUES (1, true), (2, false), (3, NULL);").await;
+    let cats = Catalogs::new().postgres("crm", &pg.name);
+    let server = Server::start(&cats);
+    let c = server.client().await;
+    assert_eq!(rows(&c, "SELECT id FROM crm.public.f WHERE active = 't'").await, vec![vec!["1".to_string()]]);
+    assert_eq!(rows(&c, "SELECT id FROM crm.public.f WHERE 'no' = active").await, vec![vec!["2".to_string()]]);
+    assert_eq!(rows(&c, "SELECT count(*) FROM crm.public.f WHERE active <> 'true'").await[0][0], "1");
+    // psqlODBC's SQLPrimaryKeys filter.
+    let keys = rows(&c, "SELECT count(*) FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid \
+                         WHERE c.relname = 'f' AND i.indisprimary = 't'").await;
+    assert_eq!(keys[0][0], "1");
+    let err = c.simple_query("SELECT id FROM crm.public.f WHERE active = 'maybe'").await.unwrap_err();
+    assert_ne!(sqlstate(&err).0, "XX000");
+}

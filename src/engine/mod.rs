@@ -4,6 +4,7 @@
 mod access;
 mod admission;
 pub mod audit;
+mod bool_literal;
 mod catalog;
 mod execution;
 mod memory;
@@ -167,6 +168,9 @@ impl Engine {
         let var_samp = datafusion::functions_aggregate::variance::var_samp_udaf();
         ctx.register_udaf(var_samp.as_ref().clone().with_aliases(["variance"]));
         ctx.register_udf(like_escape::udf());
+        use datafusion::execution::FunctionRegistry;
+        let mut ctx = ctx;
+        ctx.register_expr_planner(Arc::new(bool_literal::BooleanLiterals)).map_err(|e| format!("planner: {e}"))?;
         for c in &self.catalogs {
             ctx.register_catalog(c.name(), Arc::new(SourceCatalogProvider(c.clone())));
         }
