@@ -2,14 +2,16 @@
 //! a boolean (`'t'`, `'true'`, `'yes'`, `'on'`, `'1'` and their negations). DataFusion
 //! finds no common type for Boolean and Utf8 and refuses the comparison; psqlODBC's
 //! SQLPrimaryKeys and hand-written BI filters fail on it. The literal becomes the boolean
-//! PostgreSQL reads; text it cannot read stays, and is refused.
+//! PostgreSQL reads, and text it cannot read is 22P02, as there.
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DFSchema, ScalarValue};
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
 use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, Operator};
 use datafusion::sql::sqlparser::ast::BinaryOperator;
+
+use super::error::{sqlstate, QueryError};
 
 /// Plans `boolean <op> 'text'` while the SQL is planned: DataFusion checks the types of a
 /// filter as it builds it, before any analyzer rule could step in.
@@ -57,10 +59,17 @@ impl ExprPlanner for BooleanLiterals {
             return Ok(PlannerResult::Original(expr));
         };
         let boolean = |x: &Expr| x.get_type(schema).is_ok_and(|t| t == DataType::Boolean);
-        let as_bool = |x: &Expr| text_literal(x).and_then(parse_bool).map(|b| Expr::Literal(ScalarValue::Boolean(Some(b)), None));
-        let (left, right) = match (as_bool(&expr.left), as_bool(&expr.right)) {
-            (None, Some(r)) if boolean(&expr.left) => (expr.left.clone(), r),
-            (Some(l), None) if boolean(&expr.right) => (l, expr.right.clone()),
+        // The text beside a boolean, read as one; PostgreSQL refuses text it cannot read.
+        let read = |text: &str| match parse_bool(text) {
+            Some(b) => Ok(Expr::Literal(ScalarValue::Boolean(Some(b)), None)),
+            None => Err(DataFusionError::External(Box::new(QueryError::new(
+                sqlstate::INVALID_TEXT_REPRESENTATION,
+                format!("invalid input syntax for type boolean: \"{text}\""),
+            )))),
+        };
+        let (left, right) = match (text_literal(&expr.left), text_literal(&expr.right)) {
+            (None, Some(r)) if boolean(&expr.left) => (expr.left.clone(), read(r)?),
+            (Some(l), None) if boolean(&expr.right) => (read(l)?, expr.right.clone()),
             _ => return Ok(PlannerResult::Original(expr)),
         };
         Ok(PlannerResult::Planned(Expr::BinaryExpr(BinaryExpr::new(Box::new(left), op, Box::new(right)))))

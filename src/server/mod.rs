@@ -205,47 +205,8 @@ impl SimpleQueryHandler for QueryService {
         result
     }
 
-    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
-    where
-        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::PortalStore: PortalStore,
-        C::Error: std::fmt::Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        self.statements(client, query).await
-    }
-}
-
-impl QueryService {
-    /// Answers one simple Query message: every statement in it, then ReadyForQuery.
-    async fn answer<C>(&self, client: &mut C, query: &Query) -> PgWireResult<()>
-    where
-        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::PortalStore: PortalStore,
-        C::Error: std::fmt::Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let canceled = cancel_signal(client, &self.engine).await;
-        client.set_state(PgWireConnectionState::QueryInProgress);
-        let mut status = client.transaction_status();
-        let work = async {
-            for response in self.do_query(client, &query.query).await? {
-                send_response(client, response, &mut status, true).await?;
-            }
-            Ok(())
-        };
-        let result = match futures::future::select(Box::pin(work), Box::pin(canceled)).await {
-            futures::future::Either::Left((r, _)) => r,
-            futures::future::Either::Right((stop, _)) => Err(stopped_error(stop)),
-        };
-        client.set_state(PgWireConnectionState::ReadyForQuery);
-        result?;
-        client.set_transaction_status(status);
-        send_ready_for_query(client, status).await
-    }
-
     /// Runs every statement of a simple query; rows stream as they are sent.
-    async fn statements<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
@@ -294,6 +255,35 @@ impl QueryService {
             results.push(resp);
         }
         Ok(results)
+    }
+}
+
+impl QueryService {
+    /// Answers one simple Query message: every statement in it, then ReadyForQuery.
+    async fn answer<C>(&self, client: &mut C, query: &Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let canceled = cancel_signal(client, &self.engine).await;
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let mut status = client.transaction_status();
+        let work = async {
+            for response in self.do_query(client, &query.query).await? {
+                send_response(client, response, &mut status, true).await?;
+            }
+            Ok(())
+        };
+        let result = match futures::future::select(Box::pin(work), Box::pin(canceled)).await {
+            futures::future::Either::Left((r, _)) => r,
+            futures::future::Either::Right((stop, _)) => Err(stopped_error(stop)),
+        };
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        result?;
+        client.set_transaction_status(status);
+        send_ready_for_query(client, status).await
     }
 }
 
