@@ -203,3 +203,23 @@ async fn a_quoted_literal_compared_with_a_boolean_is_a_boolean() {
     let err = c.simple_query("SELECT id FROM crm.public.f WHERE active = 'maybe'").await.unwrap_err();
     assert_eq!(sqlstate(&err), ("22P02".to_string(), "invalid input syntax for type boolean: \"maybe\"".to_string()));
 }
+
+#[tokio::test]
+async fn integer_overflow_is_22003_not_a_wrapped_number() {
+    // The differential tester found `-i` of a MySQL INT holding -2147483648 answered
+    // -2147483648 by the engine; PostgreSQL raises 22003.
+    let pg = PgDb::create("CREATE TABLE n (i int, b bigint); INSERT INTO n VALUES (-2147483648, 9223372036854775807), (-5, 7);").await;
+    let cats = Catalogs::new().postgres("crm", &pg.name);
+    let server = Server::start(&cats);
+    let c = server.client().await;
+    for pushdown in ["on", "off"] {
+        c.batch_execute(&format!("SET fedsql.pushdown = {pushdown}")).await.unwrap();
+        for sql in ["SELECT -i FROM crm.public.n", "SELECT b + 1 FROM crm.public.n", "SELECT count(*) FROM crm.public.n WHERE b * 2 > 0"] {
+            let err = c.simple_query(sql).await.err().unwrap_or_else(|| panic!("{sql} (pushdown {pushdown}): answered"));
+            assert_eq!(sqlstate(&err).0, "22003", "{sql} (pushdown {pushdown})");
+        }
+        assert_eq!(rows(&c, "SELECT -i, b * 2, b - 1 FROM crm.public.n WHERE i = -5").await, vec![vec!["5".to_string(), "14".to_string(), "6".to_string()]]);
+    }
+    let err = c.simple_query("SELECT -x FROM (VALUES (CAST(-2147483648 AS INT))) t(x)").await.unwrap_err();
+    assert_eq!(sqlstate(&err).0, "22003");
+}

@@ -121,7 +121,9 @@ pub fn classify(e: &DataFusionError) -> QueryError {
         DataFusionError::SQL(err, _) => QueryError::new(sqlstate::SYNTAX_ERROR, err.to_string()),
         DataFusionError::ArrowError(err, _) => {
             let msg = err.to_string();
-            if msg.contains("Divide by zero") {
+            if matches!(err.as_ref(), datafusion::arrow::error::ArrowError::ArithmeticOverflow(_)) {
+                QueryError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, format!("value out of range: {msg}"))
+            } else if msg.contains("Divide by zero") {
                 QueryError::new(sqlstate::DIVISION_BY_ZERO, "division by zero")
             } else {
                 QueryError::new(sqlstate::DATA_EXCEPTION, msg)

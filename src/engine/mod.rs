@@ -6,6 +6,7 @@ mod admission;
 pub mod audit;
 mod bool_literal;
 mod catalog;
+mod checked_arithmetic;
 mod execution;
 mod memory;
 mod decimal_avg;
@@ -159,6 +160,7 @@ impl Engine {
             .with_analyzer_rules(analyzer_rules())
             .with_physical_optimizer_rule(Arc::new(crate::connectors::ShowSentStatements))
             .with_physical_optimizer_rule(Arc::new(yielding::YieldingJoins))
+            .with_physical_optimizer_rule(Arc::new(checked_arithmetic::CheckedArithmetic))
             .with_default_features()
             .with_config(config)
             .with_runtime_env(self.runtime.clone())
