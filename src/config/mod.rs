@@ -1,6 +1,7 @@
 //! Catalog files: one `*.toml` per catalog, named after the file stem (Trino style).
 
 pub mod server;
+pub mod snapshot;
 
 pub use server::{Limits, ServerConfig};
 
@@ -121,6 +122,8 @@ pub struct CatalogConfig {
     pub source: SourceConfig,
     /// Seconds between background refreshes of the table list.
     pub refresh_secs: u64,
+    /// Tables kept as local snapshots (`[[snapshot]]`).
+    pub snapshots: Vec<snapshot::SnapshotConfig>,
 }
 
 const DB_KEYS: &[&str] = &[
@@ -137,6 +140,7 @@ const DB_KEYS: &[&str] = &[
     "max_connections",
     "read_timeout",
     "refresh_secs",
+    "snapshot",
 ];
 const PARQUET_KEYS: &[&str] = &["connector", "location", "s3", "refresh_secs"];
 const S3_KEYS: &[&str] = &[
@@ -245,12 +249,17 @@ pub fn parse_catalog(
     } else {
         SourceConfig::Db(parse_db(kind, &table)?)
     };
+    let snapshots = match table.get("snapshot") {
+        Some(v) => snapshot::parse(v)?,
+        None => Vec::new(),
+    };
     Ok(CatalogConfig {
         name: name.to_string(),
         file: PathBuf::new(),
         kind,
         source,
         refresh_secs,
+        snapshots,
     })
 }
 

@@ -15,6 +15,24 @@ pub enum SourceDialect {
     Redshift,
 }
 
+impl SourceDialect {
+    /// An identifier as this source reads it, whatever its case or characters.
+    pub fn quote(self, ident: &str) -> String {
+        match self {
+            SourceDialect::MySql => format!("`{}`", ident.replace('`', "``")),
+            SourceDialect::Postgres | SourceDialect::Redshift => format!("\"{}\"", ident.replace('"', "\"\"")),
+        }
+    }
+
+    /// A string literal as this source reads it: MySQL also reads backslash escapes.
+    pub fn string_literal(self, s: &str) -> String {
+        match self {
+            SourceDialect::MySql => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")),
+            SourceDialect::Postgres | SourceDialect::Redshift => format!("'{}'", s.replace('\'', "''")),
+        }
+    }
+}
+
 /// DataFusion's aggregate names mapped to names with one meaning everywhere.
 ///
 /// DataFusion: `stddev`/`var` are the *sample* statistics. MySQL/MariaDB: `STDDEV` and

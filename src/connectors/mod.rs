@@ -22,12 +22,15 @@ mod unparse;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::execution::runtime_env::RuntimeEnv;
 
 use crate::config::{CatalogConfig, SourceConfig};
 
 pub use declared_type::DeclaredType;
+pub use dialect::SourceDialect;
+pub use sql::{source_reader, SourceReader};
 pub use remote_cancel::cancels_sent;
 pub use sent_statement::ShowSentStatements;
 
@@ -49,6 +52,29 @@ pub enum ConnectorError {
     /// A value the source sent does not fit the column's type exactly.
     #[error("catalog `{catalog}`: {message}")]
     OutOfRange { catalog: String, message: String },
+}
+
+/// PostgreSQL has no unsigned integers: an unsigned column is shown and computed as the
+/// next wider signed type (INT UNSIGNED as bigint, BIGINT UNSIGNED as numeric(20,0)), so
+/// `u + u` and `-u` mean what they mean in PostgreSQL instead of wrapping at 2^32.
+pub(crate) fn signed_type(t: &DataType) -> DataType {
+    match t {
+        DataType::UInt8 => DataType::Int16,
+        DataType::UInt16 => DataType::Int32,
+        DataType::UInt32 => DataType::Int64,
+        DataType::UInt64 => DataType::Decimal128(20, 0),
+        t => t.clone(),
+    }
+}
+
+/// `schema` with its unsigned columns widened by [`signed_type`].
+pub(crate) fn signed_schema(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_data_type(signed_type(f.data_type())))
+        .collect();
+    std::sync::Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// One table as the source lists it.

@@ -185,7 +185,7 @@ impl Connector for MySqlConnector {
                     DataType::Timestamp(unit, None) if c[1].eq_ignore_ascii_case("timestamp") => {
                         DataType::Timestamp(*unit, Some("UTC".into()))
                     }
-                    t => t.clone(),
+                    t => super::signed_type(t),
                 };
                 let field = Field::new(f.name(), data_type, c[2] != "NO");
                 match (f.data_type(), DeclaredType::from_source(&c[1].to_ascii_lowercase(), c[3].parse().ok())) {

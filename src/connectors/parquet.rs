@@ -169,7 +169,7 @@ impl Connector for ParquetConnector {
             .map_err(|e| self.table_error(format!("table {schema}.{table}: {e}")))?;
         let config = ListingTableConfig::new(url)
             .with_listing_options(options)
-            .with_schema(file_schema);
+            .with_schema(super::signed_schema(&file_schema));
         let table = ListingTable::try_new(config)
             .map_err(|e| self.table_error(format!("table {schema}.{table}: {e}")))?;
         Ok(Arc::new(table))

@@ -45,6 +45,17 @@ fn is_string(t: &DataType) -> bool {
     }
 }
 
+/// The variance family, which `AGGREGATES` names.
+const STATISTICS: &[&str] = &["stddev", "stddev_pop", "var", "var_pop"];
+
+fn float_typed(e: &Expr, schema: &DFSchema) -> bool {
+    e.get_type(schema).map(|t| t.is_floating()).unwrap_or(false)
+}
+
+fn integer_typed(e: &Expr, schema: &DFSchema) -> bool {
+    e.get_type(schema).map(|t| t.is_integer()).unwrap_or(true)
+}
+
 fn string_typed(e: &Expr, schema: &DFSchema) -> bool {
     e.get_type(schema).map(|t| is_string(&t)).unwrap_or(true)
 }
@@ -75,7 +86,21 @@ fn expr_pushable(expr: &Expr, schema: &DFSchema, dialect: SourceDialect) -> bool
                     && !(params.distinct
                         && dialect == SourceDialect::MySql
                         && params.args.iter().any(|a| string_typed(a, schema)))
+                    // MySQL's variance of a DECIMAL or an integer runs in double
+                    // precision; the engine's is exact (`exact_variance`).
+                    && !(dialect == SourceDialect::MySql
+                        && STATISTICS.contains(&func.name())
+                        && params.args.iter().any(|a| !float_typed(a, schema)))
             }
+            // MySQL computes integer + - * and negation in BIGINT (and INT UNSIGNED in
+            // BIGINT UNSIGNED): where PostgreSQL and the engine fail with 22003, it answers.
+            Expr::BinaryExpr(BinaryExpr { left, op: Operator::Plus | Operator::Minus | Operator::Multiply, right })
+                if dialect == SourceDialect::MySql
+                    && (integer_typed(left, schema) || integer_typed(right, schema)) =>
+            {
+                false
+            }
+            Expr::Negative(e) if dialect == SourceDialect::MySql && integer_typed(e, schema) => false,
             Expr::BinaryExpr(BinaryExpr { left, op, right })
                 if op.supports_propagation()
                     && (string_typed(left, schema) || string_typed(right, schema)) =>

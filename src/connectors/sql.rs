@@ -393,6 +393,28 @@ where
     Arc::new(FederatedTableProviderAdaptor::new_with_provider(source, provider))
 }
 
+/// What reads a federated source table with statements of our own: the executor behind
+/// it (transport casts, remote cancel, `read_timeout`) and the table's engine types.
+pub struct SourceReader {
+    pub executor: Arc<dyn SQLExecutor>,
+    pub schema: SchemaRef,
+    pub dialect: SourceDialect,
+    pub table: TableReference,
+}
+
+/// The reader behind a provider [`federate`] made; None for any other provider.
+pub fn source_reader(provider: &Arc<dyn TableProvider>) -> Option<SourceReader> {
+    use std::any::Any;
+    let adaptor = (provider.as_ref() as &dyn Any).downcast_ref::<FederatedTableProviderAdaptor>()?;
+    let table = (adaptor.table_provider.as_ref()?.as_ref() as &dyn Any).downcast_ref::<SourceTable>()?;
+    Some(SourceReader {
+        executor: table.executor.clone(),
+        schema: table.schema.clone(),
+        dialect: table.dialect,
+        table: table.table_ref.clone(),
+    })
+}
+
 /// Runs a catalog query on the pool and returns its rows as strings (NULL as "").
 pub(crate) async fn query_strings<T: 'static, P: 'static>(
     pool: &(dyn DbConnectionPool<T, P> + Send + Sync),

@@ -8,16 +8,12 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::catalog::{MemTable, Session, TableProvider};
-use datafusion::datasource::TableType;
 use datafusion::error::Result;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
 
 use super::access::Access;
+use super::computed_table::ComputedTable;
 
 /// Statements kept for `fedsql.queries`.
 const KEPT: usize = 10_000;
@@ -70,76 +66,52 @@ impl Audit {
 }
 
 /// `fedsql.queries`, read at scan time with the reading session's access.
-#[derive(Debug)]
-pub struct QueriesTable {
-    audit: Arc<Audit>,
-    schema: SchemaRef,
+pub fn queries_table(audit: Arc<Audit>) -> ComputedTable {
+    let schema = queries_schema();
+    let rows_schema = schema.clone();
+    ComputedTable::new(schema, move |access| queries_batch(&rows_schema, &audit.snapshot(access)))
 }
 
-impl QueriesTable {
-    pub fn new(audit: Arc<Audit>) -> Self {
-        let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("started_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
-            text("user_name", false),
-            text("client_addr", false),
-            text("application_name", false),
-            text("catalogs", false),
-            Field::new("rows", DataType::Int64, false),
-            Field::new("duration_ms", DataType::Int64, false),
-            text("sqlstate", false),
-            text("error", true),
-            text("statement", false),
-        ]));
-        QueriesTable { audit, schema }
-    }
-
-    fn batch(&self, entries: &[Entry]) -> Result<RecordBatch> {
-        let mut at = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-        let mut texts: Vec<StringBuilder> = (0..6).map(|_| StringBuilder::new()).collect();
-        let (mut rows, mut ms) = (Int64Builder::new(), Int64Builder::new());
-        for e in entries {
-            let micros = e.at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_micros() as i64;
-            at.append_value(micros);
-            texts[0].append_value(&e.user);
-            texts[1].append_value(&e.client);
-            texts[2].append_value(&e.application);
-            texts[3].append_value(e.catalogs.iter().cloned().collect::<Vec<_>>().join(","));
-            rows.append_value(e.rows as i64);
-            ms.append_value(e.duration.as_millis() as i64);
-            texts[4].append_value(e.sqlstate.as_deref().unwrap_or("00000"));
-            texts[5].append_option(e.message.as_deref());
-        }
-        let mut t = texts.into_iter();
-        let mut next = || Arc::new(t.next().expect("six").finish()) as ArrayRef;
-        let (user, client, application, catalogs, sqlstate, error) = (next(), next(), next(), next(), next(), next());
-        let statements: ArrayRef = Arc::new(entries.iter().map(|e| Some(e.statement.as_str())).collect::<datafusion::arrow::array::StringArray>());
-        Ok(RecordBatch::try_new(
-            self.schema.clone(),
-            vec![Arc::new(at.finish()), user, client, application, catalogs, Arc::new(rows.finish()), Arc::new(ms.finish()), sqlstate, error, statements],
-        )?)
-    }
+fn queries_schema() -> SchemaRef {
+    let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
+    Arc::new(Schema::new(vec![
+        Field::new("started_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        text("user_name", false),
+        text("client_addr", false),
+        text("application_name", false),
+        text("catalogs", false),
+        Field::new("rows", DataType::Int64, false),
+        Field::new("duration_ms", DataType::Int64, false),
+        text("sqlstate", false),
+        text("error", true),
+        text("statement", false),
+    ]))
 }
 
-#[async_trait]
-impl TableProvider for QueriesTable {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+fn queries_batch(schema: &SchemaRef, entries: &[Entry]) -> Result<RecordBatch> {
+    let mut at = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let mut texts: Vec<StringBuilder> = (0..6).map(|_| StringBuilder::new()).collect();
+    let (mut rows, mut ms) = (Int64Builder::new(), Int64Builder::new());
+    for e in entries {
+        let micros = e.at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_micros() as i64;
+        at.append_value(micros);
+        texts[0].append_value(&e.user);
+        texts[1].append_value(&e.client);
+        texts[2].append_value(&e.application);
+        texts[3].append_value(e.catalogs.iter().cloned().collect::<Vec<_>>().join(","));
+        rows.append_value(e.rows as i64);
+        ms.append_value(e.duration.as_millis() as i64);
+        texts[4].append_value(e.sqlstate.as_deref().unwrap_or("00000"));
+        texts[5].append_option(e.message.as_deref());
     }
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let access = state.config().get_extension::<Access>().unwrap_or_else(|| Arc::new(Access::nothing("")));
-        let batch = self.batch(&self.audit.snapshot(&access))?;
-        MemTable::try_new(self.schema.clone(), vec![vec![batch]])?.scan(state, projection, filters, limit).await
-    }
+    let mut t = texts.into_iter();
+    let mut next = || Arc::new(t.next().expect("six").finish()) as ArrayRef;
+    let (user, client, application, catalogs, sqlstate, error) = (next(), next(), next(), next(), next(), next());
+    let statements: ArrayRef = Arc::new(entries.iter().map(|e| Some(e.statement.as_str())).collect::<datafusion::arrow::array::StringArray>());
+    Ok(RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(at.finish()), user, client, application, catalogs, Arc::new(rows.finish()), Arc::new(ms.finish()), sqlstate, error, statements],
+    )?)
 }
 
 /// The source catalogs `plan` reads.

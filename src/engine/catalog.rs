@@ -2,7 +2,7 @@
 //! schedule or on a miss, so planning never costs a remote round trip per table.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -10,6 +10,13 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::runtime_env::RuntimeEnv;
 
+use object_store::path::Path as ObjectPath;
+use object_store::ObjectStore;
+
+use super::error::{sqlstate, QueryError};
+use super::snapshots::store::TableStore;
+use super::snapshots::Snapshot;
+use crate::config::snapshot::BeforeFirstLoad;
 use crate::config::CatalogConfig;
 use crate::connectors::{self, Comment, Connector, ConnectorError, Key, TableSize};
 
@@ -43,6 +50,11 @@ pub struct SourceCatalog {
     listing: RwLock<Listing>,
     /// When the latest refresh started; the lock also coalesces concurrent refreshes.
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
+    /// Snapshotted tables by (schema, table), and where they are stored.
+    snapshots: RwLock<BTreeMap<(String, String), Arc<Snapshot>>>,
+    snapshot_store: std::sync::OnceLock<(Arc<dyn ObjectStore>, String, Weak<SourceCatalog>)>,
+    /// Refreshes reading at once: never more than the catalog's connections.
+    refresh_slots: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for SourceCatalog {
@@ -54,13 +66,104 @@ impl std::fmt::Debug for SourceCatalog {
 impl SourceCatalog {
     pub fn new(config: CatalogConfig, runtime: Arc<RuntimeEnv>) -> Self {
         Self {
-            config,
             runtime,
             connector: RwLock::new(None),
             status: RwLock::new(Status::Unavailable("not connected yet".into())),
             listing: RwLock::new(Listing::default()),
             last_refresh: tokio::sync::Mutex::new(None),
+            snapshots: RwLock::new(BTreeMap::new()),
+            snapshot_store: std::sync::OnceLock::new(),
+            refresh_slots: tokio::sync::Semaphore::new(match &config.source {
+                crate::config::SourceConfig::Db(db) => db.max_connections.max(1),
+                crate::config::SourceConfig::Parquet(_) => 1,
+            }),
+            config,
         }
+    }
+
+    /// Starts the catalog's snapshots, stored under `root` (a local folder): each loads
+    /// its stored version, then refreshes on its schedule. Tables a `schema.*` entry
+    /// covers are found in the listing, and in the store while the source is down.
+    pub async fn start_snapshots(self: &Arc<Self>, root: &std::path::Path) -> Result<(), String> {
+        if self.config.snapshots.is_empty() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(root).map_err(|e| format!("snapshots: cannot create {}: {e}", root.display()))?;
+        let root = root.canonicalize().map_err(|e| format!("snapshots: {}: {e}", root.display()))?;
+        let store: Arc<dyn ObjectStore> = Arc::new(
+            object_store::local::LocalFileSystem::new_with_prefix(&root).map_err(|e| format!("snapshots: {e}"))?,
+        );
+        let url = format!("file://{}", root.display());
+        let _ = self.snapshot_store.set((store.clone(), url, Arc::downgrade(self)));
+        let mut stored: Vec<(String, String)> = Vec::new();
+        for c in &self.config.snapshots {
+            match &c.table {
+                Some(t) => stored.push((c.schema.clone(), t.clone())),
+                None => {
+                    let prefix = ObjectPath::from_iter([self.name(), c.schema.as_str()]);
+                    if let Ok(list) = store.list_with_delimiter(Some(&prefix)).await {
+                        for folder in list.common_prefixes {
+                            if let Some(t) = folder.filename() {
+                                stored.push((c.schema.clone(), t.to_string()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.resolve_snapshots(stored);
+        let listed = self.listed_tables();
+        self.resolve_snapshots(listed);
+        Ok(())
+    }
+
+    fn listed_tables(&self) -> Vec<(String, String)> {
+        let l = self.listing.read().unwrap();
+        l.tables.iter().flat_map(|(s, ts)| ts.iter().map(move |t| (s.clone(), t.clone()))).collect()
+    }
+
+    /// Adds (and starts) a snapshot for each of `tables` a `[[snapshot]]` entry covers.
+    fn resolve_snapshots(&self, tables: Vec<(String, String)>) {
+        let Some((store, url, me)) = self.snapshot_store.get() else { return };
+        for (schema, table) in tables {
+            let Some(config) = self.config.snapshots.iter().find(|c| c.covers(&schema, &table)) else { continue };
+            let key = (schema.clone(), table.clone());
+            let mut snapshots = self.snapshots.write().unwrap();
+            if snapshots.contains_key(&key) {
+                continue;
+            }
+            let table_store = TableStore {
+                store: store.clone(),
+                prefix: ObjectPath::from_iter([self.name(), schema.as_str(), table.as_str()]),
+                url: format!("{url}/{}/{schema}/{table}", self.name()),
+            };
+            let snapshot = Arc::new(Snapshot::new(self.name(), &schema, &table, config.clone(), table_store));
+            snapshots.insert(key, snapshot.clone());
+            snapshot.spawn(me.clone());
+        }
+    }
+
+    /// Every snapshot of this catalog.
+    pub fn snapshots(&self) -> Vec<Arc<Snapshot>> {
+        self.snapshots.read().unwrap().values().cloned().collect()
+    }
+
+    pub fn snapshot(&self, schema: &str, table: &str) -> Option<Arc<Snapshot>> {
+        self.snapshots.read().unwrap().get(&(schema.to_string(), table.to_string())).cloned()
+    }
+
+    /// A turn to read the source for a refresh.
+    pub async fn refresh_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.refresh_slots.acquire().await.ok()
+    }
+
+    /// The primary key's columns, as listed.
+    pub fn primary_key(&self, schema: &str, table: &str) -> Option<Vec<String>> {
+        let l = self.listing.read().unwrap();
+        l.keys
+            .iter()
+            .find(|k| k.schema == schema && k.table == table && k.references.is_none())
+            .map(|k| k.columns.clone())
     }
 
     pub fn name(&self) -> &str {
@@ -90,7 +193,11 @@ impl SourceCatalog {
         *last = Some(Instant::now());
         let result = self.try_refresh().await;
         let status = match result {
-            Ok(()) => Status::Available,
+            Ok(()) => {
+                let listed = self.listed_tables();
+                self.resolve_snapshots(listed);
+                Status::Available
+            }
             Err(e) => {
                 tracing::warn!(catalog = self.name(), error = %e, "catalog unavailable");
                 Status::Unavailable(e.to_string())
@@ -201,11 +308,29 @@ impl SourceCatalog {
 
     fn has_table(&self, schema: &str, table: &str) -> bool {
         let l = self.listing.read().unwrap();
-        l.tables.get(schema).is_some_and(|t| t.contains(table))
+        l.tables.get(schema).is_some_and(|t| t.contains(table)) || self.snapshot(schema, table).is_some()
     }
 
     fn has_schema(&self, schema: &str) -> bool {
         self.listing.read().unwrap().tables.contains_key(schema)
+            || self.snapshots.read().unwrap().keys().any(|(s, _)| s == schema)
+    }
+
+    /// A snapshotted table's current version; else the source's table.
+    async fn table(&self, schema: &str, table: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if let Some(snapshot) = self.snapshot(schema, table) {
+            match snapshot.provider() {
+                Some(p) => return Ok(Some(p)),
+                None if snapshot.before_first_load() == BeforeFirstLoad::Source => {}
+                None => {
+                    return Err(DataFusionError::External(Box::new(QueryError::new(
+                        sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                        snapshot.not_loaded(),
+                    ))))
+                }
+            }
+        }
+        self.live_table(schema, table).await
     }
 
     /// Whether the schema and the table exist, refreshing once on a miss.
@@ -216,12 +341,13 @@ impl SourceCatalog {
         (self.has_schema(schema), self.has_table(schema, table))
     }
 
-    async fn table(&self, schema: &str, table: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+    /// The source's own table, never a snapshot.
+    pub async fn live_table(&self, schema: &str, table: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let key = (schema.to_string(), table.to_string());
         if let Some(p) = self.listing.read().unwrap().providers.get(&key) {
             return Ok(Some(p.clone()));
         }
-        if !self.has_table(schema, table) {
+        if !self.listing.read().unwrap().tables.get(schema).is_some_and(|t| t.contains(table)) {
             return Ok(None);
         }
         let Some(connector) = self.connector() else {
@@ -274,7 +400,9 @@ pub struct SourceCatalogProvider(pub Arc<SourceCatalog>);
 
 impl CatalogProvider for SourceCatalogProvider {
     fn schema_names(&self) -> Vec<String> {
-        self.0.listing.read().unwrap().tables.keys().cloned().collect()
+        let mut names: BTreeSet<String> = self.0.listing.read().unwrap().tables.keys().cloned().collect();
+        names.extend(self.0.snapshots.read().unwrap().keys().map(|(s, _)| s.clone()));
+        names.into_iter().collect()
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
@@ -296,11 +424,12 @@ struct SourceSchema {
 #[async_trait]
 impl SchemaProvider for SourceSchema {
     fn table_names(&self) -> Vec<String> {
-        let l = self.catalog.listing.read().unwrap();
-        l.tables
-            .get(&self.schema)
-            .map(|t| t.iter().cloned().collect())
-            .unwrap_or_default()
+        let mut names: BTreeSet<String> = {
+            let l = self.catalog.listing.read().unwrap();
+            l.tables.get(&self.schema).cloned().unwrap_or_default()
+        };
+        names.extend(self.catalog.snapshots.read().unwrap().keys().filter(|(s, _)| *s == self.schema).map(|(_, t)| t.clone()));
+        names.into_iter().collect()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {

@@ -30,6 +30,7 @@ pub mod sqlstate {
     pub const UNDEFINED_OBJECT: &str = "42704";
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
     pub const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
+    pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
 }
 
 /// An error ready for the client.

@@ -107,6 +107,10 @@ pub async fn check(ctx: &SessionContext, stmt: &Statement) -> Result<(), QueryEr
                 format!("permission denied for table `{cat}.{schema}.{table}`: user \"{user}\" has no grant on it"),
             ));
         }
+        // A snapshot answers while its source is down.
+        if src.snapshot(schema, table).is_some() {
+            continue;
+        }
         let (has_schema, has_table) = src.lookup(schema, table).await;
         if let Status::Unavailable(reason) = src.status() {
             return Err(QueryError::new(sqlstate::CONNECTION_UNABLE, reason));

@@ -7,17 +7,20 @@ pub mod audit;
 mod bool_literal;
 mod catalog;
 mod checked_arithmetic;
+mod computed_table;
 mod execution;
 mod memory;
 mod decimal_avg;
 mod decimal_literal;
 mod exact_arithmetic;
 mod exact_sum;
+mod exact_variance;
 mod null_aware_in;
 pub mod error;
 pub mod guard;
 pub mod like_escape;
 mod pg_view;
+pub mod snapshots;
 mod timezone;
 mod yielding;
 
@@ -118,6 +121,7 @@ impl Engine {
         futures::future::join_all(catalogs.iter().map(|c| c.refresh())).await;
         for c in &catalogs {
             c.spawn_refresher();
+            c.start_snapshots(&server.data_dir.join("snapshots")).await?;
         }
         let engine = Engine {
             catalogs,
@@ -166,9 +170,9 @@ impl Engine {
             .with_runtime_env(self.runtime.clone())
             .build();
         let ctx = SessionContext::new_with_state(state);
-        // PostgreSQL's `variance` is the sample variance; DataFusion lacks the name.
-        let var_samp = datafusion::functions_aggregate::variance::var_samp_udaf();
-        ctx.register_udaf(var_samp.as_ref().clone().with_aliases(["variance"]));
+        for udaf in exact_variance::udafs() {
+            ctx.register_udaf(udaf);
+        }
         ctx.register_udf(like_escape::udf());
         use datafusion::execution::FunctionRegistry;
         let mut ctx = ctx;
@@ -181,8 +185,10 @@ impl Engine {
         pg_view::install(&ctx, tool_catalog.clone()).map_err(|e| format!("pg_catalog: {e}"))?;
         let own = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
         use datafusion::catalog::{CatalogProvider, SchemaProvider};
-        own.register_table("queries".into(), Arc::new(audit::QueriesTable::new(self.audit.clone())))
+        own.register_table("queries".into(), Arc::new(audit::queries_table(self.audit.clone())))
             .map_err(|e| format!("fedsql.queries: {e}"))?;
+        own.register_table("snapshots".into(), Arc::new(snapshots::snapshots_table(self.catalogs.clone())))
+            .map_err(|e| format!("fedsql.snapshots: {e}"))?;
         tool_catalog.register_schema("fedsql", own).map_err(|e| format!("fedsql.queries: {e}"))?;
         let pushdown = ctx.state();
         let local = SessionStateBuilder::new_from_existing(pushdown.clone())

@@ -51,6 +51,7 @@ mod regclass;
 mod scalar_subquery;
 mod scram;
 mod settings;
+mod snapshot_commands;
 mod text;
 mod timezone;
 mod tls;
@@ -137,9 +138,10 @@ impl QueryService {
     pub fn new(engine: Arc<Engine>) -> Self {
         Self {
             parser: SqlParser::new(engine.catalogs().iter().map(|c| c.name().to_string()).collect()),
-            engine,
+            engine: engine.clone(),
             hooks: vec![
                 Arc::new(commands::SessionCommands),
+                Arc::new(snapshot_commands::SnapshotCommands(engine.clone())),
                 Arc::new(CursorStatementHook),
                 Arc::new(TransactionStatementHook),
             ],

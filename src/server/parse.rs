@@ -56,6 +56,9 @@ impl SqlParser {
     }
 
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, ParserError> {
+        if let Some(call) = refresh_snapshot(sql) {
+            return call;
+        }
         if is_asyncpg_type_lookup(sql) {
             return Parser::parse_sql(&PostgreSqlDialect {}, ASYNCPG_TYPE_LOOKUP);
         }
@@ -284,4 +287,33 @@ mod tests {
         let out = p.parse(catalog).unwrap()[0].to_string();
         assert!(out.contains("NULL") && !out.contains("nspname FROM"), "{out}");
     }
+}
+
+/// The procedure `REFRESH SNAPSHOT name` calls (see `snapshot_commands`).
+pub const REFRESH_SNAPSHOT: &str = "fedsql_refresh_snapshot";
+
+/// `REFRESH SNAPSHOT catalog.schema.table`, which sqlparser does not know, read from its
+/// tokens as `CALL fedsql_refresh_snapshot('catalog.schema.table')`.
+fn refresh_snapshot(sql: &str) -> Option<Result<Vec<Statement>, ParserError>> {
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let dialect = PostgreSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, sql).tokenize().ok()?;
+    let mut words = tokens.into_iter().filter(|t| !matches!(t, Token::Whitespace(_)));
+    let is = |t: Option<Token>, word: &str| matches!(t, Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word));
+    if !is(words.next(), "REFRESH") || !is(words.next(), "SNAPSHOT") {
+        return None;
+    }
+    let rest: Vec<Token> = words.collect();
+    let mut parser = Parser::new(&dialect).with_tokens(rest);
+    let name = match parser.parse_object_name(false) {
+        Ok(n) => n,
+        Err(e) => return Some(Err(e)),
+    };
+    while parser.consume_token(&Token::SemiColon) {}
+    if let Err(e) = parser.expect_token(&Token::EOF) {
+        return Some(Err(e));
+    }
+    let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident().map(|i| i.value.clone())).collect();
+    let literal = format!("'{}'", parts.join(".").replace('\'', "''"));
+    Some(Parser::parse_sql(&dialect, &format!("CALL {REFRESH_SNAPSHOT}({literal})")))
 }
