@@ -82,15 +82,21 @@ async fn check_stats(
     table: &str,
     source_rows: Vec<Vec<String>>,
     remote_log: impl Fn() -> Vec<String>,
+    statistics_at_source: bool,
 ) {
     let pushed_sql = format!("{STATS} FROM {table} GROUP BY g ORDER BY g");
     let pushed = rows(client, &pushed_sql).await;
-    // The source's own log shows one statement doing the whole aggregate, with the
-    // sample statistics spelled out (MySQL's STDDEV would be the population one).
     let log = remote_log();
-    let remote = log.iter().find(|s| s.contains("GROUP BY")).unwrap_or_else(|| panic!("no aggregate reached the source: {log:#?}"));
-    assert!(remote.contains("stddev_samp(") && remote.contains("var_samp(") && remote.contains("var_pop("), "{remote}");
-    assert!(!remote.contains(" stddev(CAST") && !remote.contains(" var(CAST"), "{remote}");
+    if statistics_at_source {
+        // The source's own log shows one statement doing the whole aggregate, with the
+        // sample statistics spelled out (MySQL's STDDEV would be the population one).
+        let remote = log.iter().find(|s| s.contains("GROUP BY")).unwrap_or_else(|| panic!("no aggregate reached the source: {log:#?}"));
+        assert!(remote.contains("stddev_samp(") && remote.contains("var_samp(") && remote.contains("var_pop("), "{remote}");
+        assert!(!remote.contains(" stddev(CAST") && !remote.contains(" var(CAST"), "{remote}");
+    } else {
+        // MySQL computes the variance of an integer in double precision: the engine's is exact.
+        assert!(!log.iter().any(|s| s.to_lowercase().contains("stddev")), "{log:#?}");
+    }
     // Joining a Parquet table keeps the aggregate in the engine.
     let local = rows(client, &format!(
         "{STATS} FROM {table} CROSS JOIN one.s.one GROUP BY g ORDER BY g")).await;
@@ -130,7 +136,7 @@ async fn mysql_statistics_mean_the_same_pushed_local_and_at_the_source() {
     let source = mysql(Some(&my.name),
         "SELECT g, count(x), avg(x + 0e0), stddev_samp(x + 0e0), stddev_samp(x + 0e0), stddev_pop(x + 0e0), var_samp(x + 0e0), var_samp(x + 0e0), var_pop(x + 0e0), sum(d), min(d), max(d), avg(d) FROM t GROUP BY g ORDER BY g");
     let db = my.name.clone();
-    check_stats(&client, &format!("live.{db}.t"), source, || mysql_statements(&db)).await;
+    check_stats(&client, &format!("live.{db}.t"), source, || mysql_statements(&db), false).await;
     mysql(None, "SET GLOBAL general_log = 0");
     let _ = std::fs::remove_dir_all(&one);
 }
@@ -148,7 +154,7 @@ async fn postgres_statistics_mean_the_same_pushed_local_and_at_the_source() {
     let server = Server::start(&cats);
     let client = server.client().await;
     let db = pg.name.clone();
-    check_stats(&client, "crm.public.t", source, || pg_statements(&db)).await;
+    check_stats(&client, "crm.public.t", source, || pg_statements(&db), true).await;
     let _ = std::fs::remove_dir_all(&one);
 }
 

@@ -223,3 +223,31 @@ async fn integer_overflow_is_22003_not_a_wrapped_number() {
     let err = c.simple_query("SELECT -x FROM (VALUES (CAST(-2147483648 AS INT))) t(x)").await.unwrap_err();
     assert_eq!(sqlstate(&err).0, "22003");
 }
+
+#[tokio::test]
+async fn variance_of_numerics_and_unsigned_integers_is_exact() {
+    // Amounts sharing a 20-digit offset: in double precision every digit of their spread
+    // cancels (DataFusion answered 0); PostgreSQL's numeric answers 0.0001.
+    let setup = "CREATE TABLE a (d DECIMAL(30,2), u INT UNSIGNED); \
+                 INSERT INTO a VALUES (12345678901234567890.01, 4294967295), (12345678901234567890.02, 4294967295), (12345678901234567890.03, 1);";
+    let my = MysqlDb::create(setup);
+    let pg = PgDb::create("CREATE TABLE a (d numeric(30,2), u bigint); INSERT INTO a VALUES (12345678901234567890.01, 4294967295), (12345678901234567890.02, 4294967295), (12345678901234567890.03, 1);").await;
+    let cats = Catalogs::new().mysql("live", &my.name).postgres("crm", &pg.name);
+    let server = Server::start(&cats);
+    let c = server.client().await;
+    let stats = "var_samp(d), stddev(d), var_pop(d), stddev_pop(d)";
+    for table in [format!("live.{}.a", my.name), "crm.public.a".to_string()] {
+        for pushdown in ["on", "off"] {
+            c.batch_execute(&format!("SET fedsql.pushdown = {pushdown}")).await.unwrap();
+            let got = rows(&c, &format!("SELECT {stats} FROM {table}")).await;
+            let want = [0.0001, 0.01, 0.0002 / 3.0, (0.0002f64 / 3.0).sqrt()];
+            for (g, w) in got[0].iter().zip(want) {
+                let g: f64 = g.parse().unwrap();
+                assert!((g - w).abs() <= w * 1e-12, "{table} (pushdown {pushdown}): {got:?}");
+            }
+            // An unsigned column is computed as PostgreSQL's bigint: no wrap at 2^32.
+            let sum = rows(&c, &format!("SELECT u + u, -u FROM {table} ORDER BY u DESC LIMIT 1")).await;
+            assert_eq!(sum, vec![vec!["8589934590".to_string(), "-4294967295".to_string()]], "{table} (pushdown {pushdown})");
+        }
+    }
+}
