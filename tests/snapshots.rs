@@ -203,6 +203,15 @@ async fn full_refresh_removes_deleted_rows_and_an_outage_serves_the_last_version
     let got = rows(&client, &format!("SELECT id, balance FROM {name} ORDER BY id")).await;
     assert_eq!(got, vec![vec!["1".to_string(), "10.0001".into()], vec!["3".into(), "30.0003".into()], vec!["4".into(), "40.0004".into()]]);
 
+    // The command line refreshes it through the server, and says what it read.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fedsql"))
+        .args(["snapshot", "refresh", &name, "--server", &format!("postgresql://postgres@127.0.0.1:{}/fedsql", server.port)])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&format!("{name}: version 3, 3 rows; read 3 rows in 1 statements (full refresh)")), "{stdout}");
+
     // The source stops answering: the refresh fails, the snapshot keeps answering.
     proxy.blackhole();
     let err = client.simple_query(&format!("REFRESH SNAPSHOT {name}")).await.unwrap_err();

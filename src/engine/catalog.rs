@@ -24,6 +24,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const UNAVAILABLE_RETRY: Duration = Duration::from_secs(3);
 /// Catalog calls (listing, schema reads) that take longer mark the source unreachable.
 const SOURCE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a server start waits for snapshots' first loads.
+const FIRST_LOAD_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
@@ -52,7 +54,8 @@ pub struct SourceCatalog {
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
     /// Snapshotted tables by (schema, table), and where they are stored.
     snapshots: RwLock<BTreeMap<(String, String), Arc<Snapshot>>>,
-    snapshot_store: std::sync::OnceLock<(Arc<dyn ObjectStore>, String, Weak<SourceCatalog>)>,
+    /// The store, this catalog, and whether this process refreshes (else it only reads).
+    snapshot_store: std::sync::OnceLock<(Arc<dyn ObjectStore>, String, Weak<SourceCatalog>, bool)>,
     /// Refreshes reading at once: never more than the catalog's connections.
     refresh_slots: tokio::sync::Semaphore,
 }
@@ -84,7 +87,7 @@ impl SourceCatalog {
     /// Starts the catalog's snapshots, stored under `root` (a local folder): each loads
     /// its stored version, then refreshes on its schedule. Tables a `schema.*` entry
     /// covers are found in the listing, and in the store while the source is down.
-    pub async fn start_snapshots(self: &Arc<Self>, root: &std::path::Path) -> Result<(), String> {
+    pub async fn start_snapshots(self: &Arc<Self>, root: &std::path::Path, refresh: bool) -> Result<(), String> {
         if self.config.snapshots.is_empty() {
             return Ok(());
         }
@@ -94,7 +97,7 @@ impl SourceCatalog {
             object_store::local::LocalFileSystem::new_with_prefix(&root).map_err(|e| format!("snapshots: {e}"))?,
         );
         let url = format!("file://{}", root.display());
-        let _ = self.snapshot_store.set((store.clone(), url, Arc::downgrade(self)));
+        let _ = self.snapshot_store.set((store.clone(), url, Arc::downgrade(self), refresh));
         let mut stored: Vec<(String, String)> = Vec::new();
         for c in &self.config.snapshots {
             match &c.table {
@@ -114,6 +117,14 @@ impl SourceCatalog {
         self.resolve_snapshots(stored);
         let listed = self.listed_tables();
         self.resolve_snapshots(listed);
+        // Stored versions serve from the first query on; first loads that end within
+        // FIRST_LOAD_WAIT do too, larger ones go on while the server answers (55000).
+        let loads = self.snapshots().into_iter().map(|s| async move { s.wait_loaded().await });
+        let _ = tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(loads)).await;
+        if refresh {
+            let settled = self.snapshots().into_iter().map(|s| async move { s.wait_settled().await });
+            let _ = tokio::time::timeout(FIRST_LOAD_WAIT, futures::future::join_all(settled)).await;
+        }
         Ok(())
     }
 
@@ -124,7 +135,7 @@ impl SourceCatalog {
 
     /// Adds (and starts) a snapshot for each of `tables` a `[[snapshot]]` entry covers.
     fn resolve_snapshots(&self, tables: Vec<(String, String)>) {
-        let Some((store, url, me)) = self.snapshot_store.get() else { return };
+        let Some((store, url, me, refresh)) = self.snapshot_store.get() else { return };
         for (schema, table) in tables {
             let Some(config) = self.config.snapshots.iter().find(|c| c.covers(&schema, &table)) else { continue };
             let key = (schema.clone(), table.clone());
@@ -139,7 +150,7 @@ impl SourceCatalog {
             };
             let snapshot = Arc::new(Snapshot::new(self.name(), &schema, &table, config.clone(), table_store));
             snapshots.insert(key, snapshot.clone());
-            snapshot.spawn(me.clone());
+            snapshot.spawn(me.clone(), *refresh);
         }
     }
 

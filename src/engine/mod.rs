@@ -94,10 +94,14 @@ pub struct Engine {
 impl Engine {
     /// Connects every catalog (concurrently; a failing one is marked unavailable) and
     /// starts their refreshers.
+    /// `refresh_snapshots`: whether this process keeps the snapshots fresh (the server),
+    /// or only reads their stored versions (`fedsql query`, `fedsql check`), so that one
+    /// process alone writes a data directory.
     pub async fn start(
         configs: Vec<CatalogConfig>,
         server: &ServerConfig,
         cpu: tokio::runtime::Handle,
+        refresh_snapshots: bool,
     ) -> Result<Engine, String> {
         if let Some(c) = configs.iter().find(|c| c.name == DEFAULT_CATALOG) {
             return Err(format!(
@@ -121,7 +125,7 @@ impl Engine {
         futures::future::join_all(catalogs.iter().map(|c| c.refresh())).await;
         for c in &catalogs {
             c.spawn_refresher();
-            c.start_snapshots(&server.data_dir.join("snapshots")).await?;
+            c.start_snapshots(&server.data_dir.join("snapshots"), refresh_snapshots).await?;
         }
         let engine = Engine {
             catalogs,

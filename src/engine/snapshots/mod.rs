@@ -62,6 +62,10 @@ pub struct Snapshot {
     pub progress: Progress,
     /// One refresh at a time (the schedule and REFRESH SNAPSHOT).
     refreshing: tokio::sync::Mutex<()>,
+    /// Set once the stored version is loaded (or known to be missing).
+    loaded: tokio::sync::watch::Sender<bool>,
+    /// Set once a version serves or the first load has failed.
+    settled: tokio::sync::watch::Sender<bool>,
 }
 
 /// A snapshot's state as `fedsql.snapshots` shows it.
@@ -76,8 +80,8 @@ pub struct Report {
     pub refreshed_at: Option<i64>,
     pub next: Option<SystemTime>,
     pub last: LastRefresh,
-    /// Rows the running refresh has read so far.
-    pub reading: Option<u64>,
+    /// Rows and bytes the running refresh has read and written so far.
+    pub reading: Option<(u64, u64)>,
 }
 
 impl Snapshot {
@@ -91,7 +95,19 @@ impl Snapshot {
             state: RwLock::new(State::default()),
             progress: Progress::default(),
             refreshing: tokio::sync::Mutex::new(()),
+            loaded: tokio::sync::watch::Sender::new(false),
+            settled: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// Waits until a version serves or the first load has failed.
+    pub async fn wait_settled(&self) {
+        let _ = self.settled.subscribe().wait_for(|done| *done).await;
+    }
+
+    /// Waits until the stored version is loaded (or known to be missing).
+    pub async fn wait_loaded(&self) {
+        let _ = self.loaded.subscribe().wait_for(|done| *done).await;
     }
 
     pub fn name(&self) -> String {
@@ -148,7 +164,7 @@ impl Snapshot {
             refreshed_at: manifest.map(|m| m.refreshed_at),
             next: state.next,
             last: state.last.clone(),
-            reading: state.running.then(|| self.progress.rows.load(Ordering::Relaxed)),
+            reading: state.running.then(|| (self.progress.rows.load(Ordering::Relaxed), self.progress.bytes.load(Ordering::Relaxed))),
         }
     }
 
@@ -213,6 +229,7 @@ impl Snapshot {
                 Err(e) => LastRefresh { at: Some(SystemTime::now()), took: started.elapsed(), error: Some(e), ..state.last.clone() },
             };
             state.last = last.clone();
+            self.settled.send_replace(true);
             let keep: Vec<Manifest> = state.current.iter().map(|(m, _)| m.clone()).chain(state.previous.clone()).collect();
             (last, keep)
         };
@@ -288,12 +305,19 @@ impl Snapshot {
         }
     }
 
-    /// Loads the stored version, then refreshes on the schedule until the catalog is gone.
-    pub fn spawn(self: Arc<Self>, catalog: Weak<SourceCatalog>) {
+    /// Loads the stored version, then (with `refresh`) refreshes on the schedule until the
+    /// catalog is gone.
+    pub fn spawn(self: Arc<Self>, catalog: Weak<SourceCatalog>, refresh: bool) {
         tokio::spawn(async move {
             let said = self.load().await;
             tracing::info!(snapshot = %self.name(), "{said}");
-            eprintln!("snapshot {}: {said}", self.name());
+            self.loaded.send_replace(true);
+            if self.provider().is_some() {
+                self.settled.send_replace(true);
+            }
+            if !refresh {
+                return;
+            }
             {
                 let _one = self.refreshing.lock().await;
                 let keep: Vec<Manifest> = self.state.read().unwrap().current.iter().map(|(m, _)| m.clone()).collect();

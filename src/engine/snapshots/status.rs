@@ -51,6 +51,7 @@ fn schema() -> SchemaRef {
         int("last_duration_ms"),
         text("last_error", true),
         int("refreshing_rows"),
+        int("refreshing_bytes"),
     ]))
 }
 
@@ -75,7 +76,8 @@ fn batch(schema: &SchemaRef, reports: &[Report]) -> Result<RecordBatch> {
         int(&|r| r.last.at.map(|_| r.last.statements as i64)),
         int(&|r| r.last.at.map(|_| r.last.took.as_millis() as i64)),
         text(&|r| r.last.error.clone()),
-        int(&|r| r.reading.map(|v| v as i64)),
+        int(&|r| r.reading.map(|(rows, _)| rows as i64)),
+        int(&|r| r.reading.map(|(_, bytes)| bytes as i64)),
     ];
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }

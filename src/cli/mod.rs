@@ -1,4 +1,6 @@
-//! The command line: `serve`, `check`, `query`.
+//! The command line: `serve`, `check`, `query`, `snapshot`, `passwd`.
+
+mod snapshot;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +41,10 @@ enum Command {
         /// Serve a non-loopback address without authentication.
         #[arg(long)]
         insecure: bool,
+        /// The data directory: spill files and snapshots (default: the config's
+        /// `data_dir`, else ~/.local/share/fedsql).
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
     /// Validate every catalog file, connect, and report each catalog.
     Check {
@@ -61,6 +67,14 @@ enum Command {
         #[arg(long)]
         user: Option<String>,
     },
+    /// Snapshots on a running server.
+    Snapshot {
+        #[command(subcommand)]
+        command: SnapshotCommand,
+        /// The server, as a libpq URL (password from PGPASSWORD).
+        #[arg(long, global = true, default_value = "postgresql://127.0.0.1:5433/fedsql")]
+        server: String,
+    },
     /// Read a password from stdin and print its SCRAM-SHA-256 verifier, for
     /// `[users.NAME] password = "..."`.
     Passwd {
@@ -68,6 +82,14 @@ enum Command {
         #[arg(long, default_value_t = crate::server::scram_iterations())]
         iterations: u32,
     },
+}
+
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// Refresh one snapshot now, showing its progress (rows and bytes).
+    Refresh { name: String },
+    /// Every snapshot: state, rows, age, next refresh, last error.
+    List,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -118,19 +140,23 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn start(dir: &std::path::Path, server: &ServerConfig, cpu: Handle) -> Result<Arc<Engine>, String> {
+/// `serving`: the server refreshes snapshots; other commands only read them.
+async fn start(dir: &std::path::Path, server: &ServerConfig, cpu: Handle, serving: bool) -> Result<Arc<Engine>, String> {
     let configs = config::load_dir(dir).map_err(|e| e.to_string())?;
-    Ok(Arc::new(Engine::start(configs, server, cpu).await?))
+    Ok(Arc::new(Engine::start(configs, server, cpu, serving).await?))
 }
 
 async fn run(command: Command, cpu: Handle) -> Result<ExitCode, String> {
     match command {
-        Command::Serve { catalogs, listen, config, insecure } => {
-            let server = server_config(config.as_deref())?;
+        Command::Serve { catalogs, listen, config, insecure, data } => {
+            let mut server = server_config(config.as_deref())?;
+            if let Some(dir) = data {
+                server.data_dir = dir;
+            }
             let catalogs = catalogs.or_else(|| server.catalogs.clone()).unwrap_or_else(|| PathBuf::from("catalogs"));
             let listen = listen.or_else(|| server.listen.clone()).unwrap_or_else(|| "127.0.0.1:5433".into());
             refuse_open_trust(&listen, &server, insecure).await?;
-            let engine = start(&catalogs, &server, cpu).await?;
+            let engine = start(&catalogs, &server, cpu, true).await?;
             for c in engine.catalogs() {
                 let (schemas, tables) = c.counts();
                 match c.status() {
@@ -155,7 +181,7 @@ async fn run(command: Command, cpu: Handle) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { catalogs } => {
-            let engine = start(&catalogs, &ServerConfig::default(), cpu).await?;
+            let engine = start(&catalogs, &ServerConfig::default(), cpu, false).await?;
             let mut ok = true;
             for c in engine.catalogs() {
                 let (schemas, tables) = c.counts();
@@ -183,7 +209,7 @@ async fn run(command: Command, cpu: Handle) -> Result<ExitCode, String> {
                 None if server.users.is_empty() => whoami(),
                 None => return Err("the config has users: pass --user NAME to run with their grants".into()),
             };
-            let engine = start(&catalogs, &server, cpu).await?;
+            let engine = start(&catalogs, &server, cpu, false).await?;
             match query(&engine, &sql, &user, format, output).await {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(e) => {
@@ -192,6 +218,7 @@ async fn run(command: Command, cpu: Handle) -> Result<ExitCode, String> {
                 }
             }
         }
+        Command::Snapshot { command, server } => snapshot::run(&server, command.into()).await,
         Command::Passwd { name, iterations } => {
             let mut password = String::new();
             std::io::stdin().read_line(&mut password).map_err(|e| format!("reading the password: {e}"))?;
@@ -204,6 +231,15 @@ async fn run(command: Command, cpu: Handle) -> Result<ExitCode, String> {
             eprintln!("# [users.{name}] password = \"<this line>\"");
             println!("{verifier}");
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+impl From<SnapshotCommand> for snapshot::Command {
+    fn from(c: SnapshotCommand) -> Self {
+        match c {
+            SnapshotCommand::Refresh { name } => Self::Refresh(name),
+            SnapshotCommand::List => Self::List,
         }
     }
 }
