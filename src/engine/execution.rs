@@ -57,6 +57,9 @@ pub fn is_light(plan: &LogicalPlan) -> bool {
     light
 }
 
+/// Batches sent between two turns given to the rest of the connection's task.
+const YIELD_EVERY: u32 = 8;
+
 /// A task aborted when dropped.
 struct AbortOnDrop(Option<JoinHandle<()>>);
 
@@ -119,12 +122,17 @@ pub async fn spawn(
             });
         }
     };
-    let rows = futures::stream::unfold((rx, task), |(mut rx, mut task)| async move {
+    let rows = futures::stream::unfold((rx, task, 0u32), |(mut rx, mut task, sent)| async move {
+        // Batches that are always ready would keep the sending task from ever seeing a
+        // cancel or a timeout raced against it: it gives way every few batches.
+        if sent % YIELD_EVERY == YIELD_EVERY - 1 {
+            tokio::task::yield_now().await;
+        }
         match rx.recv().await {
-            Some(item) => Some((item, (rx, task))),
+            Some(item) => Some((item, (rx, task, sent.wrapping_add(1)))),
             // The task ended: at the last row, or by a panic that must not pass for one.
             None => match task.0.take()?.await {
-                Err(e) if e.is_panic() => Some((Err(panicked(e)), (rx, task))),
+                Err(e) if e.is_panic() => Some((Err(panicked(e)), (rx, task, sent))),
                 _ => None,
             },
         }
