@@ -251,3 +251,23 @@ async fn variance_of_numerics_and_unsigned_integers_is_exact() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_rounding_cast_is_not_looked_through_in_comparisons() {
+    // The differential tester found round(amt, 1) NOT BETWEEN 0 AND 10.50 true for 10.54:
+    // DataFusion's simplifier compared amt itself with 10.50.
+    let my = MysqlDb::create("CREATE TABLE b (id INT, amt DECIMAL(12,2)); INSERT INTO b VALUES (1, 10.54), (2, 10.56), (3, -0.04);");
+    let pg = PgDb::create("CREATE TABLE b (id int, amt numeric(12,2)); INSERT INTO b VALUES (1, 10.54), (2, 10.56), (3, -0.04);").await;
+    let cats = Catalogs::new().mysql("live", &my.name).postgres("crm", &pg.name);
+    let server = Server::start(&cats);
+    let c = server.client().await;
+    for table in [format!("live.{}.b", my.name), "crm.public.b".to_string()] {
+        for pushdown in ["on", "off"] {
+            c.batch_execute(&format!("SET fedsql.pushdown = {pushdown}")).await.unwrap();
+            let got = rows(&c, &format!("SELECT id FROM {table} WHERE round(amt, 1) NOT BETWEEN 0 AND 10.50 ORDER BY id")).await;
+            assert_eq!(got, vec![vec!["2".to_string()]], "{table} (pushdown {pushdown})");
+            let got = rows(&c, &format!("SELECT id FROM {table} WHERE CAST(amt AS NUMERIC(12,1)) = 10.5 OR CAST(amt AS NUMERIC(12,1)) = 0 ORDER BY id")).await;
+            assert_eq!(got, vec![vec!["1".to_string()], vec!["3".to_string()]], "{table} (pushdown {pushdown})");
+        }
+    }
+}

@@ -20,6 +20,7 @@ pub mod error;
 pub mod guard;
 pub mod like_escape;
 mod pg_view;
+mod rounding_cast;
 pub mod snapshots;
 mod timezone;
 mod yielding;
@@ -285,6 +286,7 @@ fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + 
     rules.insert(0, Arc::new(decimal_literal::PlainDecimalLiterals));
     rules.insert(1, Arc::new(null_aware_in::NullAwareInSubquery));
     rules.push(Arc::new(timezone::SessionTimeZone));
+    rules.push(Arc::new(rounding_cast::OpaqueRoundingCasts));
     rules
 }
 

@@ -142,7 +142,8 @@ class Select:
         return bool(self.order)
 
     def limited(self):
-        return self.limit is not None or self.offset is not None
+        """(limit, offset) when either is given, else None."""
+        return (self.limit, self.offset) if self.limit is not None or self.offset is not None else None
 
     def slots(self):
         return self.from_.slots() + sub_slots([self.where, self.having] + [e for e, _ in self.items])
@@ -193,7 +194,8 @@ class SetOp:
         return bool(self.order)
 
     def limited(self):
-        return self.limit is not None or self.offset is not None
+        """(limit, offset) when either is given, else None."""
+        return (self.limit, self.offset) if self.limit is not None or self.offset is not None else None
 
     def slots(self):
         return self.left.slots() + self.right.slots()

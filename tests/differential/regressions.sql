@@ -153,3 +153,12 @@ SELECT a.id, ceil(CASE WHEN a.id > 30 THEN -2.5 ELSE a.m END), round(CASE WHEN a
 -- name: a double literal folded to 1e30 (written as a plain number, PostgreSQL read it as numeric)
 -- targets: pg rs my
 SELECT (CAST(1e15 AS DOUBLE PRECISION) * CAST(1e15 AS DOUBLE PRECISION)) AS c1, a.f FROM {t_a} AS a;
+
+-- name: a rounding cast in a comparison (DataFusion unwrapped it: round(amt, 1) NOT BETWEEN 0 AND 10.50 kept 10.54)
+SELECT count(b1.n) FROM {t_b} AS b1 WHERE round(b1.amt, 1) NOT BETWEEN 0 AND 10.50 GROUP BY b1.amt, b1.id;
+
+-- name: a cast to fewer fractional digits compared with a literal
+SELECT b.id FROM {t_b} AS b WHERE CAST(b.amt AS NUMERIC(12,1)) = 10.5 OR CAST(b.amt AS NUMERIC(12,1)) > 100.25;
+
+-- name: exact statistics of numerics and integers (were computed in double precision)
+SELECT var_samp(a.d), stddev(a.d), var_pop(a.i), stddev_pop(a.bi) FROM {t_a} AS a;
