@@ -69,6 +69,15 @@ fn round_as_cast(args: &[Expr], schema: &DFSchema) -> Option<Expr> {
 
 /// `plan` with decimal rounding as PostgreSQL computes it; column names unchanged.
 pub fn widen(plan: LogicalPlan) -> Result<LogicalPlan> {
+    rewrite_expressions(plan, &widened)
+}
+
+/// `plan` with `rewrite` applied bottom-up to every expression of every node (subqueries
+/// included), each node's input schema at hand; column names and types above follow.
+pub fn rewrite_expressions(
+    plan: LogicalPlan,
+    rewrite: &dyn Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<LogicalPlan> {
     let mut changed = false;
     plan.transform_up_with_subqueries(|node| {
         let names = NamePreserver::new(&node);
@@ -78,7 +87,7 @@ pub fn widen(plan: LogicalPlan) -> Result<LogicalPlan> {
         };
         let node = node.map_expressions(|e| {
             let saved = names.save(&e);
-            Ok(e.transform_up(|x| widened(x, &schema))?.update_data(|e| saved.restore(e)))
+            Ok(e.transform_up(|x| rewrite(x, &schema))?.update_data(|e| saved.restore(e)))
         })?;
         changed |= node.transformed;
         if changed {

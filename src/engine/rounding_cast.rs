@@ -11,12 +11,11 @@ use std::sync::Arc;
 
 use datafusion::arrow::compute::{cast_with_options, CastOptions};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::ScalarFunction;
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     Cast, ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     TryCast, Volatility,
@@ -90,23 +89,6 @@ impl AnalyzerRule for OpaqueRoundingCasts {
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         let rounding = udf();
-        let mut changed = false;
-        plan.transform_up_with_subqueries(|node| {
-            let names = NamePreserver::new(&node);
-            let schema = match node.inputs().as_slice() {
-                [one] => one.schema().clone(),
-                _ => node.schema().clone(),
-            };
-            let node = node.map_expressions(|e| {
-                let saved = names.save(&e);
-                Ok(e.transform_up(|x| opaque(x, &schema, &rounding))?.update_data(|e| saved.restore(e)))
-            })?;
-            changed |= node.transformed;
-            if changed {
-                return Ok(Transformed::yes(node.data.recompute_schema()?));
-            }
-            Ok(node)
-        })
-        .map(|t| t.data)
+        super::exact_arithmetic::rewrite_expressions(plan, &|e, schema| opaque(e, schema, &rounding))
     }
 }
