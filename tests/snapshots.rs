@@ -326,3 +326,22 @@ async fn a_query_before_the_first_load_is_55000_naming_the_table_and_never_reach
     rows(&client, &format!("REFRESH SNAPSHOT {name}")).await;
     assert_eq!(rows(&client, &format!("SELECT id FROM {name}")).await, vec![vec!["1".to_string()]]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_url_reads_refreshes_from_the_replica() {
+    // The primary stops answering; the "replica" (the same server, reached directly)
+    // serves every refresh read, and queries read the snapshot.
+    let db = MysqlDb::create("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(8)); INSERT INTO t VALUES (1, 'a'), (2, 'b')");
+    let primary = Proxy::start(3306);
+    primary.blackhole();
+    let data = DataDir::new();
+    let catalogs = Catalogs::new().mysql_port("live", &db.name, primary.port);
+    let toml = std::fs::read_to_string(catalogs.dir.join("live.toml")).unwrap()
+        + &format!("read_timeout = \"2s\"\nrefresh_url = \"mysql://root@127.0.0.1:3306/{}\"\n\n[[snapshot]]\ntable = \"{}.t\"\n", db.name, db.name);
+    let catalogs = catalogs.add("live", &toml);
+    let server = Server::start_with(&catalogs, &data.config());
+    let client = server.client().await;
+    let name = format!("live.{}.t", db.name);
+    wait_state(&client, &name, &["ready"]).await;
+    assert_eq!(rows(&client, &format!("SELECT id, v FROM {name} ORDER BY id")).await, vec![vec!["1".to_string(), "a".into()], vec!["2".into(), "b".into()]]);
+}

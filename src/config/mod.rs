@@ -124,6 +124,8 @@ pub struct CatalogConfig {
     pub refresh_secs: u64,
     /// Tables kept as local snapshots (`[[snapshot]]`).
     pub snapshots: Vec<snapshot::SnapshotConfig>,
+    /// Where snapshot refreshes read (`refresh_url`, a read replica); None: the source itself.
+    pub refresh_source: Option<SourceConfig>,
 }
 
 const DB_KEYS: &[&str] = &[
@@ -141,6 +143,7 @@ const DB_KEYS: &[&str] = &[
     "read_timeout",
     "refresh_secs",
     "snapshot",
+    "refresh_url",
 ];
 const PARQUET_KEYS: &[&str] = &["connector", "location", "s3", "refresh_secs"];
 const S3_KEYS: &[&str] = &[
@@ -253,6 +256,19 @@ pub fn parse_catalog(
         Some(v) => snapshot::parse(v)?,
         None => Vec::new(),
     };
+    // A replica reached as the source is, with its own URL.
+    let refresh_source = match opt_str(&table, "refresh_url")? {
+        None => None,
+        Some(_) if snapshots.is_empty() => return Err("`refresh_url` is for snapshot refreshes: add a [[snapshot]]".into()),
+        Some(url) => {
+            let mut replica = table.clone();
+            for key in ["host", "port", "user", "password", "database", "refresh_url", "snapshot"] {
+                replica.remove(key);
+            }
+            replica.insert("url".into(), toml::Value::String(url));
+            Some(SourceConfig::Db(parse_db(kind, &replica).map_err(|e| format!("refresh_url: {e}"))?))
+        }
+    };
     Ok(CatalogConfig {
         name: name.to_string(),
         file: PathBuf::new(),
@@ -260,6 +276,7 @@ pub fn parse_catalog(
         source,
         refresh_secs,
         snapshots,
+        refresh_source,
     })
 }
 

@@ -58,6 +58,8 @@ pub struct SourceCatalog {
     snapshot_store: std::sync::OnceLock<(Arc<dyn ObjectStore>, String, Weak<SourceCatalog>, bool)>,
     /// Refreshes reading at once: never more than the catalog's connections.
     refresh_slots: tokio::sync::Semaphore,
+    /// The replica refreshes read (`refresh_url`), a catalog of its own.
+    replica: Option<Arc<SourceCatalog>>,
 }
 
 impl std::fmt::Debug for SourceCatalog {
@@ -68,6 +70,10 @@ impl std::fmt::Debug for SourceCatalog {
 
 impl SourceCatalog {
     pub fn new(config: CatalogConfig, runtime: Arc<RuntimeEnv>) -> Self {
+        let replica = config.refresh_source.clone().map(|source| {
+            let replica = CatalogConfig { source, snapshots: Vec::new(), refresh_source: None, ..config.clone() };
+            Arc::new(SourceCatalog::new(replica, runtime.clone()))
+        });
         Self {
             runtime,
             connector: RwLock::new(None),
@@ -80,6 +86,7 @@ impl SourceCatalog {
                 crate::config::SourceConfig::Db(db) => db.max_connections.max(1),
                 crate::config::SourceConfig::Parquet(_) => 1,
             }),
+            replica,
             config,
         }
     }
@@ -161,6 +168,11 @@ impl SourceCatalog {
 
     pub fn snapshot(&self, schema: &str, table: &str) -> Option<Arc<Snapshot>> {
         self.snapshots.read().unwrap().get(&(schema.to_string(), table.to_string())).cloned()
+    }
+
+    /// Where refreshes read: the replica (`refresh_url`), else the source.
+    pub fn refresh_source(&self) -> &SourceCatalog {
+        self.replica.as_deref().unwrap_or(self)
     }
 
     /// A turn to read the source for a refresh.

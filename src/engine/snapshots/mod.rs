@@ -249,12 +249,13 @@ impl Snapshot {
     }
 
     async fn try_refresh(&self, catalog: &SourceCatalog) -> Result<(Manifest, Arc<dyn TableProvider>, u64, u64, bool), String> {
-        let live = || async { catalog.live_table(&self.schema, &self.table).await.map_err(|e| super::error::classify(&e).message) };
+        let reads = catalog.refresh_source();
+        let live = || async { reads.live_table(&self.schema, &self.table).await.map_err(|e| super::error::classify(&e).message) };
         let source = match live().await? {
             Some(s) => s,
-            // Not listed yet (the source was down when the catalog last listed its tables).
+            // Not listed yet (the source was down when it last listed its tables).
             None => {
-                if let super::Status::Unavailable(reason) = catalog.refresh().await {
+                if let super::Status::Unavailable(reason) = reads.refresh().await {
                     return Err(reason);
                 }
                 live().await?.ok_or_else(|| format!("{} is not a table of the source", self.name()))?
@@ -262,7 +263,7 @@ impl Snapshot {
         };
         let reader = crate::connectors::source_reader(&source)
             .ok_or_else(|| format!("{}: this catalog's tables are files already; a snapshot is for database sources", self.name()))?;
-        let key = refresh::key_of(self.config.key.as_ref(), catalog.primary_key(&self.schema, &self.table), &self.name())?;
+        let key = refresh::key_of(self.config.key.as_ref(), reads.primary_key(&self.schema, &self.table), &self.name())?;
         let previous = self.state.read().unwrap().current.as_ref().map(|(m, _)| m.clone());
         let _slot = catalog.refresh_slot().await;
         let outcome = refresh::Refresh {
