@@ -343,12 +343,12 @@ impl Refresh<'_> {
         if keys.is_empty() {
             return Ok(false);
         }
+        // The projection keeps the file's column order; key_idx may not be sorted.
+        let mut sorted: Vec<usize> = key_idx.to_vec();
+        sorted.sort_unstable();
         let mut stream = self.open(file, Some(key_idx)).await?;
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| e.to_string())?;
-            // The projection keeps the file's column order; key_idx may not be sorted.
-            let mut sorted: Vec<usize> = key_idx.to_vec();
-            sorted.sort_unstable();
             let columns: Vec<ArrayRef> = key_idx
                 .iter()
                 .map(|i| batch.column(sorted.iter().position(|s| s == i).expect("projected")).clone())
