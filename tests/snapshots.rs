@@ -47,6 +47,12 @@ async fn wait_state(client: &tokio_postgres::Client, name: &str, states: &[&str]
     }
 }
 
+/// `catalogs` with `lines` added to catalog `name`'s file.
+fn with_lines(catalogs: Catalogs, name: &str, lines: &str) -> Catalogs {
+    let toml = std::fs::read_to_string(catalogs.dir.join(format!("{name}.toml"))).unwrap() + lines;
+    catalogs.add(name, &toml)
+}
+
 fn sorted(mut r: Vec<Vec<String>>) -> Vec<Vec<String>> {
     r.sort();
     r
@@ -81,9 +87,7 @@ async fn bi_queries_on_a_mysql_snapshot_send_the_source_nothing() {
     fill_log(&db.name, 1000);
     let data = DataDir::new();
     let catalogs = Catalogs::new().mysql("live", &db.name);
-    let toml = std::fs::read_to_string(catalogs.dir.join("live.toml")).unwrap()
-        + &format!("\n[[snapshot]]\ntable = \"{}.api_call_log\"\nevery = \"1h\"\nchunk_rows = 300\n", db.name);
-    let catalogs = catalogs.add("live", &toml);
+    let catalogs = with_lines(catalogs, "live", &format!("\n[[snapshot]]\ntable = \"{}.api_call_log\"\nevery = \"1h\"\nchunk_rows = 300\n", db.name));
     let server = Server::start_with(&catalogs, &data.config());
     let client = server.client().await;
     let name = format!("live.{}.api_call_log", db.name);
@@ -138,9 +142,7 @@ async fn append_refresh_keeps_ties_late_rows_and_updates_without_duplicates() {
     let data = DataDir::new();
     let catalogs = Catalogs::new().mysql("live", &db.name);
     // chunk_rows = 2: chunks end inside runs of equal cursor values.
-    let toml = std::fs::read_to_string(catalogs.dir.join("live.toml")).unwrap()
-        + &format!("\n[[snapshot]]\ntable = \"{}.events\"\nrefresh = \"append\"\ncursor = \"at\"\noverlap = \"10m\"\nevery = \"1h\"\nchunk_rows = 2\n", db.name);
-    let catalogs = catalogs.add("live", &toml);
+    let catalogs = with_lines(catalogs, "live", &format!("\n[[snapshot]]\ntable = \"{}.events\"\nrefresh = \"append\"\ncursor = \"at\"\noverlap = \"10m\"\nevery = \"1h\"\nchunk_rows = 2\n", db.name));
     let server = Server::start_with(&catalogs, &data.config());
     let client = server.client().await;
     let name = format!("live.{}.events", db.name);
@@ -191,9 +193,7 @@ async fn full_refresh_removes_deleted_rows_and_an_outage_serves_the_last_version
     let proxy = Proxy::start(3306);
     let data = DataDir::new();
     let catalogs = Catalogs::new().mysql_port("live", &db.name, proxy.port);
-    let toml = std::fs::read_to_string(catalogs.dir.join("live.toml")).unwrap()
-        + &format!("read_timeout = \"2s\"\n\n[[snapshot]]\ntable = \"{}.accounts\"\nevery = \"1h\"\n", db.name);
-    let catalogs = catalogs.add("live", &toml);
+    let catalogs = with_lines(catalogs, "live", &format!("read_timeout = \"2s\"\n\n[[snapshot]]\ntable = \"{}.accounts\"\nevery = \"1h\"\n", db.name));
     let server = Server::start_with(&catalogs, &data.config());
     let client = server.client().await;
     let name = format!("live.{}.accounts", db.name);
@@ -234,9 +234,7 @@ async fn kill_during_a_refresh_then_restart_serves_the_previous_version() {
     let data = DataDir::new();
     let proxy = Proxy::start(3306);
     let catalogs = Catalogs::new().mysql_port("live", &db.name, proxy.port);
-    let toml = std::fs::read_to_string(catalogs.dir.join("live.toml")).unwrap()
-        + &format!("\n[[snapshot]]\ntable = \"{}.api_call_log\"\nevery = \"1h\"\nchunk_rows = 100\n", db.name);
-    let catalogs = catalogs.add("live", &toml);
+    let catalogs = with_lines(catalogs, "live", &format!("\n[[snapshot]]\ntable = \"{}.api_call_log\"\nevery = \"1h\"\nchunk_rows = 100\n", db.name));
     let name = format!("live.{}.api_call_log", db.name);
     let mut server = Server::start_with(&catalogs, &data.config());
     let client = server.client().await;
@@ -288,9 +286,7 @@ async fn a_postgres_snapshot_answers_without_statements() {
     pg_log_statements(&db.name).await;
     let data = DataDir::new();
     let catalogs = Catalogs::new().postgres("pay", &db.name);
-    let toml = std::fs::read_to_string(catalogs.dir.join("pay.toml")).unwrap()
-        + "\n[[snapshot]]\ntable = \"public.payments\"\nrefresh = \"append\"\ncursor = \"paid_at\"\ncron = \"0 9 * * *\"\ntime_zone = \"Asia/Seoul\"\n";
-    let catalogs = catalogs.add("pay", &toml);
+    let catalogs = with_lines(catalogs, "pay", "\n[[snapshot]]\ntable = \"public.payments\"\nrefresh = \"append\"\ncursor = \"paid_at\"\ncron = \"0 9 * * *\"\ntime_zone = \"Asia/Seoul\"\n");
     let server = Server::start_with(&catalogs, &data.config());
     let client = server.client().await;
     let status = wait_state(&client, "pay.public.payments", &["ready"]).await;
@@ -312,9 +308,7 @@ async fn a_query_before_the_first_load_is_55000_naming_the_table_and_never_reach
     proxy.blackhole();
     let data = DataDir::new();
     let catalogs = Catalogs::new().mysql_port("live", &db.name, proxy.port);
-    let toml = std::fs::read_to_string(catalogs.dir.join("live.toml")).unwrap()
-        + &format!("read_timeout = \"2s\"\n\n[[snapshot]]\ntable = \"{}.t\"\n", db.name);
-    let catalogs = catalogs.add("live", &toml);
+    let catalogs = with_lines(catalogs, "live", &format!("read_timeout = \"2s\"\n\n[[snapshot]]\ntable = \"{}.t\"\n", db.name));
     let server = Server::start_with(&catalogs, &data.config());
     let client = server.client().await;
     let name = format!("live.{}.t", db.name);
@@ -337,12 +331,93 @@ async fn refresh_url_reads_refreshes_from_the_replica() {
     primary.blackhole();
     let data = DataDir::new();
     let catalogs = Catalogs::new().mysql_port("live", &db.name, primary.port);
-    let toml = std::fs::read_to_string(catalogs.dir.join("live.toml")).unwrap()
-        + &format!("read_timeout = \"2s\"\nrefresh_url = \"mysql://root@127.0.0.1:3306/{}\"\n\n[[snapshot]]\ntable = \"{}.t\"\n", db.name, db.name);
-    let catalogs = catalogs.add("live", &toml);
+    let catalogs = with_lines(catalogs, "live", &format!("read_timeout = \"2s\"\nrefresh_url = \"mysql://root@127.0.0.1:3306/{}\"\n\n[[snapshot]]\ntable = \"{}.t\"\n", db.name, db.name));
     let server = Server::start_with(&catalogs, &data.config());
     let client = server.client().await;
     let name = format!("live.{}.t", db.name);
     wait_state(&client, &name, &["ready"]).await;
     assert_eq!(rows(&client, &format!("SELECT id, v FROM {name} ORDER BY id")).await, vec![vec!["1".to_string(), "a".into()], vec!["2".into(), "b".into()]]);
+}
+
+/// A bucket on the local S3 (moto), removed at the end of the test.
+struct Bucket(String);
+
+const S3_ENDPOINT: &str = "http://127.0.0.1:9000";
+
+impl Bucket {
+    fn new() -> Self {
+        let name = unique("fedsql-snap").replace('_', "-");
+        let ok = std::process::Command::new("curl").args(["-sf", "-X", "PUT", &format!("{S3_ENDPOINT}/{name}")]).status().unwrap();
+        assert!(ok.success(), "S3 at {S3_ENDPOINT} is not running: run scripts/services");
+        Bucket(name)
+    }
+    /// Object keys under `prefix`.
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        let out = std::process::Command::new("curl")
+            .args(["-sf", &format!("{S3_ENDPOINT}/{}?list-type=2&prefix={prefix}", self.0)])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.split("<Key>").skip(1).filter_map(|s| s.split("</Key>").next()).map(str::to_string).collect()
+    }
+}
+
+impl Drop for Bucket {
+    fn drop(&mut self) {
+        for key in self.keys("") {
+            let _ = std::process::Command::new("curl").args(["-s", "-X", "DELETE", &format!("{S3_ENDPOINT}/{}/{key}", self.0)]).status();
+        }
+        let _ = std::process::Command::new("curl").args(["-s", "-X", "DELETE", &format!("{S3_ENDPOINT}/{}", self.0)]).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_store_keeps_the_snapshot_and_serves_it_after_a_restart_with_the_source_down() {
+    let db = MysqlDb::create("CREATE TABLE accounts (id INT PRIMARY KEY, balance DECIMAL(20,4), org VARCHAR(8))");
+    mysql(Some(&db.name), "INSERT INTO accounts VALUES (1, 10.0001, 'a'), (2, 20.0002, 'b'), (3, 30.0003, 'a')");
+    let bucket = Bucket::new();
+    let proxy = Proxy::start(3306);
+    let catalogs = Catalogs::new().mysql_port("live", &db.name, proxy.port);
+    let catalogs = with_lines(catalogs, "live", &format!("read_timeout = \"2s\"\n\n[[snapshot]]\ntable = \"{}.accounts\"\nevery = \"1h\"\n", db.name));
+    let config = |data: &DataDir| {
+        data.config()
+            + &format!(
+                "[snapshots]\nlocation = \"s3://{}/snap/\"\n[snapshots.s3]\nendpoint = \"{S3_ENDPOINT}\"\nregion = \"us-east-1\"\n\
+                 access_key_id = \"test\"\nsecret_access_key = \"snapshot-secret-0f9e\"\nallow_http = true\n",
+                bucket.0
+            )
+    };
+    let name = format!("live.{}.accounts", db.name);
+    let first_data = DataDir::new();
+    let server = Server::start_with(&catalogs, &config(&first_data));
+    let client = server.client().await;
+    let status = wait_state(&client, &name, &["ready"]).await;
+    assert_eq!(status[1], "3", "{status:?}");
+    let keys = bucket.keys("snap/");
+    let folder = format!("snap/live/{}/accounts/", db.name);
+    assert!(keys.contains(&format!("{folder}manifest.toml")), "{keys:?}");
+    assert!(keys.iter().any(|k| k.starts_with(&format!("{folder}v000001/")) && k.ends_with(".parquet")), "{keys:?}");
+    assert!(!first_data.0.join("snapshots").exists(), "an S3 store writes nothing to the data directory");
+    let got = rows(&client, &format!("SELECT org, sum(balance) FROM {name} GROUP BY org ORDER BY org")).await;
+    assert_eq!(got, vec![vec!["a".to_string(), "40.0004".into()], vec!["b".into(), "20.0002".into()]]);
+    // Refreshes publish versions 2 and 3; version 1's files go (the previous version
+    // stays for queries still reading it).
+    mysql(Some(&db.name), "DELETE FROM accounts WHERE id = 2");
+    rows(&client, &format!("REFRESH SNAPSHOT {name}")).await;
+    rows(&client, &format!("REFRESH SNAPSHOT {name}")).await;
+    let keys = bucket.keys(&folder);
+    assert!(keys.iter().any(|k| k.contains("/v000003/")), "{keys:?}");
+    assert!(!keys.iter().any(|k| k.contains("/v000001/")), "{keys:?}");
+    drop(client);
+    drop(server);
+
+    // Another machine (a new data directory), the source down: the stored version serves.
+    proxy.blackhole();
+    let second_data = DataDir::new();
+    let server = Server::start_with(&catalogs, &config(&second_data));
+    let client = server.client().await;
+    let got = rows(&client, &format!("SELECT count(*), sum(balance) FROM {name}")).await;
+    assert_eq!(got, vec![vec!["2".to_string(), "40.0004".into()]]);
+    assert!(server.log().contains("serving stored version 3"), "{}", server.log());
+    assert!(!server.log().contains("snapshot-secret-0f9e"), "a credential reached the log: {}", server.log());
 }

@@ -13,10 +13,10 @@ from pathlib import Path
 import connectorx
 import duckdb
 
-from . import b1_stats, b2_pull, b3_serving, b4_stream, b5_tpch, b6_load, data, report
+from . import b1_stats, b2_pull, b3_serving, b4_stream, b5_tpch, b6_load, b7_snapshot, data, report
 from .common import ROOT, SCALES, Fedsql, Measurement, catalog_toml, log
 
-WORKLOADS = {"B1": b1_stats, "B2": b2_pull, "B3": b3_serving, "B4": b4_stream, "B5": b5_tpch, "B6": b6_load}
+WORKLOADS = {"B1": b1_stats, "B2": b2_pull, "B3": b3_serving, "B4": b4_stream, "B5": b5_tpch, "B6": b6_load, "B7": b7_snapshot}
 
 
 class Context:
@@ -26,8 +26,8 @@ class Context:
         self.scale, self.dataset = scale, dataset
         self.mysql_db, self.pg_db, self.bucket, self.workdir = mysql_db, pg_db, bucket, workdir
 
-    def fedsql(self, catalogs):
-        return Fedsql(self.workdir, catalogs)
+    def fedsql(self, catalogs, args=()):
+        return Fedsql(self.workdir, catalogs, args)
 
     def parquet_catalog(self):
         return catalog_toml("parquet", location=self.dataset.pq.as_uri() + "/")

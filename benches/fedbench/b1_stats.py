@@ -1,9 +1,7 @@
 """B1, seed 001: daily AVG/STDDEV/SUM of API-call durations by (day, org, api) over one month."""
-import uuid
-
 import duckdb
 
-from .common import Contender, alternate, log, mysql_connect, mysql_query, same_rows
+from .common import Contender, MariadbUser, alternate, log, mysql_connect, mysql_query, same_rows
 
 # STDDEV means the sample statistic in fedsql and DuckDB; MariaDB spells that STDDEV_SAMP
 # (its own STDDEV is the population one), and the cast to DOUBLE only stops its text
@@ -26,14 +24,8 @@ def run(ctx):
     ds = ctx.dataset
     local = ds.parquet("bench", "api_call_log")
     my = mysql_connect(ctx.mysql_db)
-    # fedsql reaches MariaDB as a user of its own, so MariaDB's per-user statistics count
-    # exactly the statements fedsql sent (the catalog is configured, as in production).
-    user = f"fedsql_b1_{uuid.uuid4().hex[:8]}"
-    userstat = mysql_query(my, "SELECT @@GLOBAL.userstat")[0][0]
-    mysql_query(my, f"CREATE USER '{user}'@'%'")
-    mysql_query(my, f"GRANT SELECT ON `{ctx.mysql_db}`.* TO '{user}'@'%'")
-    mysql_query(my, "SET GLOBAL userstat = 1")
-    fed = ctx.fedsql({"pq": ctx.parquet_catalog(), "s3": ctx.s3_catalog(), "my": ctx.mysql_catalog(user)})
+    user = MariadbUser(my, ctx.mysql_db, "b1")
+    fed = ctx.fedsql({"pq": ctx.parquet_catalog(), "s3": ctx.s3_catalog(), "my": ctx.mysql_catalog(user.name)})
     fconn = fed.connect()
     duck = duckdb.connect()
     duck.execute("SET enable_progress_bar = false")
@@ -52,30 +44,18 @@ def run(ctx):
     def check(answer):
         same_rows(answer, reference)
 
-    def statements():
-        rows = mysql_query(my, "SELECT SELECT_COMMANDS + UPDATE_COMMANDS + OTHER_COMMANDS "
-                               f"FROM information_schema.USER_STATISTICS WHERE USER = '{user}'")
-        return int(rows[0][0]) if rows else 0
-
     # Counted around each fedsql run only: the catalog's own refresh (table and key
     # listing, once a minute) also reaches MariaDB while the baselines run.
-    sent, mark = [0], [0]
-
-    def start():
-        mark[0] = statements()
-
-    def stop():
-        sent[0] += statements() - mark[0]
+    sent = user.counter()
 
     out = alternate("B1", [
         Contender("MariaDB (indexed table)", lambda: _sorted(mysql_query(my, mariadb_sql)), check),
         Contender("DuckDB (local Parquet)", lambda: _sorted(duck.sql(duck_sql).fetchall()), check),
-        Contender("fedsql (local Parquet)", fedsql("pq.bench.api_call_log"), check, fedsql=True, before=start, after=stop),
-        Contender("fedsql (Parquet on S3)", fedsql("s3.bench.api_call_log"), check, fedsql=True, before=start, after=stop),
+        Contender("fedsql (local Parquet)", fedsql("pq.bench.api_call_log"), check, fedsql=True, before=sent.before, after=sent.after),
+        Contender("fedsql (Parquet on S3)", fedsql("s3.bench.api_call_log"), check, fedsql=True, before=sent.before, after=sent.after),
     ], ctx.scale.runs, rows=rows)
-    to_mariadb = sent[0]  # over every fedsql run, warm-ups included
-    mysql_query(my, f"DROP USER '{user}'@'%'")
-    mysql_query(my, f"SET GLOBAL userstat = {int(userstat)}")
+    to_mariadb = sent.total  # over every fedsql run, warm-ups included
+    user.drop()
     for m in out:
         if m.fedsql:
             m.extra["statements_to_mariadb"] = to_mariadb

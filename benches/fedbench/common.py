@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -184,6 +185,45 @@ def mysql_query(conn, sql):
         return list(cur.fetchall())
 
 
+class MariadbUser:
+    """A MariaDB user of fedsql's own, so that MariaDB's per-user statistics count exactly
+    the statements fedsql sent (the catalog is configured with it, as in production)."""
+
+    def __init__(self, conn, db, label):
+        self.conn = conn
+        self.name = f"fedsql_{label}_{uuid.uuid4().hex[:8]}"
+        self.userstat = mysql_query(conn, "SELECT @@GLOBAL.userstat")[0][0]
+        mysql_query(conn, f"CREATE USER '{self.name}'@'%'")
+        mysql_query(conn, f"GRANT SELECT ON `{db}`.* TO '{self.name}'@'%'")
+        mysql_query(conn, "SET GLOBAL userstat = 1")
+
+    def statements(self):
+        rows = mysql_query(self.conn, "SELECT SELECT_COMMANDS + UPDATE_COMMANDS + OTHER_COMMANDS "
+                                      f"FROM information_schema.USER_STATISTICS WHERE USER = '{self.name}'")
+        return int(rows[0][0]) if rows else 0
+
+    def counter(self):
+        return StatementCount(self)
+
+    def drop(self):
+        mysql_query(self.conn, f"DROP USER '{self.name}'@'%'")
+        mysql_query(self.conn, f"SET GLOBAL userstat = {int(self.userstat)}")
+
+
+class StatementCount:
+    """Statements a MariadbUser sent between `before` and `after`, summed over runs (the
+    hooks of a Contender): a catalog's own background reads between runs are not counted."""
+
+    def __init__(self, user):
+        self.user, self.total, self.mark = user, 0, 0
+
+    def before(self):
+        self.mark = self.user.statements()
+
+    def after(self):
+        self.total += self.user.statements() - self.mark
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -209,7 +249,7 @@ signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 class Fedsql:
     """A fedsql server of its own for one workload, over catalogs given as TOML texts."""
 
-    def __init__(self, workdir: Path, catalogs: dict):
+    def __init__(self, workdir: Path, catalogs: dict, args=()):
         self.bin = os.environ.get("FEDSQL_BIN") or str(
             Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/fedsql-target")) / "release/fedsql")
         cat_dir = workdir / "catalogs"
@@ -223,7 +263,7 @@ class Fedsql:
         env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
         with open(self.log_path, "w") as out:
             self.proc = subprocess.Popen(
-                [self.bin, "serve", "--catalogs", str(cat_dir), "--listen", f"127.0.0.1:{self.port}"],
+                [self.bin, "serve", "--catalogs", str(cat_dir), "--listen", f"127.0.0.1:{self.port}", *args],
                 stdout=out, stderr=subprocess.STDOUT, env=env)
         _servers.append(self)
         deadline = time.time() + 60

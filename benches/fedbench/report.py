@@ -78,6 +78,23 @@ def goals(ms):
         add("B6", "fedsql cancel to error, ms", fed.extra.get("cancel_ms"), "< 1000", lambda v: v < 1000)
         add("B6", "fedsql 1 s statement_timeout overshoot, ms", fed.extra.get("timeout_overshoot_ms"), "< 1000",
             lambda v: v < 1000)
+    load = _find(ms, "B7 snapshot refresh", "fedsql first load (full)")
+    if load and not load.error:
+        add("B7", "snapshot first load, rows/s", load.rows_per_s, "reported", lambda v: True)
+        add("B7", "snapshot first load, chunk statements", load.extra.get("chunk_statements"), "reported",
+            lambda v: True)
+    append = _find(ms, "B7 snapshot refresh", "fedsql append of 1% new rows")
+    if append and not append.error:
+        add("B7", "append refresh of 1% new rows, rows read/s", append.rows_per_s, "reported", lambda v: True)
+        add("B7", "append refresh, rows read / new rows", _ratio(append.extra.get("rows_read"), append.extra.get("new_rows")),
+            "≤ 1.1", lambda v: v <= 1.1)
+    fed = _find(ms, "B7 stats", "fedsql (snapshot of MariaDB)")
+    if fed:
+        duck = _find(ms, "B7 stats", "DuckDB (the snapshot's Parquet)")
+        add("B7", "fedsql over the snapshot time / DuckDB time (same Parquet)", _ratio(fed.median, duck.median),
+            "≤ 1.0", lambda v: v <= 1.0)
+        add("B7", "statements to MariaDB during fedsql's stats runs", fed.extra.get("statements_to_mariadb"), "0",
+            lambda v: v == 0)
     return rows
 
 

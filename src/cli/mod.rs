@@ -45,6 +45,10 @@ enum Command {
         /// `data_dir`, else ~/.local/share/fedsql).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Where snapshots are kept: a folder or s3://bucket/prefix/ (default: the
+        /// config's `[snapshots] location`, else DATA/snapshots).
+        #[arg(long)]
+        snapshots: Option<String>,
     },
     /// Validate every catalog file, connect, and report each catalog.
     Check {
@@ -148,10 +152,13 @@ async fn start(dir: &std::path::Path, server: &ServerConfig, cpu: Handle, servin
 
 async fn run(command: Command, cpu: Handle) -> Result<ExitCode, String> {
     match command {
-        Command::Serve { catalogs, listen, config, insecure, data } => {
+        Command::Serve { catalogs, listen, config, insecure, data, snapshots } => {
             let mut server = server_config(config.as_deref())?;
             if let Some(dir) = data {
                 server.data_dir = dir;
+            }
+            if let Some(location) = snapshots {
+                server.snapshots.location = Some(location);
             }
             let catalogs = catalogs.or_else(|| server.catalogs.clone()).unwrap_or_else(|| PathBuf::from("catalogs"));
             let listen = listen.or_else(|| server.listen.clone()).unwrap_or_else(|| "127.0.0.1:5433".into());

@@ -309,7 +309,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Replaces `${VAR}` in every string; an unset variable is an error naming it.
-fn expand_env(value: toml::Value, env: &dyn Fn(&str) -> Option<String>) -> Result<toml::Value, String> {
+pub(crate) fn expand_env(value: toml::Value, env: &dyn Fn(&str) -> Option<String>) -> Result<toml::Value, String> {
     Ok(match value {
         toml::Value::String(s) => toml::Value::String(expand_str(&s, env)?),
         toml::Value::Array(a) => toml::Value::Array(
@@ -522,30 +522,35 @@ fn parse_parquet(t: &toml::Table, base: &Path) -> Result<ParquetConfig, String> 
             "`location` = `{location}` must start with s3:// or file:/// or be a path relative to this file"
         ));
     }
-    let mut s3 = S3Config::default();
-    match t.get("s3") {
-        None => {}
+    let s3 = match t.get("s3") {
+        None => S3Config::default(),
         Some(toml::Value::Table(s)) => {
             if !is_s3 {
                 return Err("`[s3]` is only valid with an s3:// location".into());
             }
-            check_keys(s, S3_KEYS, "s3.")?;
-            s3.endpoint = opt_str(s, "endpoint")?;
-            s3.region = opt_str(s, "region")?;
-            s3.access_key_id = opt_str(s, "access_key_id")?.map(Secret::new);
-            s3.secret_access_key = opt_str(s, "secret_access_key")?.map(Secret::new);
-            s3.allow_http = opt_bool(s, "allow_http")?.unwrap_or(false);
+            parse_s3(s, "s3.")?
         }
         Some(_) => return Err("`s3` must be a table ([s3])".into()),
-    }
+    };
+    Ok(ParquetConfig { location, s3 })
+}
+
+/// An `[s3]` table (its strings already expanded); `at` names it in errors.
+pub(crate) fn parse_s3(s: &toml::Table, at: &str) -> Result<S3Config, String> {
+    check_keys(s, S3_KEYS, at)?;
+    let s3 = S3Config {
+        endpoint: opt_str(s, "endpoint")?,
+        region: opt_str(s, "region")?,
+        access_key_id: opt_str(s, "access_key_id")?.map(Secret::new),
+        secret_access_key: opt_str(s, "secret_access_key")?.map(Secret::new),
+        allow_http: opt_bool(s, "allow_http")?.unwrap_or(false),
+    };
     if let Some(ep) = &s3.endpoint {
         if ep.starts_with("http://") && !s3.allow_http {
-            return Err(format!(
-                "`s3.endpoint` `{ep}` is plain http: set `allow_http = true` in [s3]"
-            ));
+            return Err(format!("`{at}endpoint` `{ep}` is plain http: set `allow_http = true` in [{}]", at.trim_end_matches('.')));
         }
     }
-    Ok(ParquetConfig { location, s3 })
+    Ok(s3)
 }
 
 /// A stable text form of the key settings, for `check`, with no secret.

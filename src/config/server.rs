@@ -26,6 +26,27 @@ pub struct ServerConfig {
     pub grants: BTreeMap<String, Vec<String>>,
     pub limits: Limits,
     pub shutdown: Shutdown,
+    pub snapshots: SnapshotStore,
+}
+
+/// `[snapshots]`: where snapshots are kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnapshotStore {
+    /// A folder (relative to this file) or `s3://bucket/prefix/`; default `<data_dir>/snapshots`.
+    pub location: Option<String>,
+    /// `[snapshots.s3]`, as a Parquet catalog's `[s3]`.
+    #[serde(rename = "s3")]
+    s3_table: Option<toml::Table>,
+    #[serde(skip)]
+    pub s3: super::S3Config,
+}
+
+impl SnapshotStore {
+    /// Where snapshots live with this configuration and `data_dir`.
+    pub fn location(&self, data_dir: &Path) -> String {
+        self.location.clone().unwrap_or_else(|| data_dir.join("snapshots").display().to_string())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +120,7 @@ impl Default for ServerConfig {
             grants: BTreeMap::new(),
             limits: Limits::default(),
             shutdown: Shutdown::default(),
+            snapshots: SnapshotStore::default(),
         }
     }
 }
@@ -156,6 +178,9 @@ impl ServerConfig {
             }
         };
         relative(&mut config.data_dir);
+        if let Some(l) = config.snapshots.location.as_mut().filter(|l| !l.contains("://")) {
+            *l = base.join(&*l).display().to_string();
+        }
         if let Some(c) = config.catalogs.as_mut() {
             relative(c);
         }
@@ -171,6 +196,19 @@ impl ServerConfig {
         let mut config: ServerConfig = toml::from_str(text).map_err(|e| e.message().to_string())?;
         for (name, user) in config.users.iter_mut() {
             user.password = super::expand_str(&user.password, env).map_err(|e| format!("users.{name}.password: {e}"))?;
+        }
+        let snapshots = &mut config.snapshots;
+        if let Some(t) = snapshots.s3_table.take() {
+            if !snapshots.location.as_deref().is_some_and(|l| l.starts_with("s3://")) {
+                return Err("[snapshots.s3] is only valid with an s3:// `snapshots.location`".into());
+            }
+            let t = super::expand_env(toml::Value::Table(t), env)?;
+            snapshots.s3 = super::parse_s3(t.as_table().expect("a table stays one"), "snapshots.s3.")?;
+        }
+        if let Some(l) = &snapshots.location {
+            if l.contains("://") && !l.starts_with("s3://") && !l.starts_with("file:///") {
+                return Err(format!("snapshots.location `{l}` must be a folder, file:///path or s3://bucket/prefix/"));
+            }
         }
         config.check()?;
         Ok(config)

@@ -13,6 +13,7 @@ mod parquet;
 mod postgres;
 mod pushdown;
 mod remote_cancel;
+mod s3;
 mod stall;
 mod sealed_scan;
 mod sent_statement;
@@ -32,6 +33,7 @@ pub use declared_type::DeclaredType;
 pub use dialect::SourceDialect;
 pub use sql::{source_reader, SourceReader};
 pub use remote_cancel::cancels_sent;
+pub use s3::s3_store;
 pub use sent_statement::ShowSentStatements;
 
 #[derive(Debug, thiserror::Error)]

@@ -14,7 +14,6 @@ use datafusion::datasource::listing::{
 };
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::SessionStateBuilder;
-use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 use object_store::ObjectStore;
@@ -47,21 +46,7 @@ impl ParquetConnector {
             let bucket = url
                 .host_str()
                 .ok_or_else(|| err("location has no bucket".into()))?;
-            let mut b = AmazonS3Builder::new()
-                .with_bucket_name(bucket)
-                .with_allow_http(cfg.s3.allow_http)
-                .with_region(cfg.s3.region.clone().unwrap_or_else(|| "us-east-1".into()));
-            if let Some(ep) = &cfg.s3.endpoint {
-                b = b.with_endpoint(ep).with_virtual_hosted_style_request(false);
-            }
-            if let Some(k) = &cfg.s3.access_key_id {
-                b = b.with_access_key_id(k.expose());
-            }
-            if let Some(s) = &cfg.s3.secret_access_key {
-                b = b.with_secret_access_key(s.expose());
-            }
-            let store = b.build().map_err(|e| err(e.to_string()))?;
-            let store: Arc<dyn ObjectStore> = Arc::new(store);
+            let store = super::s3::s3_store(bucket, &cfg.s3).map_err(err)?;
             let root = Url::parse(&format!("s3://{bucket}")).expect("bucket URL");
             runtime.register_object_store(&root, store.clone());
             (store, url.path().trim_start_matches('/').to_string())

@@ -10,11 +10,9 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::runtime_env::RuntimeEnv;
 
-use object_store::path::Path as ObjectPath;
-use object_store::ObjectStore;
 
 use super::error::{sqlstate, QueryError};
-use super::snapshots::store::TableStore;
+use super::snapshots::store::StoreRoot;
 use super::snapshots::Snapshot;
 use crate::config::snapshot::BeforeFirstLoad;
 use crate::config::CatalogConfig;
@@ -55,7 +53,7 @@ pub struct SourceCatalog {
     /// Snapshotted tables by (schema, table), and where they are stored.
     snapshots: RwLock<BTreeMap<(String, String), Arc<Snapshot>>>,
     /// The store, this catalog, and whether this process refreshes (else it only reads).
-    snapshot_store: std::sync::OnceLock<(Arc<dyn ObjectStore>, String, Weak<SourceCatalog>, bool)>,
+    snapshot_store: std::sync::OnceLock<(StoreRoot, Weak<SourceCatalog>, bool)>,
     /// Refreshes reading at once: never more than the catalog's connections.
     refresh_slots: tokio::sync::Semaphore,
     /// The replica refreshes read (`refresh_url`), a catalog of its own.
@@ -91,27 +89,21 @@ impl SourceCatalog {
         }
     }
 
-    /// Starts the catalog's snapshots, stored under `root` (a local folder): each loads
-    /// its stored version, then refreshes on its schedule. Tables a `schema.*` entry
-    /// covers are found in the listing, and in the store while the source is down.
-    pub async fn start_snapshots(self: &Arc<Self>, root: &std::path::Path, refresh: bool) -> Result<(), String> {
+    /// Starts the catalog's snapshots, stored under `root`: each loads its stored version,
+    /// then refreshes on its schedule. Tables a `schema.*` entry covers are found in the
+    /// listing, and in the store while the source is down.
+    pub async fn start_snapshots(self: &Arc<Self>, root: &StoreRoot, refresh: bool) -> Result<(), String> {
         if self.config.snapshots.is_empty() {
             return Ok(());
         }
-        std::fs::create_dir_all(root).map_err(|e| format!("snapshots: cannot create {}: {e}", root.display()))?;
-        let root = root.canonicalize().map_err(|e| format!("snapshots: {}: {e}", root.display()))?;
-        let store: Arc<dyn ObjectStore> = Arc::new(
-            object_store::local::LocalFileSystem::new_with_prefix(&root).map_err(|e| format!("snapshots: {e}"))?,
-        );
-        let url = format!("file://{}", root.display());
-        let _ = self.snapshot_store.set((store.clone(), url, Arc::downgrade(self), refresh));
+        let _ = self.snapshot_store.set((root.clone(), Arc::downgrade(self), refresh));
         let mut stored: Vec<(String, String)> = Vec::new();
         for c in &self.config.snapshots {
             match &c.table {
                 Some(t) => stored.push((c.schema.clone(), t.clone())),
                 None => {
-                    let prefix = ObjectPath::from_iter([self.name(), c.schema.as_str()]);
-                    if let Ok(list) = store.list_with_delimiter(Some(&prefix)).await {
+                    let prefix = root.folder(&[self.name(), c.schema.as_str()]);
+                    if let Ok(list) = root.store().list_with_delimiter(Some(&prefix)).await {
                         for folder in list.common_prefixes {
                             if let Some(t) = folder.filename() {
                                 stored.push((c.schema.clone(), t.to_string()));
@@ -142,7 +134,7 @@ impl SourceCatalog {
 
     /// Adds (and starts) a snapshot for each of `tables` a `[[snapshot]]` entry covers.
     fn resolve_snapshots(&self, tables: Vec<(String, String)>) {
-        let Some((store, url, me, refresh)) = self.snapshot_store.get() else { return };
+        let Some((root, me, refresh)) = self.snapshot_store.get() else { return };
         for (schema, table) in tables {
             let Some(config) = self.config.snapshots.iter().find(|c| c.covers(&schema, &table)) else { continue };
             let key = (schema.clone(), table.clone());
@@ -150,11 +142,7 @@ impl SourceCatalog {
             if snapshots.contains_key(&key) {
                 continue;
             }
-            let table_store = TableStore {
-                store: store.clone(),
-                prefix: ObjectPath::from_iter([self.name(), schema.as_str(), table.as_str()]),
-                url: format!("{url}/{}/{schema}/{table}", self.name()),
-            };
+            let table_store = root.table(self.name(), &schema, &table);
             let snapshot = Arc::new(Snapshot::new(self.name(), &schema, &table, config.clone(), table_store));
             snapshots.insert(key, snapshot.clone());
             snapshot.spawn(me.clone(), *refresh);

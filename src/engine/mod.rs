@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::DataFrame;
@@ -117,6 +118,10 @@ impl Engine {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(server.limits.memory.as_u64() as usize)))
             .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![spill])))
+            // DataFusion keeps file listings forever by default: a Parquet table would miss
+            // files added since its first query and fail on files removed. Footers stay
+            // cached (keyed by size and modification time).
+            .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
             .build_arc()
             .map_err(|e| format!("runtime: {e}"))?;
         let catalogs: Vec<Arc<SourceCatalog>> = configs
@@ -124,9 +129,17 @@ impl Engine {
             .map(|c| Arc::new(SourceCatalog::new(c, runtime.clone())))
             .collect();
         futures::future::join_all(catalogs.iter().map(|c| c.refresh())).await;
+        let snapshot_root = if catalogs.iter().any(|c| !c.config().snapshots.is_empty()) {
+            let location = server.snapshots.location(&server.data_dir);
+            Some(snapshots::store::StoreRoot::open(&location, &server.snapshots.s3, &runtime)?)
+        } else {
+            None
+        };
         for c in &catalogs {
             c.spawn_refresher();
-            c.start_snapshots(&server.data_dir.join("snapshots"), refresh_snapshots).await?;
+            if let Some(root) = &snapshot_root {
+                c.start_snapshots(root, refresh_snapshots).await?;
+            }
         }
         let engine = Engine {
             catalogs,

@@ -139,26 +139,43 @@ def _create_sql(table, dialect):
 
 def load_postgres(conn, schema, data, dialect="postgres"):
     """Creates `schema` in the connected database and loads every table (psycopg2)."""
-    from psycopg2.extras import execute_values
     with conn.cursor() as cur:
         cur.execute(f"CREATE SCHEMA {schema}")
-        cur.execute(f"SET search_path = {schema}")
         for table in TABLES:
+            cur.execute(f"SET search_path = {schema}")
             cur.execute(_create_sql(table, dialect))
-            execute_values(cur, f"INSERT INTO {table} VALUES %s", data[table])
-        cur.execute("RESET search_path")
+    conn.commit()
+    for table in TABLES:
+        replace_postgres(conn, schema, table, data[table])
+
+
+def replace_postgres(conn, schema, table, rows):
+    """Makes `rows` the whole content of `schema.table`."""
+    from psycopg2.extras import execute_values
+    with conn.cursor() as cur:
+        cur.execute(f"DELETE FROM {schema}.{table}")
+        if rows:
+            execute_values(cur, f"INSERT INTO {schema}.{table} VALUES %s", rows)
     conn.commit()
 
 
 def load_mysql(conn, data):
     """Loads every table into the connected MariaDB database (PyMySQL)."""
     with conn.cursor() as cur:
-        cur.execute("SET time_zone = '+00:00'")
-        for table, cols in TABLES.items():
+        for table in TABLES:
             cur.execute(_create_sql(table, "mysql"))
-            marks = ", ".join(["%s"] * len(cols))
-            fixed = [tuple(v.replace(tzinfo=None) if isinstance(v, dt.datetime) else v for v in r)
-                     for r in data[table]]
+    for table in TABLES:
+        replace_mysql(conn, table, data[table])
+
+
+def replace_mysql(conn, table, rows):
+    """Makes `rows` the whole content of `table`."""
+    with conn.cursor() as cur:
+        cur.execute("SET time_zone = '+00:00'")
+        cur.execute(f"DELETE FROM {table}")
+        marks = ", ".join(["%s"] * len(TABLES[table]))
+        fixed = [tuple(v.replace(tzinfo=None) if isinstance(v, dt.datetime) else v for v in r) for r in rows]
+        if fixed:
             cur.executemany(f"INSERT INTO {table} VALUES ({marks})", fixed)
     conn.commit()
 
@@ -176,39 +193,57 @@ def arrow_type(spec):
             "string": pa.string(), "date32": pa.date32()}[spec]
 
 
-def parquet_files(data):
-    """{table: parquet bytes}."""
+def parquet_file(table, rows):
+    """One table's rows as Parquet bytes."""
     import io
     import pyarrow as pa
     import pyarrow.parquet as pq
-    out = {}
-    for table, cols in TABLES.items():
-        schema = pa.schema([pa.field(c[0], arrow_type(c[5]), nullable=c[2]) for c in cols])
-        columns = list(zip(*data[table]))
-        arrays = [pa.array(list(v), type=f.type) for v, f in zip(columns, schema)]
-        buf = io.BytesIO()
-        # Two row groups, so that pruning and multi-group reads are exercised.
-        pq.write_table(pa.Table.from_arrays(arrays, schema=schema), buf, row_group_size=32)
-        out[table] = buf.getvalue()
-    return out
+    cols = TABLES[table]
+    schema = pa.schema([pa.field(c[0], arrow_type(c[5]), nullable=c[2]) for c in cols])
+    columns = [[r[i] for r in rows] for i in range(len(cols))]
+    arrays = [pa.array(v, type=f.type) for v, f in zip(columns, schema)]
+    buf = io.BytesIO()
+    # Two row groups, so that pruning and multi-group reads are exercised.
+    pq.write_table(pa.Table.from_arrays(arrays, schema=schema), buf, row_group_size=32)
+    return buf.getvalue()
 
 
-def write_parquet_dir(root, schema, files):
+def parquet_files(data):
+    """{table: parquet bytes}."""
+    return {table: parquet_file(table, data[table]) for table in TABLES}
+
+
+def write_parquet_dir(root, schema, files, name="part-0.parquet"):
+    """Each table's file becomes the only one in its folder."""
     for table, blob in files.items():
         d = os.path.join(root, schema, table)
         os.makedirs(d, exist_ok=True)
-        with open(os.path.join(d, "part-0.parquet"), "wb") as f:
+        for old in os.listdir(d):
+            os.remove(os.path.join(d, old))
+        with open(os.path.join(d, name), "wb") as f:
             f.write(blob)
 
 
-def upload_parquet_s3(endpoint, bucket, schema, files):
+def s3_client(endpoint):
     import boto3
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                      aws_access_key_id="difftest", aws_secret_access_key="difftest")
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="difftest", aws_secret_access_key="difftest")
+
+
+def upload_parquet_s3(endpoint, bucket, schema, files):
+    s3 = s3_client(endpoint)
     s3.create_bucket(Bucket=bucket)
     for table, blob in files.items():
         s3.put_object(Bucket=bucket, Key=f"data/{schema}/{table}/part-0.parquet", Body=blob)
     return s3
+
+
+def replace_parquet_s3(s3, bucket, schema, table, blob, name):
+    """Makes `name` the only file of `table`."""
+    prefix = f"data/{schema}/{table}/"
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+        s3.delete_object(Bucket=bucket, Key=obj["Key"])
+    s3.put_object(Bucket=bucket, Key=prefix + name, Body=blob)
 
 
 def drop_bucket(s3, bucket):

@@ -8,8 +8,9 @@ every generated query with:
 - the oracle: PostgreSQL running the same SQL on its own copy, in a C-collation database;
 - fedsql itself with pushdown switched off (`SET fedsql.pushdown = off`).
 
-Every mismatch or internal error is shrunk to the smallest query that still fails and
-printed as a reproduction; `regressions.sql` keeps the ones found so far.
+Every mismatch or internal error is shrunk to the smallest query that still fails, then
+(for the first few) to the fewest rows of each table it reads with which it still fails,
+and printed as a reproduction; `regressions.sql` keeps the ones found so far.
 
     python3 difftest.py --fedsql PATH [--queries N] [--seed S] [--seconds T]
 """
@@ -28,6 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 import decimal
 from decimal import Decimal
 
@@ -43,7 +45,9 @@ TARGETS = ["my", "pg", "rs", "pq", "s3"]
 S3_ENDPOINT = "http://127.0.0.1:9000"
 SCHEMA = "dt"
 
-decimal.getcontext().prec = 200
+# Worker threads take their context from DefaultContext.
+decimal.DefaultContext.prec = 200
+decimal.setcontext(decimal.Context(prec=200))
 
 # Values psycopg2 would otherwise hand back as strings of unknown types.
 psycopg2.extensions.register_type(psycopg2.extensions.UNICODE)
@@ -58,6 +62,7 @@ class World:
         self.tag = f"difft_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         self.keep = keep
         self.cleanups = []
+        self.files = 0
 
     def setup(self, fedsql_bin):
         rows = data.rows()
@@ -94,7 +99,7 @@ class World:
         files = data.parquet_files(rows)
         data.write_parquet_dir(os.path.join(self.dir, "parquet"), SCHEMA, files)
         self.bucket = self.tag.replace("_", "-")
-        s3 = data.upload_parquet_s3(S3_ENDPOINT, self.bucket, SCHEMA, files)
+        s3 = self.s3 = data.upload_parquet_s3(S3_ENDPOINT, self.bucket, SCHEMA, files)
         self.cleanups.append(lambda: data.drop_bucket(s3, self.bucket))
         # Catalogs and the server.
         cats = os.path.join(self.dir, "catalogs")
@@ -115,6 +120,30 @@ class World:
                 f.write(text)
         self.server = Server(fedsql_bin, cats)
         self.cleanups.append(self.server.stop)
+
+    def replace(self, table, rows, targets):
+        """Makes `rows` the whole content of `table` in `targets` (None: the oracle)."""
+        blob = None
+        for t in targets:
+            if t == "my":
+                c = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database=self.my_db,
+                                    charset="utf8mb4")
+                data.replace_mysql(c, table, rows)
+                c.close()
+            elif t in ("pg", "rs", None):
+                db = {"pg": self.pg_db, "rs": self.rs_db, None: self.oracle_db}[t]
+                c = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=db)
+                data.replace_postgres(c, SCHEMA, table, rows)
+                c.close()
+            else:
+                # A new file name each time: no cache keyed by the file can serve the old rows.
+                blob = blob or data.parquet_file(table, rows)
+                self.files += 1
+                name = f"part-{self.files}.parquet"
+                if t == "pq":
+                    data.write_parquet_dir(os.path.join(self.dir, "parquet"), SCHEMA, {table: blob}, name)
+                else:
+                    data.replace_parquet_s3(self.s3, self.bucket, SCHEMA, table, blob, name)
 
     def names(self, target):
         """Full table names of one target, for fedsql."""
@@ -433,6 +462,91 @@ def minimize(runner, world, query, targets, outcome, budget=150):
     return query
 
 
+def reduce_rows(world, where, still_fails, budget=150):
+    """Delta debugging over the rows of each table in `where` ({table: targets}, None for
+    the oracle): the fewest rows with which `still_fails()` holds, each table in turn.
+    Returns {table: rows}; every table is restored to the full dataset afterwards."""
+    full = data.rows()
+    kept = {}
+    tried = 0
+
+    def fails(table, rows):
+        nonlocal tried
+        tried += 1
+        world.replace(table, rows, where[table])
+        return still_fails()
+
+    try:
+        for table in sorted(where):
+            rows, n = list(full[table]), 2
+            while rows and tried < budget:
+                size = math.ceil(len(rows) / n)
+                chunks = [rows[i:i + size] for i in range(0, len(rows), size)]
+                for i in range(len(chunks)):
+                    rest = [r for j, c in enumerate(chunks) if j != i for r in c]
+                    if fails(table, rest):
+                        rows, n = rest, max(n - 1, 2)
+                        break
+                else:
+                    if n >= len(rows):
+                        break
+                    n = min(len(rows), n * 2)
+            world.replace(table, rows, where[table])
+            kept[table] = rows
+    finally:
+        for table in where:
+            world.replace(table, full[table], where[table])
+    return kept
+
+
+def query_tables(query, targets):
+    """{table: the targets that read it, and the oracle (None)}."""
+    where = collections.defaultdict(set)
+    for slot, table in query.slots():
+        where[table] |= {targets[slot], None}
+    return {t: sorted(ts, key=str) for t, ts in where.items()}
+
+
+def describe_rows(kept):
+    """`t_a: 2 of 60 rows (id 3, 17)`, one line per table; rows in full where there is no key."""
+    full = data.rows()
+    out = []
+    for table, rows in sorted(kept.items()):
+        if len(rows) == len(full[table]):
+            out.append(f"{table}: all {len(rows)} rows")
+        elif not rows:
+            out.append(f"{table}: none of {len(full[table])} rows")
+        elif table in data.KEYS:
+            out.append(f"{table}: {len(rows)} of {len(full[table])} rows (id {', '.join(str(r[0]) for r in rows)})")
+        else:
+            out.append(f"{table}: {len(rows)} of {len(full[table])} rows {[tuple(map(str, r)) for r in rows]}")
+    return "; ".join(out)
+
+
+def check_reducer(world):
+    """The row reducer over every target: a query that returns a row while one particular
+    row exists must shrink each table to that row, and every table must be whole after."""
+    needle = 'say "hi"'
+    want = [r for r in data.rows()["t_a"] if r[8] == needle]
+    runner = Runner(world)
+
+    def still_fails():
+        for t in TARGETS:
+            got, err = runner.fed.run(f"SELECT id FROM {world.names(t)('t_a')} WHERE s2 = '{needle}'")
+            if err or not got:
+                return False
+        got, _ = runner.oracle.run(f"SELECT id FROM t_a WHERE s2 = '{needle}'")
+        return bool(got)
+
+    kept = reduce_rows(world, {"t_a": TARGETS + [None]}, still_fails)
+    print(f"reducer: {describe_rows(kept)}")
+    assert len(kept["t_a"]) == 1 and kept["t_a"][0] in want, f"the reducer kept {kept['t_a']}, expected one of {want}"
+    for t in TARGETS:
+        got, err = runner.fed.run(f"SELECT count(*) FROM {world.names(t)('t_a')}")
+        assert err is None and got[0][0] == 60, f"{t}: after the reducer t_a has {got or err}, expected 60 rows"
+    return 0
+
+
 def load_known(path):
     """[(kind, regex, reason)] from known.txt."""
     out = []
@@ -494,6 +608,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=0, help="stop generating after this long (0: no limit)")
     ap.add_argument("--minimize", type=int, default=20, help="failures to shrink")
+    ap.add_argument("--jobs", type=int, default=1, help="sessions checking generated queries at once")
+    ap.add_argument("--minimize-rows", type=int, default=5, help="failures whose rows to shrink too")
+    ap.add_argument("--check-reducer", action="store_true", help="check the row reducer on every target, then stop")
     ap.add_argument("--regressions", default=os.path.join(HERE, "regressions.sql"))
     ap.add_argument("--known", default=os.path.join(HERE, "known.txt"), help="failure classes not fixed yet")
     ap.add_argument("--report", default=None, help="write failures as JSON here")
@@ -507,6 +624,8 @@ def main():
     world = World(keep=args.keep)
     try:
         world.setup(args.fedsql)
+        if args.check_reducer:
+            return check_reducer(world)
         return run(world, args, start)
     finally:
         world.close()
@@ -536,54 +655,81 @@ def run(world, args, start):
     print(f"regressions: {len(entries)} entries, {sum(v for k, v in counts.items() if k.startswith('regression'))} runs, "
           f"{reg_fail} failing", flush=True)
 
-    # 2. Generated queries.
+    # 2. Generated queries, checked by `--jobs` sessions at once; failures are shrunk
+    # afterwards, one at a time (the row reducer rewrites the tables every session reads).
     known = [] if args.no_known else load_known(args.known)
     known_seen = collections.Counter()
     gen = Generator(args.seed)
     import random
     rng = random.Random(args.seed * 7919 + 1)
-    minimized = 0
-    seen_failures = set()
+    local = threading.local()
+
+    def check_one(item):
+        n, query, targets, label, fed, oracle = item
+        if not hasattr(local, "runner"):
+            local.runner = Runner(world, pushdown_off=not args.no_pushdown_off)
+        return item, local.runner.check(fed, oracle, query.ordered(), query.limited())
+
+    found = []
     done = 0
-    for n in range(args.queries):
+    pool = ThreadPoolExecutor(max_workers=max(args.jobs, 1))
+    while done < args.queries:
         if args.seconds and time.monotonic() - start > args.seconds:
             break
-        query = gen.query()
-        slots = sorted(query.slots())
-        targets, label = assignments(rng, max([s for s, _ in slots], default=0) + 1)
-        fed, oracle = render_both(world, query, targets)
-        if n < args.show:
-            print(f"[{label}] {fed}")
-        o, detail = runner.check(fed, oracle, query.ordered(), query.limited())
-        done += 1
-        counts[o] += 1
-        by_target[label if "+" not in label else "cross"][o] += 1
-        if o != Outcome.SKIP:
-            shapes.add(shape_of(oracle))
-        if runner.failing(o):
-            reason = known_class(known, o, [fed, oracle], detail)
-            if reason is not None:
-                counts[o] -= 1
-                counts["known"] += 1
-                by_target[label if "+" not in label else "cross"][o] -= 1
-                by_target[label if "+" not in label else "cross"]["known"] += 1
-                known_seen[reason] += 1
-                continue
-            small = query
-            if minimized < args.minimize:
-                minimized += 1
-                small = minimize(runner, world, query, targets, o)
-            sfed, soracle = render_both(world, small, targets)
-            _, sdetail = runner.check(sfed, soracle, small.ordered(), small.limited())
-            sig = (o, shape_of(soracle), label)
-            failures.append({"kind": o, "target": label, "query": n, "sql": sfed, "oracle_sql": soracle,
-                             "ordered": small.ordered(), "detail": sdetail or detail, "original": fed})
-            if sig not in seen_failures:
-                seen_failures.add(sig)
-                print(f"FAIL {o} [{label}] query {n}:\n  fedsql: {sfed}\n  oracle: {soracle}\n  {short(sdetail or detail)}\n",
-                      flush=True)
-        if done % 500 == 0:
-            print(f"... {done} queries, {dict(counts)} ({time.monotonic() - start:.0f}s)", flush=True)
+        batch = []
+        for n in range(done, min(done + 500, args.queries)):
+            query = gen.query()
+            slots = sorted(query.slots())
+            targets, label = assignments(rng, max([s for s, _ in slots], default=0) + 1)
+            fed, oracle = render_both(world, query, targets)
+            if n < args.show:
+                print(f"[{label}] {fed}")
+            batch.append((n, query, targets, label, fed, oracle))
+        for (n, query, targets, label, fed, oracle), (o, detail) in pool.map(check_one, batch):
+            done += 1
+            group = label if "+" not in label else "cross"
+            counts[o] += 1
+            by_target[group][o] += 1
+            if o != Outcome.SKIP:
+                shapes.add(shape_of(oracle))
+            if runner.failing(o):
+                reason = known_class(known, o, [fed, oracle], detail)
+                if reason is not None:
+                    counts[o] -= 1
+                    counts["known"] += 1
+                    by_target[group][o] -= 1
+                    by_target[group]["known"] += 1
+                    known_seen[reason] += 1
+                    continue
+                found.append((n, query, targets, label, fed, o, detail))
+        print(f"... {done} queries, {dict(counts)} ({time.monotonic() - start:.0f}s)", flush=True)
+    pool.shutdown()
+
+    # 3. Each failure shrunk to its smallest query, then (the first of each kind) its rows.
+    minimized = rows_minimized = 0
+    seen_failures = set()
+    for n, query, targets, label, fed, o, detail in found:
+        small = query
+        if minimized < args.minimize:
+            minimized += 1
+            small = minimize(runner, world, query, targets, o)
+        sfed, soracle = render_both(world, small, targets)
+        _, sdetail = runner.check(sfed, soracle, small.ordered(), small.limited())
+        sig = (o, shape_of(soracle), label)
+        rows = None
+        if sig not in seen_failures and rows_minimized < args.minimize_rows:
+            rows_minimized += 1
+
+            def still_fails():
+                return runner.check(sfed, soracle, small.ordered(), small.limited())[0] == o
+
+            rows = reduce_rows(world, query_tables(small, targets), still_fails)
+        failures.append({"kind": o, "target": label, "query": n, "sql": sfed, "oracle_sql": soracle,
+                         "ordered": small.ordered(), "detail": sdetail or detail, "original": fed, "rows": rows})
+        if sig not in seen_failures:
+            seen_failures.add(sig)
+            print(f"FAIL {o} [{label}] query {n}:\n  fedsql: {sfed}\n  oracle: {soracle}\n  {short(sdetail or detail)}\n"
+                  + (f"  rows: {describe_rows(rows)}\n" if rows else ""), flush=True)
 
     elapsed = time.monotonic() - start
     print(f"\n{done} generated queries in {elapsed:.0f}s, {len(shapes)} distinct shapes answered")

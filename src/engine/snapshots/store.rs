@@ -1,4 +1,5 @@
-//! Where snapshots live: `<root>/<catalog>/<schema>/<table>/`, holding Parquet files under
+//! Where snapshots live: `<root>/<catalog>/<schema>/<table>/`, the root a local folder or
+//! `s3://bucket/prefix/`, holding Parquet files under
 //! one folder per version (`v000007/part-000000.parquet`) and `manifest.toml`, which names
 //! the files of the current version. A refresh writes its files first and the manifest
 //! last, in one atomic put (a rename on a local disk, a single PUT on S3): readers see the
@@ -15,7 +16,11 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use futures::TryStreamExt;
 use object_store::path::Path;
+use object_store::local::LocalFileSystem;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use datafusion::execution::runtime_env::RuntimeEnv;
+
+use crate::config::S3Config;
 use serde::{Deserialize, Serialize};
 
 /// Rows per Parquet file: files are the unit of reuse between versions and of parallel scans.
@@ -53,13 +58,63 @@ impl Manifest {
     }
 }
 
+/// The snapshot store: a local folder or an S3 prefix.
+#[derive(Debug, Clone)]
+pub struct StoreRoot {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    /// `prefix` as a URL DataFusion reads, without a trailing '/'.
+    url: String,
+}
+
+impl StoreRoot {
+    /// Opens `location` (a folder, `file:///path` or `s3://bucket/prefix/`), creating a
+    /// folder; S3 stores are registered with `runtime` so that scans find them.
+    pub fn open(location: &str, s3: &S3Config, runtime: &RuntimeEnv) -> Result<StoreRoot, String> {
+        if let Some(rest) = location.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(format!("snapshots: `{location}` names no bucket"));
+            }
+            let store = crate::connectors::s3_store(bucket, s3).map_err(|e| format!("snapshots: {location}: {e}"))?;
+            let bucket_url = url::Url::parse(&format!("s3://{bucket}")).map_err(|e| format!("snapshots: {location}: {e}"))?;
+            runtime.register_object_store(&bucket_url, store.clone());
+            let prefix = Path::from(prefix.trim_matches('/'));
+            let url = if prefix.as_ref().is_empty() { format!("s3://{bucket}") } else { format!("s3://{bucket}/{prefix}") };
+            return Ok(StoreRoot { store, prefix, url });
+        }
+        let folder = std::path::PathBuf::from(location.strip_prefix("file://").unwrap_or(location));
+        std::fs::create_dir_all(&folder).map_err(|e| format!("snapshots: cannot create {}: {e}", folder.display()))?;
+        let folder = folder.canonicalize().map_err(|e| format!("snapshots: {}: {e}", folder.display()))?;
+        let store = LocalFileSystem::new_with_prefix(&folder).map_err(|e| format!("snapshots: {e}"))?;
+        Ok(StoreRoot { store: Arc::new(store), prefix: Path::default(), url: format!("file://{}", folder.display()) })
+    }
+
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The folder of `parts` (catalog, schema[, table]) under the root.
+    pub fn folder(&self, parts: &[&str]) -> Path {
+        parts.iter().fold(self.prefix.clone(), |p, part| p.join(*part))
+    }
+
+    pub fn table(&self, catalog: &str, schema: &str, table: &str) -> TableStore {
+        TableStore {
+            store: self.store.clone(),
+            prefix: self.folder(&[catalog, schema, table]),
+            url: format!("{}/{catalog}/{schema}/{table}", self.url),
+        }
+    }
+}
+
 /// One table's folder in the store.
 #[derive(Debug, Clone)]
 pub struct TableStore {
     pub store: Arc<dyn ObjectStore>,
     /// The table's folder.
     pub prefix: Path,
-    /// The folder as a URL DataFusion reads (`file:///...`).
+    /// The folder as a URL DataFusion reads (`file:///...`, `s3://...`).
     pub url: String,
 }
 
