@@ -143,6 +143,12 @@ SELECT a.ts AS c FROM {t_a} AS a UNION ALL SELECT TIMESTAMP '2024-04-01 06:00:00
 -- name: UNION of a text and a varchar(40) column (field metadata merged apart in the logical and physical plans)
 SELECT a1.s2 AS c1 FROM {t_a} AS a1 UNION SELECT a4.s AS c1 FROM {t_a} AS a4;
 
+-- name: UNION of a varchar(40) column and coalesce() of a varchar(16) one (coalesce keeps the declared type physically, not logically)
+SELECT a.s AS c FROM {t_a} AS a UNION SELECT coalesce(c.label, 'x') AS c FROM {t_c} AS c;
+
+-- name: the same, coalesce() first, under a GROUP BY
+SELECT u.c, count(*) AS n FROM (SELECT coalesce(c.label, 'x') AS c FROM {t_c} AS c UNION SELECT a.s AS c FROM {t_a} AS a) AS u GROUP BY u.c;
+
 -- name: ceil and round of a CASE mixing decimal scales (a cast to the first branch's type rounded the other)
 SELECT a.id, ceil(CASE WHEN a.id > 30 THEN -2.5 ELSE a.m END), round(CASE WHEN a.id > 30 THEN 1.25 ELSE a.d END, 1) FROM {t_a} AS a WHERE a.m BETWEEN -1000 AND 1000 AND a.d BETWEEN -1000 AND 1000;
 
