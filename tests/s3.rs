@@ -4,29 +4,9 @@
 mod common;
 
 use std::process::Command;
-use std::sync::Arc;
-
 use common::*;
-use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as StorePath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use futures::TryStreamExt;
-
-const ENDPOINT: &str = "http://127.0.0.1:9000";
-
-fn store(bucket: &str) -> Arc<dyn ObjectStore> {
-    Arc::new(
-        AmazonS3Builder::new()
-            .with_bucket_name(bucket)
-            .with_endpoint(ENDPOINT)
-            .with_allow_http(true)
-            .with_region("us-east-1")
-            .with_access_key_id("test")
-            .with_secret_access_key("test")
-            .build()
-            .unwrap(),
-    )
-}
+use object_store::{ObjectStoreExt, PutPayload};
 
 /// Parquet bytes for `select`, made by fedsql itself.
 fn parquet(select: &str) -> Vec<u8> {
@@ -42,17 +22,15 @@ fn parquet(select: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn parquet_on_s3_with_pruned_partitions() {
-    let bucket = unique("fedsql-t").replace('_', "-");
-    let status = Command::new("curl").args(["-sf", "-X", "PUT", &format!("{ENDPOINT}/{bucket}")]).status().unwrap();
-    assert!(status.success(), "S3 server at {ENDPOINT} (scripts/services starts it)");
-    let s3 = store(&bucket);
+    let bucket = Bucket::new("fedsql-t");
+    let s3 = bucket.store();
     for (month, fee) in [("2026-09", "1.10"), ("2026-10", "2.25")] {
         let bytes = parquet(&format!(
             "SELECT * FROM (VALUES (1, CAST({fee} AS DECIMAL(12,2)), '가'), (2, CAST({fee} AS DECIMAL(12,2)), NULL)) AS t(id, fee, note)"));
         s3.put(&StorePath::from(format!("hist/api/calls/month={month}/part-0.parquet")), PutPayload::from(bytes)).await.unwrap();
     }
     let cats = Catalogs::new().add("history", &format!(
-        "connector = \"parquet\"\nlocation = \"s3://{bucket}/hist/\"\n[s3]\nendpoint = \"{ENDPOINT}\"\nregion = \"us-east-1\"\naccess_key_id = \"test\"\nsecret_access_key = \"${{FEDSQL_TEST_S3_SECRET:-test}}\"\nallow_http = true\n"));
+        "connector = \"parquet\"\nlocation = \"s3://{}/hist/\"\n[s3]\nendpoint = \"{S3_ENDPOINT}\"\nregion = \"us-east-1\"\naccess_key_id = \"test\"\nsecret_access_key = \"${{FEDSQL_TEST_S3_SECRET:-test}}\"\nallow_http = true\n", bucket.0));
     let server = Server::start(&cats);
     let c = server.client().await;
     let all = rows(&c, "SELECT month, count(*), sum(fee), count(note) FROM history.api.calls GROUP BY month ORDER BY month").await;
@@ -78,9 +56,4 @@ async fn parquet_on_s3_with_pruned_partitions() {
     ]);
     assert_eq!(rows(&c, "SELECT count(*) FROM history.api.calls").await[0][0], "3");
 
-    let objects: Vec<_> = s3.list(None).map_ok(|m| m.location).try_collect().await.unwrap();
-    for o in objects {
-        s3.delete(&o).await.unwrap();
-    }
-    let _ = Command::new("curl").args(["-s", "-X", "DELETE", &format!("{ENDPOINT}/{bucket}")]).status();
 }

@@ -301,14 +301,20 @@ async fn a_postgres_snapshot_answers_without_statements() {
     assert!(next[0][0].replace('T', " ").contains(" 00:00:0"), "{next:?}");
 }
 
+/// Catalog `live` reaching `db` through a blackholed proxy, with a snapshot of its table
+/// `t` and `lines` added to the catalog.
+fn snapshot_behind_a_blackhole(db: &MysqlDb, lines: &str) -> (Proxy, DataDir, Catalogs) {
+    let proxy = Proxy::start(3306);
+    proxy.blackhole();
+    let catalogs = Catalogs::new().mysql_port("live", &db.name, proxy.port);
+    let snapshot = format!("read_timeout = \"2s\"\n{lines}\n[[snapshot]]\ntable = \"{}.t\"\n", db.name);
+    (proxy, DataDir::new(), with_lines(catalogs, "live", &snapshot))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_before_the_first_load_is_55000_naming_the_table_and_never_reaches_the_source() {
     let db = MysqlDb::create("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1)");
-    let proxy = Proxy::start(3306);
-    proxy.blackhole();
-    let data = DataDir::new();
-    let catalogs = Catalogs::new().mysql_port("live", &db.name, proxy.port);
-    let catalogs = with_lines(catalogs, "live", &format!("read_timeout = \"2s\"\n\n[[snapshot]]\ntable = \"{}.t\"\n", db.name));
+    let (proxy, data, catalogs) = snapshot_behind_a_blackhole(&db, "");
     let server = Server::start_with(&catalogs, &data.config());
     let client = server.client().await;
     let name = format!("live.{}.t", db.name);
@@ -327,11 +333,8 @@ async fn refresh_url_reads_refreshes_from_the_replica() {
     // The primary stops answering; the "replica" (the same server, reached directly)
     // serves every refresh read, and queries read the snapshot.
     let db = MysqlDb::create("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(8)); INSERT INTO t VALUES (1, 'a'), (2, 'b')");
-    let primary = Proxy::start(3306);
-    primary.blackhole();
-    let data = DataDir::new();
-    let catalogs = Catalogs::new().mysql_port("live", &db.name, primary.port);
-    let catalogs = with_lines(catalogs, "live", &format!("read_timeout = \"2s\"\nrefresh_url = \"mysql://root@127.0.0.1:3306/{}\"\n\n[[snapshot]]\ntable = \"{}.t\"\n", db.name, db.name));
+    let replica = format!("refresh_url = \"mysql://root@127.0.0.1:3306/{}\"\n", db.name);
+    let (_primary, data, catalogs) = snapshot_behind_a_blackhole(&db, &replica);
     let server = Server::start_with(&catalogs, &data.config());
     let client = server.client().await;
     let name = format!("live.{}.t", db.name);
@@ -339,43 +342,11 @@ async fn refresh_url_reads_refreshes_from_the_replica() {
     assert_eq!(rows(&client, &format!("SELECT id, v FROM {name} ORDER BY id")).await, vec![vec!["1".to_string(), "a".into()], vec!["2".into(), "b".into()]]);
 }
 
-/// A bucket on the local S3 (moto), removed at the end of the test.
-struct Bucket(String);
-
-const S3_ENDPOINT: &str = "http://127.0.0.1:9000";
-
-impl Bucket {
-    fn new() -> Self {
-        let name = unique("fedsql-snap").replace('_', "-");
-        let ok = std::process::Command::new("curl").args(["-sf", "-X", "PUT", &format!("{S3_ENDPOINT}/{name}")]).status().unwrap();
-        assert!(ok.success(), "S3 at {S3_ENDPOINT} is not running: run scripts/services");
-        Bucket(name)
-    }
-    /// Object keys under `prefix`.
-    fn keys(&self, prefix: &str) -> Vec<String> {
-        let out = std::process::Command::new("curl")
-            .args(["-sf", &format!("{S3_ENDPOINT}/{}?list-type=2&prefix={prefix}", self.0)])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        text.split("<Key>").skip(1).filter_map(|s| s.split("</Key>").next()).map(str::to_string).collect()
-    }
-}
-
-impl Drop for Bucket {
-    fn drop(&mut self) {
-        for key in self.keys("") {
-            let _ = std::process::Command::new("curl").args(["-s", "-X", "DELETE", &format!("{S3_ENDPOINT}/{}/{key}", self.0)]).status();
-        }
-        let _ = std::process::Command::new("curl").args(["-s", "-X", "DELETE", &format!("{S3_ENDPOINT}/{}", self.0)]).status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_s3_store_keeps_the_snapshot_and_serves_it_after_a_restart_with_the_source_down() {
     let db = MysqlDb::create("CREATE TABLE accounts (id INT PRIMARY KEY, balance DECIMAL(20,4), org VARCHAR(8))");
     mysql(Some(&db.name), "INSERT INTO accounts VALUES (1, 10.0001, 'a'), (2, 20.0002, 'b'), (3, 30.0003, 'a')");
-    let bucket = Bucket::new();
+    let bucket = Bucket::new("fedsql-snap");
     let proxy = Proxy::start(3306);
     let catalogs = Catalogs::new().mysql_port("live", &db.name, proxy.port);
     let catalogs = with_lines(catalogs, "live", &format!("read_timeout = \"2s\"\n\n[[snapshot]]\ntable = \"{}.accounts\"\nevery = \"1h\"\n", db.name));

@@ -86,11 +86,13 @@ fn expr_pushable(expr: &Expr, schema: &DFSchema, dialect: SourceDialect) -> bool
                     && !(params.distinct
                         && dialect == SourceDialect::MySql
                         && params.args.iter().any(|a| string_typed(a, schema)))
-                    // MySQL's variance of a DECIMAL or an integer runs in double
-                    // precision; the engine's is exact (`exact_variance`).
-                    && !(dialect == SourceDialect::MySql
-                        && STATISTICS.contains(&func.name())
-                        && params.args.iter().any(|a| !float_typed(a, schema)))
+                    // The engine's variance is exact for exact types (`exact_variance`),
+                    // where MySQL's runs in double precision, and shifted for doubles
+                    // (`shifted_variance`), where every source loses a shared offset's
+                    // digits. PostgreSQL's numeric variance is exact.
+                    && !(STATISTICS.contains(&func.name())
+                        && (dialect == SourceDialect::MySql
+                            || params.args.iter().any(|a| float_typed(a, schema))))
             }
             // MySQL computes integer + - * and negation in BIGINT (and INT UNSIGNED in
             // BIGINT UNSIGNED): where PostgreSQL and the engine fail with 22003, it answers.
@@ -125,7 +127,13 @@ fn expr_pushable(expr: &Expr, schema: &DFSchema, dialect: SourceDialect) -> bool
                     || matches!(from, Some(DataType::Timestamp(_, Some(_))) | None);
                 let rounds = to.is_integer()
                     && from.as_ref().is_some_and(|f| f.is_floating() || f.is_decimal());
-                !zoned && !rounds
+                // Redshift's DECIMAL has 38 digits at most, MySQL's 65.
+                let too_wide = match (to, dialect) {
+                    (DataType::Decimal256(p, _), SourceDialect::Redshift) => *p > 38,
+                    (DataType::Decimal256(p, _), SourceDialect::MySql) => *p > 65,
+                    _ => false,
+                };
+                !zoned && !rounds && !too_wide
             }
             // MySQL reads `||` as OR; the unparser writes XOR as `^`, a power in PostgreSQL.
             Expr::BinaryExpr(BinaryExpr { op: Operator::StringConcat, .. }) => {
@@ -169,8 +177,24 @@ fn shape_pushable(plan: &LogicalPlan) -> bool {
         | LogicalPlan::Aggregate(_)
         | LogicalPlan::SubqueryAlias(_) => true,
         LogicalPlan::Join(j) => {
-            j.join_type == JoinType::Inner && j.null_equality == NullEquality::NullEqualsNothing
+            j.join_type == JoinType::Inner
+                && j.null_equality == NullEquality::NullEqualsNothing
+                && join_operand(&j.left)
+                && join_operand(&j.right)
         }
+        _ => false,
+    }
+}
+
+/// Whether the unparser writes `plan`, as one side of a join, as a relation whose columns
+/// keep the names the join reads. A projection, an aggregate, a sort or a limit without an
+/// alias of its own becomes `(SELECT ...) AS derived_projection`, while the ON clause and
+/// the SELECT above still name the tables inside it (an outer join over an empty side,
+/// which DataFusion turns into a projection of NULLs, sent `ON "q3"."n" = "b4"."id"`).
+fn join_operand(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::TableScan(_) | LogicalPlan::SubqueryAlias(_) | LogicalPlan::Join(_) => true,
+        LogicalPlan::Filter(f) => join_operand(&f.input),
         _ => false,
     }
 }
@@ -232,9 +256,29 @@ fn node_pushable(plan: &LogicalPlan, dialect: SourceDialect) -> bool {
 }
 
 fn tree_pushable(plan: &LogicalPlan, dialect: SourceDialect) -> bool {
+    below_root_pushable(plan, dialect, true)
+}
+
+/// `root`: `plan` is the statement's top, or under only sorts and limits there, so that its
+/// columns are the statement's own, read by position.
+fn below_root_pushable(plan: &LogicalPlan, dialect: SourceDialect, root: bool) -> bool {
     // An already federated part (from an earlier optimizer pass) is never re-wrapped.
     !matches!(plan, LogicalPlan::Extension(_))
-        && node_pushable(plan, dialect) && plan.inputs().iter().all(|i| tree_pushable(i, dialect))
+        && (root || !projection_repeats_names(plan))
+        && node_pushable(plan, dialect)
+        && plan.inputs().iter().all(|i| {
+            below_root_pushable(i, dialect, root && matches!(plan, LogicalPlan::Sort(_) | LogicalPlan::Limit(_)))
+        })
+}
+
+/// A projection giving two columns one name (`a1.id` and the `NULL AS id` of an outer join
+/// over an empty side). Read from above, it becomes a derived table whose columns the
+/// unparser names without their qualifiers: `count(q3.id)` and `count(a1.id)` were both
+/// sent as `count("id")`, and both counted `a1.id`.
+fn projection_repeats_names(plan: &LogicalPlan) -> bool {
+    let LogicalPlan::Projection(p) = plan else { return false };
+    let fields = p.schema.fields();
+    fields.iter().enumerate().any(|(i, f)| fields[..i].iter().any(|g| g.name() == f.name()))
 }
 
 /// `plan` as one remote statement.

@@ -124,23 +124,30 @@ fn zeros_past_scale_dropped(texts: &ArrayRef, scale: i8) -> ArrayRef {
 
 fn source_error(catalog: &str, e: DataFusionError) -> DataFusionError {
     let catalog = catalog.to_string();
-    let message = e.to_string();
-    DataFusionError::External(Box::new(match source_sqlstate(&e) {
-        Some(sqlstate) => ConnectorError::Rejected { catalog, sqlstate, message },
-        None => ConnectorError::Source { catalog, message },
+    DataFusionError::External(Box::new(match source_answer(&e) {
+        Some((sqlstate, said)) => {
+            let message = said.unwrap_or_else(|| e.to_string());
+            ConnectorError::Rejected { catalog, sqlstate, message }
+        }
+        None => ConnectorError::Source { catalog, message: e.to_string() },
     }))
 }
 
-/// The SQLSTATE the source answered with, found on the drivers' own error types down the
-/// chain of causes the table providers wrap them in.
-fn source_sqlstate(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+/// The SQLSTATE the source answered with, and its own message where the driver kept it,
+/// found on the drivers' error types down the chain of causes the table providers wrap
+/// them in (whose own text is "Failed to execute query. db error").
+fn source_answer(e: &(dyn std::error::Error + 'static)) -> Option<(String, Option<String>)> {
     let mut cause = Some(e);
     while let Some(err) = cause {
         if let Some(db) = err.downcast_ref::<tokio_postgres::Error>().and_then(|p| p.as_db_error()) {
-            return Some(db.code().code().to_string());
+            let mut message = db.message().to_string();
+            if let Some(detail) = db.detail() {
+                message = format!("{message} ({detail})");
+            }
+            return Some((db.code().code().to_string(), Some(message)));
         }
         if let Some(mysql_async::Error::Server(server)) = err.downcast_ref::<mysql_async::Error>() {
-            return Some(server.state.clone());
+            return Some((server.state.clone(), Some(server.message.clone())));
         }
         cause = err.source();
     }
@@ -149,7 +156,10 @@ fn source_sqlstate(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     let text = e.to_string();
     let postgres = text.lines().find_map(|l| l.trim().strip_prefix("SQLSTATE: "));
     let mysql = text.split_once("ERROR ").and_then(|(_, rest)| rest.split_once(" (")).and_then(|(_, rest)| rest.split_once(')')).map(|(state, _)| state);
-    postgres.or(mysql).filter(|s| s.len() == 5 && s.bytes().all(|b| b.is_ascii_alphanumeric())).map(str::to_string)
+    postgres
+        .or(mysql)
+        .filter(|s| s.len() == 5 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .map(|s| (s.to_string(), None))
 }
 
 #[async_trait]
@@ -185,7 +195,14 @@ impl SQLExecutor for DialectExecutor {
         schema: SchemaRef,
         filters: &[Arc<dyn PhysicalExpr>],
     ) -> DfResult<SendableRecordBatchStream> {
-        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        // The providers match result columns to fields by name: where two share one (the
+        // NULL columns of an outer join over an empty side beside the columns they shadow),
+        // every column travels under its position, and arrives by position below.
+        let mut names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        if names.iter().enumerate().any(|(i, n)| names[..i].contains(n)) {
+            names = (1..=names.len()).map(|i| format!("fedsql_c{i}")).collect();
+        }
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let travel: Vec<Option<(&str, DataType)>> = schema
             .fields()
             .iter()
@@ -208,9 +225,10 @@ impl SQLExecutor for DialectExecutor {
                 .fields()
                 .iter()
                 .zip(&travel)
-                .map(|(f, t)| match t {
-                    Some((_, arrow)) => Arc::new(Field::new(f.name(), arrow.clone(), true)),
-                    None => f.clone(),
+                .zip(&names)
+                .map(|((f, t), name)| match t {
+                    Some((_, arrow)) => Arc::new(Field::new(*name, arrow.clone(), true)),
+                    None => Arc::new(f.as_ref().clone().with_name(*name)),
                 })
                 .collect::<Vec<_>>(),
         ));

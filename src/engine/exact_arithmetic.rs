@@ -1,8 +1,6 @@
-//! Arithmetic answered as PostgreSQL answers it where DataFusion's types fall short:
+//! Arithmetic answered as PostgreSQL answers it where DataFusion's types fall short
+//! (`ceil` and `floor`: `growing_rounding`):
 //!
-//! - `ceil`/`floor` of a decimal keep its type in DataFusion, so rounding the largest
-//!   value of a numeric(12,2) up (9999999999.99 to 10000000000) overflowed. PostgreSQL's
-//!   numeric grows a digit; the argument gets that digit first (precision + 1, up to 38).
 //! - `round(d, n)` of a decimal is declared with scale n but produced with d's scale, and
 //!   then fails to compare (`Decimal128(12, 1) < Decimal128(13, 2)`). A cast to scale n
 //!   rounds half away from zero, as PostgreSQL's `round` does, and is what it declares.
@@ -27,21 +25,12 @@ fn typed_already(e: &Expr) -> bool {
 }
 
 fn widened(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
-    let Expr::ScalarFunction(ScalarFunction { func, mut args }) = e else {
+    let Expr::ScalarFunction(ScalarFunction { func, args }) = e else {
         return Ok(Transformed::no(e));
     };
     if func.name() == "round" {
         if let Some(rounded) = round_as_cast(&args, schema) {
             return Ok(Transformed::yes(rounded));
-        }
-    }
-    if matches!(func.name(), "ceil" | "floor") && args.len() == 1 && typed_already(&args[0]) {
-        if let Ok(DataType::Decimal128(p, s)) = args[0].get_type(schema) {
-            if p < 38 {
-                let arg = args.remove(0);
-                args.push(Expr::Cast(Cast::new(Box::new(arg), DataType::Decimal128(p + 1, s))));
-                return Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction { func, args })));
-            }
         }
     }
     Ok(Transformed::no(Expr::ScalarFunction(ScalarFunction { func, args })))

@@ -5,7 +5,8 @@
 //! large offset (amounts of 12345678901234567890.x) lose every significant digit, and a
 //! variance that PostgreSQL gives as 0.25 comes out as 0 or as noise. Here the moments of
 //! the values, shifted by the first value seen, are summed in integers at the input's
-//! scale; the only rounding is the final division. Doubles keep DataFusion's algorithm.
+//! scale; the only rounding is the final division. Doubles run Welford's algorithm over
+//! shifted values (`shifted_variance`); DISTINCT doubles keep DataFusion's.
 
 use std::sync::Arc;
 
@@ -22,13 +23,15 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility,
 };
 use num_bigint::BigInt;
+
+use super::shifted_variance::{self, ShiftedVariance, ShiftedVarianceGroups};
 use num_traits::{ToPrimitive, Zero};
 
 /// What a member of the family returns from the moments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Statistic {
-    sample: bool,
-    sqrt: bool,
+pub(super) struct Statistic {
+    pub sample: bool,
+    pub sqrt: bool,
 }
 
 /// `inner` (one of DataFusion's) with exact arithmetic for exact inputs.
@@ -97,8 +100,11 @@ impl AggregateUDFImpl for ExactVariance {
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         let exact = args.input_fields.first().and_then(|f| exact_scale(f.data_type()));
-        if exact.is_none() || args.is_distinct {
+        if args.is_distinct {
             return self.inner.inner().state_fields(args);
+        }
+        if exact.is_none() {
+            return Ok(shifted_variance::state_fields(args.name));
         }
         let field = |part: &str, t: DataType| Arc::new(Field::new(format_state_name(args.name, part), t, true));
         Ok(vec![
@@ -110,16 +116,17 @@ impl AggregateUDFImpl for ExactVariance {
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         match args.expr_fields.first().and_then(|f| exact_scale(f.data_type())) {
-            Some(scale) if !args.is_distinct => Ok(Box::new(ExactMoments::new(self.statistic, scale))),
-            _ => self.inner.inner().accumulator(args),
+            _ if args.is_distinct => self.inner.inner().accumulator(args),
+            Some(scale) => Ok(Box::new(ExactMoments::new(self.statistic, scale))),
+            None => Ok(Box::new(ShiftedVariance::new(self.statistic))),
         }
     }
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
         let exact = args.expr_fields.first().and_then(|f| exact_scale(f.data_type()));
-        exact.is_none() && self.inner.inner().groups_accumulator_supported(args)
+        exact.is_none() && !args.is_distinct
     }
-    fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
-        self.inner.inner().create_groups_accumulator(args)
+    fn create_groups_accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(ShiftedVarianceGroups::new(self.statistic)))
     }
 }
 

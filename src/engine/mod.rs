@@ -15,6 +15,9 @@ mod decimal_literal;
 mod exact_arithmetic;
 mod exact_sum;
 mod exact_variance;
+mod wide_comparison;
+mod growing_rounding;
+mod shifted_variance;
 mod null_aware_in;
 pub mod error;
 pub mod guard;
@@ -198,6 +201,9 @@ impl Engine {
             ctx.register_udaf(udaf);
         }
         ctx.register_udf(like_escape::udf());
+        for udf in growing_rounding::udfs() {
+            ctx.register_udf(udf);
+        }
         use datafusion::execution::FunctionRegistry;
         let mut ctx = ctx;
         ctx.register_expr_planner(Arc::new(bool_literal::BooleanLiterals)).map_err(|e| format!("planner: {e}"))?;
@@ -345,6 +351,7 @@ pub async fn plan_statement(ctx: &SessionContext, stmt: &Statement) -> Result<Lo
     exact_sum::ExactBigintSum
         .analyze(plan, state.config_options())
         .and_then(exact_arithmetic::widen)
+        .and_then(wide_comparison::widen)
         .and_then(|plan| described_as_executed(&state, plan))
         .map_err(|e| classify(&e))
 }

@@ -10,8 +10,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio_postgres::{Client, NoTls};
 
 mod proxy;
+mod s3;
 #[allow(unused_imports)]
 pub use proxy::Proxy;
+#[allow(unused_imports)]
+pub use s3::{Bucket, S3_ENDPOINT};
 
 /// A name no other test run (here or in CI) will use.
 pub fn unique(prefix: &str) -> String {

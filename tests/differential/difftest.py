@@ -17,6 +17,7 @@ and printed as a reproduction; `regressions.sql` keeps the ones found so far.
 
 import argparse
 import collections
+import functools
 import datetime as dt
 import json
 import math
@@ -92,6 +93,10 @@ class World:
             self.cleanups.append(lambda db=db: self._pg_admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
             c = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=db)
             data.load_postgres(c, SCHEMA, rows, dialect)
+            if db == self.oracle_db:
+                with c.cursor() as cur:
+                    cur.execute(EXACT_NUMERIC)
+                c.commit()
             c.close()
         # Parquet, local and on S3.
         self.dir = tempfile.mkdtemp(prefix=self.tag)
@@ -274,6 +279,33 @@ STATISTICS_NOISE = 1e-12
 STATISTIC = re.compile(r"\b(stddev|stddev_pop|stddev_samp|variance|var_pop|var_samp)\(", re.I)
 
 
+# The exact value of a number as a numeric. PostgreSQL casts a double to numeric at 15
+# digits (and its text has 17): 1e15 + 0.1 is 1000000000000000.125, which both make
+# ...000.1. Scaled by a power of two into [2^52, 2^53) a double is an integer; that
+# integer times 5^k, shifted k decimal places, is the double's value.
+EXACT_NUMERIC = f"""
+CREATE FUNCTION {SCHEMA}.exact_numeric(x float8) RETURNS numeric IMMUTABLE LANGUAGE plpgsql AS $$
+DECLARE
+  k int := 0;
+  m float8 := abs(x);
+BEGIN
+  IF x IS NULL THEN RETURN NULL; END IF;
+  IF x = 0 OR x = 'NaN'::float8 OR m = 'Infinity'::float8 THEN RETURN x::numeric; END IF;
+  k := 52 - floor(ln(m) / ln(2::float8))::int;
+  m := m * power(2::float8, k / 2) * power(2::float8, k - k / 2);
+  WHILE m >= 9007199254740992 LOOP m := m / 2; k := k - 1; END LOOP;
+  WHILE m < 4503599627370496 LOOP m := m * 2; k := k + 1; END LOOP;
+  IF k <= 0 THEN
+    RETURN sign(x)::numeric * m::bigint::numeric * trim_scale(2::numeric ^ (-k));
+  END IF;
+  RETURN ((sign(x)::numeric * m::bigint::numeric * trim_scale(5::numeric ^ k))::text || 'e-' || k)::numeric;
+END $$;
+CREATE FUNCTION {SCHEMA}.exact_numeric(x numeric) RETURNS numeric IMMUTABLE LANGUAGE sql AS 'SELECT x';
+CREATE FUNCTION {SCHEMA}.exact_numeric(x bigint) RETURNS numeric IMMUTABLE LANGUAGE sql AS 'SELECT x::numeric';
+CREATE FUNCTION {SCHEMA}.exact_numeric(x integer) RETURNS numeric IMMUTABLE LANGUAGE sql AS 'SELECT x::numeric';
+"""
+
+
 def exact_statistics(sql):
     """`sql` with every variance-family call over its argument in numeric, as a double:
     the exact value, which fedsql's double answer must match to 1e-9."""
@@ -289,7 +321,7 @@ def exact_statistics(sql):
             j += 1
         inner = exact_statistics(sql[m.end():j - 1])
         out.append(sql[i:m.start()])
-        out.append(f"CAST({m.group(1)}(CAST(({inner}) AS NUMERIC)) AS DOUBLE PRECISION)")
+        out.append(f"CAST({m.group(1)}(exact_numeric({inner})) AS DOUBLE PRECISION)")
         i = j
 
 
@@ -306,14 +338,18 @@ def same_value(a, b, scale=0.0, noise=0.0):
             return fa == fb or math.isclose(fa, fb, rel_tol=1e-9, abs_tol=max(1e-20, noise, 1e-12 * scale))
         if a == b:
             return True
-        # An average (or another rounded quotient) printed to fewer digits: equal when the
-        # longer one rounds to the shorter, which has at least 4 fractional digits (an AVG
-        # of a decimal of scale s has scale s+4 here, as in MySQL).
+        # A quotient (an average) printed to another number of digits: PostgreSQL picks a
+        # numeric division's scale from the values (at least 16 significant digits); an
+        # AVG of a decimal of scale s has scale s+4 here, as in MySQL. Equal when one value
+        # could round to both: they differ by at most half a unit in each one's last place.
+        # The shorter must have at least 4 fractional digits or 16 significant ones, so
+        # that a value rounded to the wrong scale still fails.
         ea, eb = a.as_tuple().exponent, b.as_tuple().exponent
-        short, long_ = (a, b) if ea > eb else (b, a)
+        short = a if ea > eb else b
         exp = short.as_tuple().exponent
-        # PostgreSQL rounds numerics half away from zero.
-        return exp <= -4 and long_.quantize(Decimal(1).scaleb(exp), rounding=decimal.ROUND_HALF_UP) == short
+        quotient = exp <= -4 or len(short.as_tuple().digits) >= 16
+        half_units = (Decimal(1).scaleb(ea) + Decimal(1).scaleb(eb)) / 2
+        return quotient and ea != eb and abs(a - b) <= half_units
     return a == b
 
 
@@ -328,10 +364,66 @@ def column_scales(rows):
     return scales
 
 
+def key_order(a, b, desc, nulls_first, scale, noise):
+    """(-1, 0 or 1 in the ORDER BY's sense, whether a 0 is a near tie of floats)."""
+    if a is None or b is None:
+        if a is None and b is None:
+            return 0, False
+        return (-1 if (a is None) == nulls_first else 1), False
+    if same_value(a, b, scale, noise):
+        return 0, a != b
+    nan_a = isinstance(a, float) and math.isnan(a)
+    nan_b = isinstance(b, float) and math.isnan(b)
+    less = (not nan_a and nan_b) or (not nan_a and not nan_b and a < b)
+    return (-1 if less != desc else 1), False
+
+
+def in_order(rows, order, scales, noise):
+    """Whether `rows` follow `order`; past a near tie of floats, rounding noise decides."""
+    for x, y in zip(rows, rows[1:]):
+        for pos, direction, nulls in order:
+            c, near = key_order(x[pos - 1], y[pos - 1], direction == "DESC", nulls == "NULLS FIRST",
+                                scales[pos - 1], noise)
+            if near or c < 0:
+                break
+            if c > 0:
+                return False
+    return True
+
+
+def coarse(v):
+    """A float to 9 significant digits (the tolerance of comparisons), anything else as is."""
+    if isinstance(v, float) and math.isfinite(v):
+        return float(f"{v:.9e}") + 0.0
+    return v
+
+
+def cut_tie_differs_only(e, g, order, equal):
+    """Under a LIMIT: both answers, re-sorted with floats to 9 digits, are the same rows
+    except in the block tied with the last row up to the first float key, where the cut
+    may take different rows of one near tie."""
+    def cmp(x, y):
+        for pos, direction, nulls in order:
+            c, _ = key_order(coarse(x[pos - 1]), coarse(y[pos - 1]), direction == "DESC",
+                             nulls == "NULLS FIRST", 0.0, 0.0)
+            if c:
+                return c
+        return 0
+    ce, cg = sorted(e, key=functools.cmp_to_key(cmp)), sorted(g, key=functools.cmp_to_key(cmp))
+    floats = [pos for pos, _, _ in order if any(isinstance(r[pos - 1], float) for r in e + g)]
+    if not floats or not ce:
+        return False
+    prefix = [p for p, _, _ in order][: [p for p, _, _ in order].index(floats[0]) + 1]
+    last = [coarse(ce[-1][p - 1]) for p in prefix]
+    in_tie = lambda r: [coarse(r[p - 1]) for p in prefix] == last
+    rest_e, rest_g = [r for r in ce if not in_tie(r)], [r for r in cg if not in_tie(r)]
+    return len(rest_e) == len(rest_g) and all(equal(x, y) for x, y in zip(rest_e, rest_g))
+
+
 def same_rows(expected, got, ordered, limited=None, noise=0.0):
-    """Same rows, in order if `ordered`. Without a LIMIT, rows in another order are the
-    same answer when the only difference is among sort keys that are equal within float
-    tolerance (an ORDER BY on a variance)."""
+    """Same rows, in order if `ordered`. `ordered` as a list of ORDER BY positions lets
+    rows whose sort keys tie within float tolerance (an ORDER BY on an average) come in
+    either order, and a LIMIT cut such a tie at a different row."""
     if len(expected) != len(got):
         return False
     e = [[norm(v) for v in r] for r in expected]
@@ -343,7 +435,13 @@ def same_rows(expected, got, ordered, limited=None, noise=0.0):
         return True
     # A LIMIT that cuts rows makes the order of rows tied within float tolerance matter;
     # one that cuts nothing (fewer rows than it allows) does not.
-    if ordered and limited and (limited[1] is not None or limited[0] is None or len(expected) >= limited[0]):
+    cut = ordered and limited and (limited[1] is not None or limited[0] is None or len(expected) >= limited[0])
+    if isinstance(ordered, list):
+        if not in_order(g, ordered, scales, noise):
+            return False
+        if cut:
+            return cut_tie_differs_only(e, g, ordered, equal)
+    elif cut:
         return False
     e.sort(key=lambda r: sort_key(r, noise))
     g.sort(key=lambda r: sort_key(r, noise))

@@ -139,6 +139,10 @@ class Select:
         return "".join(out)
 
     def ordered(self):
+        """The ORDER BY as [(position, "ASC"/"DESC", "NULLS FIRST"/"NULLS LAST")] when it
+        names output positions, True when it has expressions, else False."""
+        if self.order and all(isinstance(p, int) for p, _, _ in self.order):
+            return list(self.order)
         return bool(self.order)
 
     def limited(self):
@@ -191,6 +195,10 @@ class SetOp:
                 + render_order(self.order, self.limit, self.offset, names))
 
     def ordered(self):
+        """The ORDER BY as [(position, "ASC"/"DESC", "NULLS FIRST"/"NULLS LAST")] when it
+        names output positions, True when it has expressions, else False."""
+        if self.order and all(isinstance(p, int) for p, _, _ in self.order):
+            return list(self.order)
         return bool(self.order)
 
     def limited(self):

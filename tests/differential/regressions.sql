@@ -168,3 +168,21 @@ SELECT b.id FROM {t_b} AS b WHERE CAST(b.amt AS NUMERIC(12,1)) = 10.5 OR CAST(b.
 
 -- name: exact statistics of numerics and integers (were computed in double precision)
 SELECT var_samp(a.d), stddev(a.d), var_pop(a.i), stddev_pop(a.bi) FROM {t_a} AS a;
+
+-- name: double statistics over a shared offset (Welford's running mean lost the spread; copies of 1e150 gave noise)
+SELECT var_samp(CAST(1e15 AS DOUBLE PRECISION) + a.f), stddev_pop(CAST(1e15 AS DOUBLE PRECISION) + a.f), stddev(CAST(1e150 AS DOUBLE PRECISION) + a.id) FROM {t_a} AS a WHERE a.f BETWEEN -100 AND 100;
+
+-- name: double statistics per group over a shared offset
+SELECT a.dt, var_pop(CAST(1700000000000 AS DOUBLE PRECISION) + a.f * 1000) FROM {t_a} AS a WHERE a.f BETWEEN -100 AND 100 GROUP BY a.dt;
+
+-- name: an outer join over an always-empty side, counted (DataFusion makes it a projection of NULLs named like the columns they stand beside; the unparser sent count(q3.id) and count(a1.id) both as count("id"))
+SELECT count(*), count(q3.id), count(a1.id), sum(q3.a_id) FROM {t_a} AS a1 LEFT JOIN (SELECT b2.a_id AS a_id, b2.id AS id FROM {t_b} AS b2 WHERE 5 = 42) AS q3 ON a1.u = q3.a_id;
+
+-- name: an outer join over an always-empty side, joined again (the ON clause named a table inside a derived table: XX000)
+SELECT b1.n AS c2 FROM {t_b} AS b1 LEFT JOIN (SELECT b2.a_id AS a_id, b2.n AS n FROM {t_b} AS b2 WHERE (3.33 IS NOT DISTINCT FROM 10.50)) AS q3 ON b1.a_id = q3.a_id INNER JOIN {t_b} AS b4 ON q3.n = b4.id;
+
+-- name: ceil and floor of the largest values inside abs and coalesce (DataFusion keeps the argument's type: overflow)
+SELECT ceil(abs(a.m)), floor(coalesce(a.d, -2.5)), ceil(-abs(a.m)), floor(CASE WHEN a.id > 3 THEN a.m ELSE a.d END) FROM {t_a} AS a;
+
+-- name: comparing numeric(30,10) with numeric(38,20) (DataFusion's common type Decimal128(38,20) holds 18 integer digits: overflow)
+SELECT count(*), min(a1.d), max(c.nv) FROM {t_a} AS a1 CROSS JOIN {t_c} AS c WHERE a1.d < c.nv OR a1.d BETWEEN c.nv AND c.nv + 1 OR a1.d IN (c.nv, 1.5);
