@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, DECIMAL128_MAX_PRECISION};
+use datafusion::arrow::datatypes::{DataType, DECIMAL128_MAX_PRECISION, DECIMAL256_MAX_PRECISION};
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::Column;
 use datafusion::error::Result;
@@ -25,6 +25,9 @@ fn wider(t: &DataType) -> Option<DataType> {
     match t {
         DataType::Decimal128(p, s) if *p + 5 <= DECIMAL128_MAX_PRECISION && *s >= 0 => {
             Some(DataType::Decimal128(p + 1, s + 1))
+        }
+        DataType::Decimal256(p, s) if *p + 5 <= DECIMAL256_MAX_PRECISION && *s >= 0 => {
+            Some(DataType::Decimal256(p + 1, s + 1))
         }
         _ => None,
     }

@@ -2,10 +2,15 @@
 //! Int64 into an Int64 that wraps silently (9223372036854775807 + 1 summed to
 //! -9223372036854775808). Summing the values as Decimal128(38, 0) gives PostgreSQL's type
 //! and answer, here and at any source the sum is sent to.
+//!
+//! `sum` and `avg` of a decimal keep 10 more integer digits than the values have, capped
+//! at Decimal128's 38: the sum of numeric(38,20) values is kept in 18 integer digits, and
+//! overflowed (for AVG as an internal error). Where the cap bites, the values are summed
+//! as Decimal256 instead, which holds the 10 digits more.
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, DECIMAL128_MAX_PRECISION};
 use datafusion::common::tree_node::Transformed;
 use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
@@ -14,19 +19,29 @@ use datafusion::logical_expr::{Aggregate, Cast, Expr, ExprSchemable, LogicalPlan
 use datafusion::optimizer::AnalyzerRule;
 
 #[derive(Debug, Default)]
-pub struct ExactBigintSum;
+pub struct ExactSums;
 
-fn wide(e: &Expr, input: &LogicalPlan) -> bool {
-    matches!(e.get_type(input.schema()), Ok(DataType::Int64 | DataType::UInt64))
+/// The type to sum `e` in, where DataFusion's own would overflow.
+fn exact_sum_type(e: &Expr, input: &LogicalPlan) -> Option<DataType> {
+    match e.get_type(input.schema()).ok()? {
+        DataType::Int64 | DataType::UInt64 => Some(DataType::Decimal128(38, 0)),
+        DataType::Decimal128(p, s) if p + 10 > DECIMAL128_MAX_PRECISION => Some(DataType::Decimal256(p, s)),
+        _ => None,
+    }
 }
 
 fn exact(agg: Aggregate) -> Result<Transformed<LogicalPlan>> {
     let widened = |e: &Expr| match e {
         Expr::AggregateFunction(AggregateFunction { func, params })
-            if func.name() == "sum" && params.args.len() == 1 && wide(&params.args[0], &agg.input) =>
+            if matches!(func.name(), "sum" | "avg") && params.args.len() == 1 =>
         {
+            let to = exact_sum_type(&params.args[0], &agg.input)?;
+            // AVG of a bigint runs in DataFusion's own wide state.
+            if func.name() == "avg" && !matches!(to, DataType::Decimal256(..)) {
+                return None;
+            }
             let mut params = params.clone();
-            params.args[0] = Expr::Cast(Cast::new(Box::new(params.args[0].clone()), DataType::Decimal128(38, 0)));
+            params.args[0] = Expr::Cast(Cast::new(Box::new(params.args[0].clone()), to));
             let name = e.schema_name().to_string();
             Some(Expr::AggregateFunction(AggregateFunction { func: func.clone(), params }).alias(name))
         }
@@ -40,7 +55,7 @@ fn exact(agg: Aggregate) -> Result<Transformed<LogicalPlan>> {
     Ok(Transformed::yes(LogicalPlan::Aggregate(rewritten)))
 }
 
-impl AnalyzerRule for ExactBigintSum {
+impl AnalyzerRule for ExactSums {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         let mut changed = false;
         plan.transform_up_with_subqueries(|node| {
@@ -59,6 +74,6 @@ impl AnalyzerRule for ExactBigintSum {
     }
 
     fn name(&self) -> &str {
-        "fedsql_exact_bigint_sum"
+        "fedsql_exact_sums"
     }
 }

@@ -348,7 +348,7 @@ pub async fn plan_statement(ctx: &SessionContext, stmt: &Statement) -> Result<Lo
     // Result types are described to the client from this plan: rules that change a
     // column's type run here, not among the analyzer's.
     use datafusion::optimizer::AnalyzerRule;
-    exact_sum::ExactBigintSum
+    exact_sum::ExactSums
         .analyze(plan, state.config_options())
         .and_then(exact_arithmetic::widen)
         .and_then(wide_comparison::widen)

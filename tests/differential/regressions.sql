@@ -186,3 +186,9 @@ SELECT ceil(abs(a.m)), floor(coalesce(a.d, -2.5)), ceil(-abs(a.m)), floor(CASE W
 
 -- name: comparing numeric(30,10) with numeric(38,20) (DataFusion's common type Decimal128(38,20) holds 18 integer digits: overflow)
 SELECT count(*), min(a1.d), max(c.nv) FROM {t_a} AS a1 CROSS JOIN {t_c} AS c WHERE a1.d < c.nv OR a1.d BETWEEN c.nv AND c.nv + 1 OR a1.d IN (c.nv, 1.5);
+
+-- name: sum and avg of numeric(38,20) (DataFusion keeps the sum in Decimal128(38,20): 18 integer digits, overflow; AVG failed XX000)
+SELECT sum(c.nv), avg(c.nv), sum(a.d), avg(a.d), count(*) FROM {t_c} AS c CROSS JOIN {t_a} AS a;
+
+-- name: sum and avg of numeric(38,20) per group
+SELECT c.label, sum(c.nv), avg(c.nv) FROM {t_c} AS c CROSS JOIN {t_a} AS a WHERE a.id < 40 GROUP BY c.label;
