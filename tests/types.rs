@@ -271,3 +271,20 @@ async fn a_rounding_cast_is_not_looked_through_in_comparisons() {
         }
     }
 }
+
+#[tokio::test]
+async fn pg_typeof_names_types_as_postgresql_does() {
+    let pg = PgDb::create("CREATE TABLE t (i int, b bigint, n numeric(12,2), f float8, s varchar(8), x text, d date, ts timestamp, tz timestamptz, ok boolean, tags text[]);
+        INSERT INTO t VALUES (1, 2, 3.25, 1.5, 'a', 'b', '2026-12-02', '2026-12-02 09:00', '2026-12-02 09:00+09', true, '{a}')").await;
+    let cats = Catalogs::new().postgres("crm", &pg.name);
+    let server = Server::start(&cats);
+    let client = server.client().await;
+    let select = |from: &str| format!(
+        "SELECT pg_typeof(i), pg_typeof(b), pg_typeof(n), pg_typeof(f), pg_typeof(s), pg_typeof(x), pg_typeof(d), pg_typeof(ts), \
+         pg_typeof(tz), pg_typeof(ok), pg_typeof(tags), pg_typeof(n * 2), pg_typeof(now()), pg_typeof(NULL) FROM {from}");
+    let ours = rows(&client, &select("crm.public.t")).await;
+    let source = pg_connect(5432, &pg.name).await;
+    let theirs = rows(&source, &select("t")).await;
+    assert_eq!(ours, theirs);
+    assert_eq!(theirs[0][8], "timestamp with time zone");
+}

@@ -297,8 +297,20 @@ impl Engine {
             }
         };
         let mut state = if settings.pushdown { templates.pushdown.clone() } else { templates.local.clone() };
-        if let Some(tz) = &settings.time_zone {
-            state.config_mut().options_mut().execution.time_zone = Some(tz.clone());
+        // PostgreSQL's TimeZone defaults to UTC here (server/settings.rs): now() is a
+        // timestamptz in it, as it is there.
+        let tz = settings.time_zone.clone().unwrap_or_else(|| "UTC".to_string());
+        state.config_mut().options_mut().execution.time_zone = Some(tz);
+        // Functions that read the zone when made (now()), made again, as `SET` would.
+        let options = state.config().options().clone();
+        let zoned: Vec<_> = state
+            .scalar_functions()
+            .values()
+            .filter_map(|f| f.inner().with_updated_config(&options))
+            .collect();
+        for f in zoned {
+            use datafusion::execution::FunctionRegistry;
+            let _ = state.register_udf(Arc::new(f));
         }
         SessionContext::new_with_state(state)
     }

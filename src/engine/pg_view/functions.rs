@@ -346,6 +346,36 @@ impl ScalarUDFImpl for ArraySubscripts {
     }
 }
 
+/// `pg_typeof(x)`: the name PostgreSQL's `format_type` gives the argument's type
+/// (`integer`, `numeric`, `timestamp with time zone`, `text[]`; `unknown` for a bare NULL).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgTypeof {
+    signature: Signature,
+}
+
+fn format_type_name(field: &Field) -> String {
+    match field.data_type() {
+        DataType::Null => "unknown".to_string(),
+        DataType::List(inner) | DataType::LargeList(inner) => format!("{}[]", format_type_name(inner)),
+        _ => super::types::PgColumnType::of_field(field).data_type.to_string(),
+    }
+}
+
+impl ScalarUDFImpl for PgTypeof {
+    fn name(&self) -> &str {
+        "pg_typeof"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(format_type_name(&args.arg_fields[0])))))
+    }
+}
+
 pub fn register(ctx: &SessionContext, access: &crate::engine::access::Access) {
     for name in [SUBSCRIPTS, EXPANDARRAY] {
         let signature = Signature::one_of(vec![TypeSignature::Any(1), TypeSignature::Any(2)], Volatility::Immutable);
@@ -357,6 +387,7 @@ pub fn register(ctx: &SessionContext, access: &crate::engine::access::Access) {
     ctx.register_udf(unknown("pg_get_serial_sequence", &[2], DataType::Utf8));
     ctx.register_udf(always_true("pg_collation_is_visible"));
     ctx.register_udf(to_regtype());
+    ctx.register_udf(ScalarUDF::new_from_impl(PgTypeof { signature: Signature::any(1, Volatility::Immutable) }));
     ctx.register_udf(constant("version", vec![], ScalarValue::Utf8(Some(version_text()))));
     // asyncpg's pool reset; fedsql takes no advisory locks, so there is nothing to free.
     ctx.register_udf(constant("pg_advisory_unlock_all", vec![], ScalarValue::Utf8(None)));
