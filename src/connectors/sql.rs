@@ -156,10 +156,17 @@ fn source_answer(e: &(dyn std::error::Error + 'static)) -> Option<(String, Optio
     let text = e.to_string();
     let postgres = text.lines().find_map(|l| l.trim().strip_prefix("SQLSTATE: "));
     let mysql = text.split_once("ERROR ").and_then(|(_, rest)| rest.split_once(" (")).and_then(|(_, rest)| rest.split_once(')')).map(|(state, _)| state);
+    // The Postgres provider's text keeps the server's message on an `ERROR: ` line.
+    let said = text.lines().find_map(|l| l.trim().strip_prefix("ERROR: ")).map(|m| {
+        match text.lines().find_map(|l| l.trim().strip_prefix("DETAIL: ")) {
+            Some(detail) => format!("{m} ({detail})"),
+            None => m.to_string(),
+        }
+    });
     postgres
         .or(mysql)
         .filter(|s| s.len() == 5 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
-        .map(|s| (s.to_string(), None))
+        .map(|s| (s.to_string(), said))
 }
 
 #[async_trait]

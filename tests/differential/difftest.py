@@ -282,8 +282,12 @@ STATISTIC = re.compile(r"\b(stddev|stddev_pop|stddev_samp|variance|var_pop|var_s
 # The exact value of a number as a numeric. PostgreSQL casts a double to numeric at 15
 # digits (and its text has 17): 1e15 + 0.1 is 1000000000000000.125, which both make
 # ...000.1. Scaled by a power of two into [2^52, 2^53) a double is an integer; that
-# integer times 5^k, shifted k decimal places, is the double's value.
+# integer times 5^k, shifted k decimal places, is the double's value. Every value gets at
+# least 20 decimals: PostgreSQL's numeric variance keeps twice its input's scale, so the
+# stddev of integers near 1e9 came out rounded to an integer.
 EXACT_NUMERIC = f"""
+CREATE FUNCTION {SCHEMA}.exact_numeric(x numeric) RETURNS numeric IMMUTABLE LANGUAGE sql
+  AS 'SELECT CASE WHEN scale(x) < 20 THEN round(x, 20) ELSE x END';
 CREATE FUNCTION {SCHEMA}.exact_numeric(x float8) RETURNS numeric IMMUTABLE LANGUAGE plpgsql AS $$
 DECLARE
   k int := 0;
@@ -296,13 +300,12 @@ BEGIN
   WHILE m >= 9007199254740992 LOOP m := m / 2; k := k - 1; END LOOP;
   WHILE m < 4503599627370496 LOOP m := m * 2; k := k + 1; END LOOP;
   IF k <= 0 THEN
-    RETURN sign(x)::numeric * m::bigint::numeric * trim_scale(2::numeric ^ (-k));
+    RETURN {SCHEMA}.exact_numeric(sign(x)::numeric * m::bigint::numeric * trim_scale(2::numeric ^ (-k)));
   END IF;
-  RETURN ((sign(x)::numeric * m::bigint::numeric * trim_scale(5::numeric ^ k))::text || 'e-' || k)::numeric;
+  RETURN {SCHEMA}.exact_numeric(((sign(x)::numeric * m::bigint::numeric * trim_scale(5::numeric ^ k))::text || 'e-' || k)::numeric);
 END $$;
-CREATE FUNCTION {SCHEMA}.exact_numeric(x numeric) RETURNS numeric IMMUTABLE LANGUAGE sql AS 'SELECT x';
-CREATE FUNCTION {SCHEMA}.exact_numeric(x bigint) RETURNS numeric IMMUTABLE LANGUAGE sql AS 'SELECT x::numeric';
-CREATE FUNCTION {SCHEMA}.exact_numeric(x integer) RETURNS numeric IMMUTABLE LANGUAGE sql AS 'SELECT x::numeric';
+CREATE FUNCTION {SCHEMA}.exact_numeric(x bigint) RETURNS numeric IMMUTABLE LANGUAGE sql AS 'SELECT round(x::numeric, 20)';
+CREATE FUNCTION {SCHEMA}.exact_numeric(x integer) RETURNS numeric IMMUTABLE LANGUAGE sql AS 'SELECT round(x::numeric, 20)';
 """
 
 

@@ -192,3 +192,9 @@ SELECT sum(c.nv), avg(c.nv), sum(a.d), avg(a.d), count(*) FROM {t_c} AS c CROSS 
 
 -- name: sum and avg of numeric(38,20) per group
 SELECT c.label, sum(c.nv), avg(c.nv) FROM {t_c} AS c CROSS JOIN {t_a} AS a WHERE a.id < 40 GROUP BY c.label;
+
+-- name: AVG of a decimal expression on MySQL (MySQL's scale of ceil(amt) is 0, so its AVG had 4 decimals: 1.8732 for 1.873239)
+SELECT avg(floor(b1.amt)), avg(ceil(b1.amt)), avg(b1.amt * 2) FROM {t_b} AS b1;
+
+-- name: the stddev of large integers (the oracle's numeric statistic kept no decimals)
+SELECT stddev((a1.i / 7)), stddev_pop(a1.u / 3), var_samp(a1.bi) FROM {t_a} AS a1;
