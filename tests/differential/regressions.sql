@@ -198,3 +198,6 @@ SELECT avg(floor(b1.amt)), avg(ceil(b1.amt)), avg(b1.amt * 2) FROM {t_b} AS b1;
 
 -- name: the stddev of large integers (the oracle's numeric statistic kept no decimals)
 SELECT stddev((a1.i / 7)), stddev_pop(a1.u / 3), var_samp(a1.bi) FROM {t_a} AS a1;
+
+-- name: a three-table join whose middle output repeats a column name (b1.k, b2.k): the join's dynamic filter for one k pruned rows of the other (Parquet alone)
+SELECT b1.k AS c2 FROM {t_b} AS b1 INNER JOIN {t_b} AS b2 ON b1.a_id = b2.n INNER JOIN {t_c} AS c3 ON b2.k = c3.label WHERE c3.label ILIKE '%가%';
