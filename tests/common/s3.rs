@@ -47,8 +47,12 @@ impl Bucket {
 
 impl Drop for Bucket {
     fn drop(&mut self) {
+        // Objects are deleted only by a signed request (an unsigned one is 403).
         for key in self.keys("") {
-            let _ = Command::new("curl").args(["-s", "-X", "DELETE", &format!("{S3_ENDPOINT}/{}/{key}", self.0)]).status();
+            let url = format!("{S3_ENDPOINT}/{}/{key}", self.0);
+            let _ = Command::new("curl")
+                .args(["-s", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", "test:test", "-X", "DELETE", &url])
+                .status();
         }
         let _ = Command::new("curl").args(["-s", "-X", "DELETE", &format!("{S3_ENDPOINT}/{}", self.0)]).status();
     }
