@@ -83,8 +83,8 @@ async fn check_stats(
     source_rows: Vec<Vec<String>>,
     remote_log: impl Fn() -> Vec<String>,
 ) {
-    let pushed_sql = format!("{STATS} FROM {table} GROUP BY g ORDER BY g");
-    let pushed = rows(client, &pushed_sql).await;
+    let single_sql = format!("{STATS} FROM {table} GROUP BY g ORDER BY g");
+    let single = rows(client, &single_sql).await;
     let log = remote_log();
     // Sources compute variances in double precision (MySQL) or with few digits for large
     // values (PostgreSQL's numeric): the engine's is exact, and no statistic is sent.
@@ -95,16 +95,16 @@ async fn check_stats(
     let local_plan = format!("{:?}", rows(client, &format!(
         "EXPLAIN {STATS} FROM {table} CROSS JOIN one.s.one GROUP BY g ORDER BY g")).await);
     assert!(local_plan.contains("AggregateExec"), "{local_plan}");
-    assert_eq!(pushed.len(), source_rows.len());
-    for ((p, l), s) in pushed.iter().zip(&local).zip(&source_rows) {
+    assert_eq!(single.len(), source_rows.len());
+    for ((p, l), s) in single.iter().zip(&local).zip(&source_rows) {
         assert_eq!(p[0], s[0]);
         assert_eq!(p[1], s[1]);
         for i in 2..9 {
-            assert_close(&format!("pushed col {i}"), &p[i], &s[i]);
+            assert_close(&format!("one-source col {i}"), &p[i], &s[i]);
             assert_close(&format!("local col {i}"), &l[i], &s[i]);
         }
         for i in 9..13 {
-            assert_eq!(p[i], s[i], "pushed decimal col {i}");
+            assert_eq!(p[i], s[i], "one-source decimal col {i}");
             assert_eq!(l[i], s[i], "local decimal col {i}");
         }
     }
@@ -117,7 +117,7 @@ fn one_row_parquet() -> std::path::PathBuf {
 }
 
 #[tokio::test]
-async fn mysql_statistics_mean_the_same_pushed_local_and_at_the_source() {
+async fn mysql_statistics_mean_the_same_alone_joined_and_at_the_source() {
     mysql_general_log_on();
     let my = MysqlDb::create("CREATE TABLE t (g INT, x INT, d DECIMAL(12,2));
         INSERT INTO t VALUES (1,10,1.01),(1,20,2.02),(1,45,3.03),(2,7,100.00),(2,7,0.01),(2,8,0.10),(3,1,0.01),(3,2,0.01),(3,4,0.00);");
@@ -134,7 +134,7 @@ async fn mysql_statistics_mean_the_same_pushed_local_and_at_the_source() {
 }
 
 #[tokio::test]
-async fn postgres_statistics_mean_the_same_pushed_local_and_at_the_source() {
+async fn postgres_statistics_mean_the_same_alone_joined_and_at_the_source() {
     let pg = PgDb::create("CREATE TABLE t (g int, x int, d numeric(12,2));
         INSERT INTO t VALUES (1,10,1.01),(1,20,2.02),(1,45,3.03),(2,7,100.00),(2,7,0.01),(2,8,0.10),(3,1,0.01),(3,2,0.01),(3,4,0.00);").await;
     let src = pg_connect(5432, &pg.name).await;

@@ -311,6 +311,7 @@ async fn a_restricted_user_cannot_read_list_or_describe_an_ungranted_table() {
         "COPY crm.public.members TO STDOUT",
         "SELECT * FROM crm.public.nonexistent",
         "SELECT * FROM crm.other.members",
+        "DECLARE c CURSOR FOR SELECT secret FROM crm.public.members",
     ];
     for sql in paths {
         let err = ana.simple_query(sql).await.err().unwrap_or_else(|| panic!("{sql}: answered"));

@@ -165,21 +165,9 @@ pub fn alias_columns(
         SourceDialect::MySql => format!("`{}`", name.replace('`', "``")),
         _ => format!("\"{}\"", name.replace('"', "\"\"")),
     };
-    // A conversion outside reads the columns by name: where two share one (`m.id`,
-    // `o.id` of a join), the query inside names them by position.
-    let casts = transport.iter().any(Option::is_some);
-    let repeated = names.iter().enumerate().any(|(i, n)| names[..i].contains(n));
-    let positional: Vec<String> = (1..=names.len()).map(|i| format!("fedsql_c{i}")).collect();
-    let mut inner: Vec<&str> = names.to_vec();
-    // The MySQL provider would delete a `"` from the name (see `mysql_string`); columns
-    // are read by position anyway.
-    let unsendable = dialect == SourceDialect::MySql && names.iter().any(|n| n.contains('"'));
     if let ast::SetExpr::Select(select) = body {
         if select.projection.len() == names.len() {
-            if (casts && repeated) || unsendable {
-                inner = positional.iter().map(String::as_str).collect();
-            }
-            for (item, name) in select.projection.iter_mut().zip(&inner) {
+            for (item, name) in select.projection.iter_mut().zip(names) {
                 let alias = Ident::with_quote(if dialect == SourceDialect::MySql { '`' } else { '"' }, *name);
                 *item = match std::mem::replace(item, ast::SelectItem::Wildcard(Default::default())) {
                     ast::SelectItem::UnnamedExpr(expr) | ast::SelectItem::ExprWithAlias { expr, .. } => {
@@ -198,10 +186,9 @@ pub fn alias_columns(
     // inside it still work on the original values.
     let columns = names
         .iter()
-        .zip(&inner)
         .zip(transport)
-        .map(|((name, inner), to)| {
-            let col = format!("fedsql_q.{}", quote(inner));
+        .map(|(name, to)| {
+            let col = format!("fedsql_q.{}", quote(name));
             match to {
                 Some(t) => format!("CAST({col} AS {t}) AS {}", quote(name)),
                 None => format!("{col} AS {}", quote(name)),
@@ -210,6 +197,22 @@ pub fn alias_columns(
         .collect::<Vec<_>>()
         .join(", ");
     Ok(format!("SELECT {columns} FROM ({sql}) AS fedsql_q"))
+}
+
+/// The names a pushed statement's result columns travel under.
+///
+/// The table providers match result columns to fields by name. Where two share one (`m.id`
+/// and `o.id` of a join, or the NULL columns of an outer join over an empty side beside
+/// the columns they shadow), or where the MySQL provider would delete a `"` from a name
+/// (see `mysql_string`), every column travels under its position instead.
+pub fn travel_names(names: &[&str], dialect: SourceDialect) -> Vec<String> {
+    let repeated = names.iter().enumerate().any(|(i, n)| names[..i].contains(n));
+    let unsendable = dialect == SourceDialect::MySql && names.iter().any(|n| n.contains('"'));
+    if repeated || unsendable {
+        (1..=names.len()).map(|i| format!("fedsql_c{i}")).collect()
+    } else {
+        names.iter().map(|n| n.to_string()).collect()
+    }
 }
 
 /// The rewrite as a federation AST analyzer.
@@ -237,11 +240,14 @@ mod tests {
     }
 
     #[test]
-    fn converted_columns_of_one_name_are_read_by_position() {
+    fn columns_of_one_name_travel_by_position() {
+        assert_eq!(travel_names(&["id", "id", "amt"], SourceDialect::Postgres), ["fedsql_c1", "fedsql_c2", "fedsql_c3"]);
+        assert_eq!(travel_names(&["say \"hi\"", "n"], SourceDialect::MySql), ["fedsql_c1", "fedsql_c2"]);
+        assert_eq!(travel_names(&["say \"hi\"", "n"], SourceDialect::Postgres), ["say \"hi\"", "n"]);
         let sql = alias_columns("SELECT \"m\".\"id\", \"o\".\"id\", \"m\".\"amt\" FROM \"m\" JOIN \"o\" ON true",
-            &["id", "id", "amt"], &[None, None, Some("TEXT")], SourceDialect::Postgres).unwrap();
-        assert_eq!(sql, "SELECT fedsql_q.\"fedsql_c1\" AS \"id\", fedsql_q.\"fedsql_c2\" AS \"id\", \
-            CAST(fedsql_q.\"fedsql_c3\" AS TEXT) AS \"amt\" FROM (SELECT \"m\".\"id\" AS \"fedsql_c1\", \
+            &["fedsql_c1", "fedsql_c2", "fedsql_c3"], &[None, None, Some("TEXT")], SourceDialect::Postgres).unwrap();
+        assert_eq!(sql, "SELECT fedsql_q.\"fedsql_c1\" AS \"fedsql_c1\", fedsql_q.\"fedsql_c2\" AS \"fedsql_c2\", \
+            CAST(fedsql_q.\"fedsql_c3\" AS TEXT) AS \"fedsql_c3\" FROM (SELECT \"m\".\"id\" AS \"fedsql_c1\", \
             \"o\".\"id\" AS \"fedsql_c2\", \"m\".\"amt\" AS \"fedsql_c3\" FROM \"m\" JOIN \"o\" ON true) AS fedsql_q");
     }
 

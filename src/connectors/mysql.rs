@@ -13,7 +13,7 @@ use datafusion_table_providers::util::secrets::to_secret_map;
 
 use super::dialect::SourceDialect;
 use super::remote_cancel::{MySqlCancel, RemoteCancel};
-use super::sql::{comments_from_rows, federate, keys_from_rows, literal, query_strings, sizes_from_rows};
+use super::sql::{comments_from_rows, federate, keys_from_rows, literal, query_strings, sizes_from_rows, tables_from_rows};
 use super::{redact, Comment, Connector, ConnectorError, DeclaredType, Key, TableEntry, TableSize};
 use crate::config::{DbConfig, SslMode};
 
@@ -92,14 +92,7 @@ impl Connector for MySqlConnector {
         let rows = query_strings(self.pool.as_ref(), &sql)
             .await
             .map_err(|m| self.source_error(m))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| TableEntry {
-                schema: r[0].clone(),
-                table: r[1].clone(),
-                view: (r[2] == "VIEW").then(|| r[3].clone()),
-            })
-            .collect())
+        Ok(tables_from_rows(rows))
     }
 
     async fn list_comments(&self) -> Result<Vec<Comment>, ConnectorError> {

@@ -21,7 +21,7 @@ use datafusion_table_providers::UnsupportedTypeAction;
 
 use super::dialect::SourceDialect;
 use super::remote_cancel::{PostgresCancel, RemoteCancel};
-use super::sql::{comments_from_rows, federate, keys_from_rows, literal, query_strings, sizes_from_rows};
+use super::sql::{comments_from_rows, federate, keys_from_rows, literal, query_strings, sizes_from_rows, tables_from_rows};
 use super::{redact, Comment, Connector, ConnectorError, DeclaredType, Key, TableEntry, TableSize};
 use crate::config::{ConnectorKind, DbConfig, SslMode};
 
@@ -255,16 +255,7 @@ impl Connector for PostgresConnector {
                    ON v.schemaname = t.table_schema AND v.viewname = t.table_name \
                    WHERE t.table_schema NOT IN ('pg_catalog', 'information_schema') \
                    AND t.table_schema NOT LIKE 'pg\\_%' ORDER BY 1, 2";
-        Ok(self
-            .rows_of_shown_schemas(sql)
-            .await?
-            .into_iter()
-            .map(|r| TableEntry {
-                schema: r[0].clone(),
-                table: r[1].clone(),
-                view: (r[2] == "VIEW").then(|| r[3].clone()),
-            })
-            .collect())
+        Ok(tables_from_rows(self.rows_of_shown_schemas(sql).await?))
     }
 
     async fn list_comments(&self) -> Result<Vec<Comment>, ConnectorError> {

@@ -28,11 +28,11 @@ use datafusion_federation::FederatedTableProviderAdaptor;
 use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
 use futures::{StreamExt, TryStreamExt};
 
-use super::dialect::{alias_columns, rewrite_for, SourceDialect};
+use super::dialect::{alias_columns, rewrite_for, travel_names, SourceDialect};
 use super::pushdown::{keep_unpushable_local, scan_filter};
 use super::remote_cancel::{self, CancelOnDrop, RemoteCancel};
 use super::sealed_scan::SealedScanExec;
-use super::{Comment, ConnectorError, Key, TableSize};
+use super::{Comment, ConnectorError, Key, TableEntry, TableSize};
 
 /// Wraps a table provider's own SQL executor, adding our dialect rewrites.
 struct DialectExecutor {
@@ -202,13 +202,8 @@ impl SQLExecutor for DialectExecutor {
         schema: SchemaRef,
         filters: &[Arc<dyn PhysicalExpr>],
     ) -> DfResult<SendableRecordBatchStream> {
-        // The providers match result columns to fields by name: where two share one (the
-        // NULL columns of an outer join over an empty side beside the columns they shadow),
-        // every column travels under its position, and arrives by position below.
-        let mut names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        if names.iter().enumerate().any(|(i, n)| names[..i].contains(n)) {
-            names = (1..=names.len()).map(|i| format!("fedsql_c{i}")).collect();
-        }
+        let fields: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let names = travel_names(&fields, self.dialect);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let travel: Vec<Option<(&str, DataType)>> = schema
             .fields()
@@ -504,6 +499,16 @@ pub(crate) fn keys_from_rows(rows: Vec<Vec<String>>) -> Vec<Key> {
         }
     }
     keys
+}
+
+/// Tables from catalog rows: schema, table, table type, view definition.
+pub(crate) fn tables_from_rows(rows: Vec<Vec<String>>) -> Vec<TableEntry> {
+    rows.into_iter()
+        .filter_map(|r| {
+            let [schema, table, kind, definition] = <[String; 4]>::try_from(r).ok()?;
+            Some(TableEntry { schema, table, view: (kind == "VIEW").then_some(definition) })
+        })
+        .collect()
 }
 
 /// Comments from catalog rows: schema, table, column (empty for the table's own), text.

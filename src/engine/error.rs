@@ -31,6 +31,8 @@ pub mod sqlstate {
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
     pub const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
     pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
+    pub const INVALID_CURSOR_NAME: &str = "34000";
+    pub const DUPLICATE_CURSOR: &str = "42P03";
 }
 
 /// An error ready for the client.
@@ -122,7 +124,14 @@ pub fn classify(e: &DataFusionError) -> QueryError {
         DataFusionError::SQL(err, _) => QueryError::new(sqlstate::SYNTAX_ERROR, err.to_string()),
         DataFusionError::ArrowError(err, _) => {
             let msg = err.to_string();
-            if matches!(err.as_ref(), datafusion::arrow::error::ArrowError::ArithmeticOverflow(_)) {
+            use datafusion::arrow::error::ArrowError;
+            // abs(int4's minimum) is a ComputeError "Int32Array overflow on abs(..)".
+            let overflow = match err.as_ref() {
+                ArrowError::ArithmeticOverflow(_) => true,
+                ArrowError::ComputeError(m) => m.contains("overflow"),
+                _ => false,
+            };
+            if overflow {
                 QueryError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, format!("value out of range: {msg}"))
             } else if msg.contains("Divide by zero") {
                 QueryError::new(sqlstate::DIVISION_BY_ZERO, "division by zero")

@@ -1,13 +1,13 @@
 //! Arithmetic answered as PostgreSQL answers it where DataFusion's types fall short
 //! (`ceil` and `floor`: `growing_rounding`):
 //!
-//! - `round(d, n)` of a decimal is declared with scale n but produced with d's scale, and
+//! - `round(d, n)` of a decimal (128 or 256 bits) is declared with scale n but produced with d's scale, and
 //!   then fails to compare (`Decimal128(12, 1) < Decimal128(13, 2)`). A cast to scale n
 //!   rounds half away from zero, as PostgreSQL's `round` does, and is what it declares.
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, DECIMAL128_MAX_PRECISION, DECIMAL256_MAX_PRECISION};
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::DFSchema;
+use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
@@ -32,8 +32,26 @@ fn widened(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         if let Some(rounded) = round_as_cast(&args, schema) {
             return Ok(Transformed::yes(rounded));
         }
+        if let Some(places) = args.get(1).and_then(int32_places) {
+            let args = vec![args[0].clone(), places];
+            return Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction { func, args })));
+        }
     }
     Ok(Transformed::no(Expr::ScalarFunction(ScalarFunction { func, args })))
+}
+
+/// The places of `round(x, 1)` as the Int32 its signature asks for. DataFusion types a
+/// decimal `round` by its places only when they are a literal, and type coercion wraps an
+/// Int64 literal in a cast: before coercion `round(nv, 1)` is Decimal256(76, 1), after it
+/// Decimal256(76, 20), and once the cast is folded (76, 1) again. Whatever was coerced
+/// against the middle type (`greatest`'s other arguments) failed at execution.
+fn int32_places(places: &Expr) -> Option<Expr> {
+    match places {
+        Expr::Literal(v @ ScalarValue::Int64(Some(_)), meta) => {
+            Some(Expr::Literal(v.cast_to(&DataType::Int32).ok()?, meta.clone()))
+        }
+        _ => None,
+    }
 }
 
 /// `round(d, n)` of a decimal `d` typed already, with a literal `n` >= 0, as a cast to scale `n`.
@@ -41,19 +59,26 @@ fn round_as_cast(args: &[Expr], schema: &DFSchema) -> Option<Expr> {
     if !typed_already(args.first()?) {
         return None;
     }
-    let Ok(DataType::Decimal128(p, s)) = args.first()?.get_type(schema) else {
-        return None;
+    let (p, s, max) = match args.first()?.get_type(schema).ok()? {
+        DataType::Decimal128(p, s) => (p, s, DECIMAL128_MAX_PRECISION),
+        DataType::Decimal256(p, s) => (p, s, DECIMAL256_MAX_PRECISION),
+        _ => return None,
     };
     let n = match args.get(1) {
         None => 0,
         Some(Expr::Literal(v, _)) => i64::try_from(v.clone()).ok().or_else(|| v.cast_to(&DataType::Int64).ok().and_then(|v| i64::try_from(v).ok()))?,
         Some(_) => return None,
     };
-    let n = u8::try_from(n).ok().filter(|n| *n <= 38)?;
+    let n = u8::try_from(n).ok().filter(|n| *n <= max)?;
     let whole = p.saturating_sub(u8::try_from(s).ok()?);
-    let precision = (whole + n + 1).min(38);
+    let precision = (whole + n + 1).min(max);
     let scale = i8::try_from(n).ok()?;
-    Some(Expr::Cast(Cast::new(Box::new(args[0].clone()), DataType::Decimal128(precision, scale))))
+    let to = if max == DECIMAL128_MAX_PRECISION {
+        DataType::Decimal128(precision, scale)
+    } else {
+        DataType::Decimal256(precision, scale)
+    };
+    Some(Expr::Cast(Cast::new(Box::new(args[0].clone()), to)))
 }
 
 /// `plan` with decimal rounding as PostgreSQL computes it; column names unchanged.

@@ -21,11 +21,19 @@ use datafusion::optimizer::AnalyzerRule;
 #[derive(Debug, Default)]
 pub struct ExactSums;
 
-/// The type to sum `e` in, where DataFusion's own would overflow.
-fn exact_sum_type(e: &Expr, input: &LogicalPlan) -> Option<DataType> {
-    match e.get_type(input.schema()).ok()? {
-        DataType::Int64 | DataType::UInt64 => Some(DataType::Decimal128(38, 0)),
-        DataType::Decimal128(p, s) if p + 10 > DECIMAL128_MAX_PRECISION => Some(DataType::Decimal256(p, s)),
+/// The type `sum` or `avg` (`func`) adds `e` in, where DataFusion's own would overflow.
+/// AVG of a bigint already runs in DataFusion's own wide state.
+fn exact_sum_type(func: &str, e: &Expr, input: &LogicalPlan) -> Option<DataType> {
+    let schema = input.schema();
+    // A bigint already summed as numeric(38,0): 10^19 rows could not overflow it.
+    if let Expr::Cast(c) = e {
+        if matches!(c.expr.get_type(schema).ok()?, DataType::Int64 | DataType::UInt64) {
+            return None;
+        }
+    }
+    match (func, e.get_type(schema).ok()?) {
+        ("sum", DataType::Int64 | DataType::UInt64) => Some(DataType::Decimal128(38, 0)),
+        (_, DataType::Decimal128(p, s)) if p + 10 > DECIMAL128_MAX_PRECISION => Some(DataType::Decimal256(p, s)),
         _ => None,
     }
 }
@@ -35,11 +43,7 @@ fn exact(agg: Aggregate) -> Result<Transformed<LogicalPlan>> {
         Expr::AggregateFunction(AggregateFunction { func, params })
             if matches!(func.name(), "sum" | "avg") && params.args.len() == 1 =>
         {
-            let to = exact_sum_type(&params.args[0], &agg.input)?;
-            // AVG of a bigint runs in DataFusion's own wide state.
-            if func.name() == "avg" && !matches!(to, DataType::Decimal256(..)) {
-                return None;
-            }
+            let to = exact_sum_type(func.name(), &params.args[0], &agg.input)?;
             let mut params = params.clone();
             params.args[0] = Expr::Cast(Cast::new(Box::new(params.args[0].clone()), to));
             let name = e.schema_name().to_string();

@@ -15,7 +15,9 @@ mod decimal_literal;
 mod exact_arithmetic;
 mod exact_sum;
 mod exact_variance;
+mod filter_pushdown;
 mod wide_comparison;
+mod wide_union;
 mod growing_rounding;
 mod shifted_variance;
 mod null_aware_in;
@@ -80,6 +82,8 @@ struct Templates {
     pushdown: SessionState,
     /// Without federation.
     local: SessionState,
+    /// The functions that read the session's options when made (now() and its zone).
+    zoned: Vec<Arc<datafusion::logical_expr::ScalarUDF>>,
 }
 
 pub struct Engine {
@@ -185,15 +189,11 @@ impl Engine {
         // varchar(16) against a varchar(40) failed XX000. A wrong type or nullability still
         // fails where batches are built.
         config.options_mut().execution.skip_physical_aggregate_schema_check = true;
-        // A join's dynamic filter is pushed into the scans below by column name: over a
-        // join whose output repeats a name (b1.k and b2.k), the filter meant for one `k`
-        // pruned rows of the other, and a three-table join lost a row (the differential
-        // tester, Parquet alone).
-        config.options_mut().optimizer.enable_join_dynamic_filter_pushdown = false;
         let state = SessionStateBuilder::new()
             .with_optimizer_rules(optimizer_rules(true))
             .with_query_planner(Arc::new(FederatedQueryPlanner::new()))
             .with_analyzer_rules(analyzer_rules())
+            .with_physical_optimizer_rules(filter_pushdown::physical_rules())
             .with_physical_optimizer_rule(Arc::new(crate::connectors::ShowSentStatements))
             .with_physical_optimizer_rule(Arc::new(yielding::YieldingJoins))
             .with_physical_optimizer_rule(Arc::new(checked_arithmetic::CheckedArithmetic))
@@ -206,7 +206,7 @@ impl Engine {
             ctx.register_udaf(udaf);
         }
         ctx.register_udf(like_escape::udf());
-        for udf in growing_rounding::udfs() {
+        for udf in growing_rounding::udfs().into_iter().chain(wide_union::udfs()) {
             ctx.register_udf(udf);
         }
         use datafusion::execution::FunctionRegistry;
@@ -229,7 +229,14 @@ impl Engine {
         let local = SessionStateBuilder::new_from_existing(pushdown.clone())
             .with_optimizer_rules(optimizer_rules(false))
             .build();
-        Ok(Templates { pushdown, local })
+        let options = pushdown.config().options();
+        let zoned = pushdown
+            .scalar_functions()
+            .values()
+            .filter(|f| f.inner().with_updated_config(options).is_some())
+            .cloned()
+            .collect();
+        Ok(Templates { pushdown, local, zoned })
     }
 
     /// What `user` may read.
@@ -308,12 +315,7 @@ impl Engine {
         state.config_mut().options_mut().execution.time_zone = Some(tz);
         // Functions that read the zone when made (now()), made again, as `SET` would.
         let options = state.config().options().clone();
-        let zoned: Vec<_> = state
-            .scalar_functions()
-            .values()
-            .filter_map(|f| f.inner().with_updated_config(&options))
-            .collect();
-        for f in zoned {
+        for f in templates.zoned.iter().filter_map(|f| f.inner().with_updated_config(&options)) {
             use datafusion::execution::FunctionRegistry;
             let _ = state.register_udf(Arc::new(f));
         }
@@ -327,6 +329,11 @@ fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + 
     let mut rules = datafusion::optimizer::Analyzer::new().rules;
     rules.insert(0, Arc::new(decimal_literal::PlainDecimalLiterals));
     rules.insert(1, Arc::new(null_aware_in::NullAwareInSubquery));
+    // Sums are widened from their argument's coerced type: before coercion a CASE seems
+    // typed by its first branch (numeric(30,10) where it is Decimal256(76,20)), and a cast
+    // to that type cut the decimals past the 10th.
+    let coerced = rules.iter().position(|r| r.name() == "type_coercion").map_or(rules.len(), |p| p + 1);
+    rules.insert(coerced, Arc::new(exact_sum::ExactSums));
     rules.push(Arc::new(timezone::SessionTimeZone));
     rules.push(Arc::new(rounding_cast::OpaqueRoundingCasts));
     rules
@@ -364,11 +371,9 @@ pub async fn plan_statement(ctx: &SessionContext, stmt: &Statement) -> Result<Lo
         .map_err(|e| classify(&e))?;
     // Result types are described to the client from this plan: rules that change a
     // column's type run here, not among the analyzer's.
-    use datafusion::optimizer::AnalyzerRule;
-    exact_sum::ExactSums
-        .analyze(plan, state.config_options())
-        .and_then(exact_arithmetic::widen)
+    exact_arithmetic::widen(plan)
         .and_then(wide_comparison::widen)
+        .and_then(wide_union::widen)
         .and_then(|plan| described_as_executed(&state, plan))
         .map_err(|e| classify(&e))
 }

@@ -23,7 +23,7 @@ fn decimal(t: &DataType) -> Option<(u8, i8)> {
 /// widest scale, and the most integer digits up to 76 in all. (Past 76, the declared type
 /// is wider than its values: an unconstrained PostgreSQL numeric is Decimal256(76, 20),
 /// and holds at most 38 digits here.)
-fn wide_common_type(types: &[DataType]) -> Option<DataType> {
+pub(super) fn wide_common_type(types: &[DataType]) -> Option<DataType> {
     let decimals: Vec<(u8, i8)> = types.iter().map(decimal).collect::<Option<_>>()?;
     let scale = decimals.iter().map(|(_, s)| *s).max()?;
     let whole = decimals.iter().map(|(p, s)| *p as i16 - *s as i16).max()?;

@@ -12,7 +12,6 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
 use datafusion_postgres::arrow_pg::datatypes::into_pg_type;
-use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::QueryHook;
 use futures::{Sink, SinkExt};
@@ -44,6 +43,7 @@ mod auth;
 mod column_names;
 mod commands;
 mod copy;
+mod cursors;
 mod encode;
 mod idle;
 mod parse;
@@ -142,7 +142,6 @@ impl QueryService {
             hooks: vec![
                 Arc::new(commands::SessionCommands),
                 Arc::new(snapshot_commands::SnapshotCommands(engine.clone())),
-                Arc::new(CursorStatementHook),
                 Arc::new(TransactionStatementHook),
             ],
             sessions: Arc::default(),
@@ -227,6 +226,10 @@ impl SimpleQueryHandler for QueryService {
             }
             // Earlier statements (SET TIME ZONE, ...) may change the session.
             let ctx = self.engine.session(&settings(client));
+            if let Some(r) = cursors::answer(self, &stmt, &ctx, client, None).await {
+                results.push(r?);
+                continue 'statements;
+            }
             for hook in &self.hooks {
                 if let Some(r) = hook.handle_simple_query(&stmt, &ctx, client).await {
                     results.push(r?);
@@ -424,6 +427,9 @@ impl QueryParser for StatementParser {
         let stmt = statements.remove(0);
         let query = stmt.to_string();
         let ctx = service.engine.session(&settings(client));
+        if let Some(plan) = cursors::parse(service, &stmt, &ctx, client).await {
+            return Ok(Some((query, Some((stmt, plan?)))));
+        }
         for hook in &service.hooks {
             if let Some(plan) = hook.handle_extended_parse_query(&stmt, &ctx, client).await {
                 return Ok(Some((query, Some((stmt, plan?)))));
@@ -460,7 +466,9 @@ impl QueryParser for StatementParser {
     ) -> PgWireResult<Vec<FieldInfo>> {
         match &stmt.1 {
             Some((stmt, plan))
-                if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) && copy::request(stmt).is_none() =>
+                if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_))
+                    && copy::request(stmt).is_none()
+                    && !cursors::is_declare(stmt) =>
             {
                 encode::wire_fields(
                     &encode::result_schema(plan),
@@ -533,6 +541,9 @@ impl ExtendedQueryHandler for ExtendedService {
             deserialize_parameters(portal, &type_refs)?
         };
         let ctx = self.service.engine.session(&settings(client));
+        if let Some(r) = cursors::answer(&self.service, stmt, &ctx, client, Some((plan, &params))).await {
+            return r;
+        }
         for hook in &self.service.hooks {
             if let Some(r) = hook
                 .handle_extended_query(stmt, plan, &params, &ctx, client)

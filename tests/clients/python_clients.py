@@ -146,6 +146,21 @@ def psycopg2_test():
     if conn.server_version < 160000:
         raise AssertionError(f"psycopg2 server_version {conn.server_version}")
     dbapi_checks(conn, "psycopg2")
+    # A cursor by SQL (psqlODBC's cursor mode): FETCH answers "FETCH n", with the columns
+    # also once the rows are gone.
+    cur = conn.cursor()
+    cur.execute("DECLARE c CURSOR FOR SELECT member_id, name FROM crm.public.members ORDER BY member_id")
+    eq(cur.statusmessage, "DECLARE CURSOR", "psycopg2 DECLARE tag")
+    cur.execute("FETCH 1 FROM c")
+    eq((cur.statusmessage, cur.fetchall()), ("FETCH 1", [(1, "Kim")]), "psycopg2 FETCH 1")
+    cur.execute("FETCH FORWARD 5 FROM c")
+    eq((cur.statusmessage, cur.fetchall()), ("FETCH 1", [(2, "Lee")]), "psycopg2 FETCH FORWARD 5")
+    cur.execute("FETCH ALL FROM c")
+    eq((cur.statusmessage, cur.fetchall(), [d.name for d in cur.description]), ("FETCH 0", [], ["member_id", "name"]),
+       "psycopg2 FETCH past the end")
+    cur.execute("CLOSE c")
+    eq(cur.statusmessage, "CLOSE CURSOR", "psycopg2 CLOSE tag")
+    conn.rollback()
     redash_schema(conn, "psycopg2")
     redash_redshift_schema(conn, "psycopg2")
     conn.close()
@@ -160,6 +175,16 @@ def psycopg3_test():
         cur = conn.cursor(binary=True)
         cur.execute("SELECT balance, joined_on FROM crm.public.members ORDER BY member_id")
         eq(cur.fetchall(), [(BALANCES[0], datetime.date(2024, 2, 29)), (BALANCES[1], None)], "psycopg binary")
+        # A named (server-side) cursor, as SQLAlchemy's stream_results uses: DECLARE with a
+        # parameter, the portal described, rows fetched in batches.
+        with conn.transaction():
+            with conn.cursor(name="balances") as named:
+                named.itersize = 1
+                named.execute("SELECT member_id, balance FROM crm.public.members WHERE member_id >= %s "
+                              "ORDER BY member_id", (1,))
+                eq([d.name for d in named.description], ["member_id", "balance"], "psycopg named cursor columns")
+                eq(named.fetchmany(1), [(1, BALANCES[0])], "psycopg named cursor first batch")
+                eq(named.fetchall(), [(2, BALANCES[1])], "psycopg named cursor rest")
 
 
 def sqlalchemy_test(url, name):
@@ -170,6 +195,10 @@ def sqlalchemy_test(url, name):
         eq(conn.execute(sa.text("select current_schema()")).scalar(), "public", f"{name} current_schema")
         rows = conn.execute(sa.text('SELECT org_code, tier FROM "crm.public".orgs ORDER BY org_code')).all()
         eq([tuple(r) for r in rows], [("BANK01", 1), ("CARD02", 2)], f"{name} rows")
+        # Server-side cursors.
+        streamed = conn.execution_options(stream_results=True, max_row_buffer=1).execute(
+            sa.text("SELECT member_id FROM crm.public.members ORDER BY member_id"))
+        eq([r[0] for r in streamed], [1, 2], f"{name} stream_results")
     insp = sa.inspect(engine)
     schemas = insp.get_schema_names()
     for s in ("crm.public", "history.api", SHOP):

@@ -201,3 +201,21 @@ SELECT stddev((a1.i / 7)), stddev_pop(a1.u / 3), var_samp(a1.bi) FROM {t_a} AS a
 
 -- name: a three-table join whose middle output repeats a column name (b1.k, b2.k): the join's dynamic filter for one k pruned rows of the other (Parquet alone)
 SELECT b1.k AS c2 FROM {t_b} AS b1 INNER JOIN {t_b} AS b2 ON b1.a_id = b2.n INNER JOIN {t_c} AS c3 ON b2.k = c3.label WHERE c3.label ILIKE '%가%';
+
+-- name: coalesce, greatest and least of an unconstrained numeric rounded and a numeric literal (no common type of Decimal256(76,1) and Decimal128(4,2): 42883)
+SELECT c.w, coalesce(round(c.nv, 1), 10.50), greatest(round(c.nv, 1), 2.25), least(c.nv, 0.5) FROM {t_c} AS c;
+
+-- name: CASE of numeric(30,10) and numeric(38,20) branches (DataFusion's common type Decimal128(38,20) holds 18 integer digits: overflow)
+SELECT a.id, CASE WHEN a.id % 2 = 0 THEN a.d ELSE c.nv END FROM {t_a} AS a CROSS JOIN {t_c} AS c WHERE c.w = 1;
+
+-- name: a RIGHT JOIN filtered on a column of the outer side that the inner side also has (DataFusion's physical filter pushdown moved `b1.amt <> x` through a projection naming both `amt`, into the inner side: 44 rows for 33)
+SELECT b2.amt AS c2 FROM {t_b} AS b1 RIGHT JOIN {t_b} AS b2 ON b1.id = b2.n WHERE ((-1 > b2.n OR b1.amt <> 12345678901234567890.0123456789) AND b2.k >= 'apple ');
+
+-- name: sum of a CASE whose first branch is an integer (widened for the sum before type coercion, by the first branch's type: the decimals of b2.amt were cut)
+SELECT sum(CASE WHEN a1.f <= CAST(-1.5 AS DOUBLE PRECISION) THEN 0 ELSE b2.amt END) AS a1 FROM {t_a} AS a1 CROSS JOIN {t_b} AS b2 GROUP BY a1.f, a1.d;
+
+-- name: avg of a CASE of numeric(30,10) and an unconstrained numeric (cast to the first branch's numeric(30,10) for the sum: digits past the 10th decimal lost)
+SELECT avg(CASE WHEN a1.f IS NULL THEN a1.d ELSE c2.nv END), sum(CASE WHEN a1.f IS NULL THEN a1.d ELSE c2.nv END) FROM {t_a} AS a1 CROSS JOIN {t_c} AS c2;
+
+-- name: EXCEPT whose right branch rounds a constant (round's type changed when its places were cast to int4 and folded again; the unparser then named the branch's table by its old alias: "missing FROM-clause entry for table a4", XX000)
+(SELECT a2.m AS c1, CAST(0.1 AS DOUBLE PRECISION) AS c2, CAST(CAST(a2.dt AS TIMESTAMP) AS DATE) AS c3, a2.ts AS c4 FROM {t_b} AS b1 INNER JOIN {t_a} AS a2 ON b1.n = a2.id) EXCEPT (SELECT round(abs(12345678901234567890.0123456789), 1) AS c1, a4.f AS c2, a4.dt AS c3, a4.ts AS c4 FROM {t_a} AS a4 WHERE (a4.f IS NOT DISTINCT FROM CAST(1.5 AS DOUBLE PRECISION)));
