@@ -16,6 +16,7 @@ use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::{Aggregate, Cast, Expr, ExprSchemable, LogicalPlan};
+use datafusion::optimizer::analyzer::type_coercion::TypeCoercion;
 use datafusion::optimizer::AnalyzerRule;
 
 #[derive(Debug, Default)]
@@ -60,9 +61,9 @@ fn exact(agg: Aggregate) -> Result<Transformed<LogicalPlan>> {
 }
 
 impl AnalyzerRule for ExactSums {
-    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+    fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
         let mut changed = false;
-        plan.transform_up_with_subqueries(|node| {
+        let plan = plan.transform_up_with_subqueries(|node| {
             let node = match node {
                 LogicalPlan::Aggregate(agg) => exact(agg)?,
                 other => Transformed::no(other),
@@ -73,8 +74,14 @@ impl AnalyzerRule for ExactSums {
                 return Ok(Transformed::yes(node.data.recompute_schema()?));
             }
             Ok(node)
-        })
-        .map(|t| t.data)
+        })?
+        .data;
+        // Expressions over a widened sum (`100.00 * sum(..)`) were coerced for its old
+        // type: they are coerced again.
+        if changed {
+            return TypeCoercion::new().analyze(plan, config);
+        }
+        Ok(plan)
     }
 
     fn name(&self) -> &str {

@@ -219,3 +219,6 @@ SELECT avg(CASE WHEN a1.f IS NULL THEN a1.d ELSE c2.nv END), sum(CASE WHEN a1.f 
 
 -- name: EXCEPT whose right branch rounds a constant (round's type changed when its places were cast to int4 and folded again; the unparser then named the branch's table by its old alias: "missing FROM-clause entry for table a4", XX000)
 (SELECT a2.m AS c1, CAST(0.1 AS DOUBLE PRECISION) AS c2, CAST(CAST(a2.dt AS TIMESTAMP) AS DATE) AS c3, a2.ts AS c4 FROM {t_b} AS b1 INNER JOIN {t_a} AS a2 ON b1.n = a2.id) EXCEPT (SELECT round(abs(12345678901234567890.0123456789), 1) AS c1, a4.f AS c2, a4.dt AS c3, a4.ts AS c4 FROM {t_a} AS a4 WHERE (a4.f IS NOT DISTINCT FROM CAST(1.5 AS DOUBLE PRECISION)));
+
+-- name: arithmetic over a sum widened to 256 bits (it was coerced for the sum's old Decimal128 type: "Invalid arithmetic operation: Decimal128(5, 2) * Decimal256", TPC-H q14's shape)
+SELECT 100.00 * sum(CASE WHEN a.id % 2 = 0 THEN a.d ELSE 0 END), sum(a.d) - 1, count(*) FROM {t_a} AS a;
