@@ -11,12 +11,11 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, DECIMAL128_MAX_PRECISION};
-use datafusion::common::tree_node::Transformed;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::{Aggregate, Cast, Expr, ExprSchemable, LogicalPlan};
-use datafusion::optimizer::analyzer::type_coercion::TypeCoercion;
 use datafusion::optimizer::AnalyzerRule;
 
 #[derive(Debug, Default)]
@@ -26,6 +25,17 @@ pub struct ExactSums;
 /// AVG of a bigint already runs in DataFusion's own wide state.
 fn exact_sum_type(func: &str, e: &Expr, input: &LogicalPlan) -> Option<DataType> {
     let schema = input.schema();
+    // This runs before type coercion (result types are described from its plan), where a
+    // CASE reports its first branch's type: `CASE .. THEN 0 ELSE amt END` seemed a bigint
+    // and was summed as numeric(38,0), its decimals cut. DataFusion's own sum type holds.
+    let mut case = false;
+    let _ = e.apply(|x| {
+        case |= matches!(x, Expr::Case(_));
+        Ok(if case { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+    });
+    if case {
+        return None;
+    }
     // A bigint already summed as numeric(38,0): 10^19 rows could not overflow it.
     if let Expr::Cast(c) = e {
         if matches!(c.expr.get_type(schema).ok()?, DataType::Int64 | DataType::UInt64) {
@@ -61,9 +71,9 @@ fn exact(agg: Aggregate) -> Result<Transformed<LogicalPlan>> {
 }
 
 impl AnalyzerRule for ExactSums {
-    fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         let mut changed = false;
-        let plan = plan.transform_up_with_subqueries(|node| {
+        plan.transform_up_with_subqueries(|node| {
             let node = match node {
                 LogicalPlan::Aggregate(agg) => exact(agg)?,
                 other => Transformed::no(other),
@@ -74,14 +84,8 @@ impl AnalyzerRule for ExactSums {
                 return Ok(Transformed::yes(node.data.recompute_schema()?));
             }
             Ok(node)
-        })?
-        .data;
-        // Expressions over a widened sum (`100.00 * sum(..)`) were coerced for its old
-        // type: they are coerced again.
-        if changed {
-            return TypeCoercion::new().analyze(plan, config);
-        }
-        Ok(plan)
+        })
+        .map(|t| t.data)
     }
 
     fn name(&self) -> &str {

@@ -329,11 +329,6 @@ fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + 
     let mut rules = datafusion::optimizer::Analyzer::new().rules;
     rules.insert(0, Arc::new(decimal_literal::PlainDecimalLiterals));
     rules.insert(1, Arc::new(null_aware_in::NullAwareInSubquery));
-    // Sums are widened from their argument's coerced type: before coercion a CASE seems
-    // typed by its first branch (numeric(30,10) where it is Decimal256(76,20)), and a cast
-    // to that type cut the decimals past the 10th.
-    let coerced = rules.iter().position(|r| r.name() == "type_coercion").map_or(rules.len(), |p| p + 1);
-    rules.insert(coerced, Arc::new(exact_sum::ExactSums));
     rules.push(Arc::new(timezone::SessionTimeZone));
     rules.push(Arc::new(rounding_cast::OpaqueRoundingCasts));
     rules
@@ -371,7 +366,10 @@ pub async fn plan_statement(ctx: &SessionContext, stmt: &Statement) -> Result<Lo
         .map_err(|e| classify(&e))?;
     // Result types are described to the client from this plan: rules that change a
     // column's type run here, not among the analyzer's.
-    exact_arithmetic::widen(plan)
+    use datafusion::optimizer::AnalyzerRule;
+    exact_sum::ExactSums
+        .analyze(plan, state.config_options())
+        .and_then(exact_arithmetic::widen)
         .and_then(wide_comparison::widen)
         .and_then(wide_union::widen)
         .and_then(|plan| described_as_executed(&state, plan))
