@@ -225,6 +225,26 @@ async fn integer_overflow_is_22003_not_a_wrapped_number() {
 }
 
 #[tokio::test]
+async fn arithmetic_computed_by_a_parquet_scan_is_checked_too() {
+    // Projection pushdown moves `v * x` into the Parquet scan itself: `bi * 2` came back
+    // as -2 for 9223372036854775807 (the differential tester's regression corpus), and a
+    // -0.0 product sorted before 0.0.
+    let dir = std::env::temp_dir().join(unique("fedsql_scan_arith"));
+    parquet_table(&dir, "s", "t", 4);
+    let server = Server::start(&Catalogs::new().parquet("history", &dir));
+    let c = server.client().await;
+    let err = c
+        .simple_query("SELECT v * 9223372036854775807 AS x, id FROM history.s.t ORDER BY id LIMIT 3")
+        .await
+        .expect_err("a wrapped product");
+    assert_eq!(sqlstate(&err).0, "22003", "{err:?}");
+    let ordered = rows(&c, "SELECT (CAST(id AS DOUBLE PRECISION) - 1.5) * 0.0 AS z, id FROM history.s.t ORDER BY z, id DESC").await;
+    let ids: Vec<&str> = ordered.iter().map(|r| r[1].as_str()).collect();
+    assert_eq!(ids, ["3", "2", "1", "0"], "-0.0 and 0.0 are one value in ORDER BY");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn variance_of_numerics_and_unsigned_integers_is_exact() {
     // Amounts sharing a 20-digit offset: in double precision every digit of their spread
     // cancels (DataFusion answered 0); PostgreSQL's numeric answers 0.0001.

@@ -68,10 +68,34 @@ fn string_comparison_pushable(op: Operator, dialect: SourceDialect) -> bool {
         )
 }
 
+/// Days from 1970-01-01 to 0001-01-01 and to 9999-12-31.
+const FIRST_DAY: i64 = -719_162;
+const LAST_DAY: i64 = 2_932_896;
+
+/// Whether a date or instant literal lies in years 1 to 9999, which every source writes
+/// and reads as the engine does. DataFusion turns `EXTRACT(YEAR FROM d) = 0` into a range
+/// from `'0000-01-01'`, a date PostgreSQL rejects (it has no year 0 and spells earlier
+/// years with BC), and MySQL's dates end at 9999.
+fn calendar_literal_pushable(v: &datafusion::common::ScalarValue) -> bool {
+    use datafusion::common::ScalarValue as V;
+    let day = |units: i64, per_day: i64| units.div_euclid(per_day);
+    let days = match v {
+        V::Date32(Some(d)) => *d as i64,
+        V::Date64(Some(ms)) => day(*ms, 86_400_000),
+        V::TimestampSecond(Some(t), _) => day(*t, 86_400),
+        V::TimestampMillisecond(Some(t), _) => day(*t, 86_400_000),
+        V::TimestampMicrosecond(Some(t), _) => day(*t, 86_400_000_000),
+        V::TimestampNanosecond(Some(t), _) => day(*t, 86_400_000_000_000),
+        _ => return true,
+    };
+    (FIRST_DAY..=LAST_DAY).contains(&days)
+}
+
 fn expr_pushable(expr: &Expr, schema: &DFSchema, dialect: SourceDialect) -> bool {
     let mut ok = true;
     let _ = expr.apply(|e| {
         ok = match e {
+            Expr::Literal(v, _) => calendar_literal_pushable(v),
             Expr::AggregateFunction(AggregateFunction { func, params }) => {
                 AGGREGATES.contains(&func.name())
                     && params.filter.is_none()
@@ -453,4 +477,26 @@ fn mysql_superset(filter: &Expr, schema: &DFSchema) -> bool {
         })
         .map(|t| t.data);
     rest.is_ok_and(|r| expr_pushable(&r, schema, SourceDialect::MySql))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::common::ScalarValue;
+
+    #[test]
+    fn only_dates_of_years_1_to_9999_are_sent() {
+        let day = |y, m, d| {
+            let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+            (chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap() - epoch).num_days()
+        };
+        assert_eq!((FIRST_DAY, LAST_DAY), (day(1, 1, 1), day(9999, 12, 31)));
+        let date = |d: i64| ScalarValue::Date32(Some(d as i32));
+        assert!(calendar_literal_pushable(&date(day(1, 1, 1))));
+        assert!(!calendar_literal_pushable(&date(day(0, 12, 31))));
+        assert!(!calendar_literal_pushable(&date(day(10000, 1, 1))));
+        let micros = ScalarValue::TimestampMicrosecond(Some((day(1, 1, 1) - 1) * 86_400_000_000 + 1), None);
+        assert!(!calendar_literal_pushable(&micros));
+        assert!(calendar_literal_pushable(&ScalarValue::Int64(Some(i64::MIN))));
+    }
 }

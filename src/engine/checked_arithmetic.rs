@@ -2,6 +2,10 @@
 //! `+ - *` wrap at the type's width unless told otherwise, and its negation always wraps:
 //! `-i` of a MySQL INT holding -2147483648 answered -2147483648 (the differential tester).
 //! Projections and filters get checked operators; a negation becomes `0 - x`, checked.
+//!
+//! A double product, quotient, remainder or negation that is -0.0 becomes 0.0: PostgreSQL
+//! orders and compares -0 equal to 0, while DataFusion's sort puts -0.0 first (`ORDER BY
+//! f * 0, id` came back in another order). Adding 0.0 leaves every other value as it is.
 
 use std::sync::Arc;
 
@@ -26,13 +30,21 @@ pub struct CheckedArithmetic;
 fn checked(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Transformed<Arc<dyn PhysicalExpr>>> {
     expr.clone().transform_up(|e| {
         if let Some(b) = e.downcast_ref::<BinaryExpr>() {
-            if matches!(b.op(), Operator::Plus | Operator::Minus | Operator::Multiply) {
-                let c = BinaryExpr::new(b.left().clone(), *b.op(), b.right().clone()).with_fail_on_overflow(true);
-                return Ok(Transformed::yes(Arc::new(c) as Arc<dyn PhysicalExpr>));
+            let op = *b.op();
+            let mut out = e.clone();
+            if matches!(op, Operator::Plus | Operator::Minus | Operator::Multiply) {
+                out = Arc::new(BinaryExpr::new(b.left().clone(), op, b.right().clone()).with_fail_on_overflow(true));
             }
+            if matches!(op, Operator::Multiply | Operator::Divide | Operator::Modulo) {
+                out = without_negative_zero(out, schema)?;
+            }
+            return Ok(Transformed::new_transformed(out.clone(), !Arc::ptr_eq(&out, &e)));
         }
         if let Some(n) = e.downcast_ref::<NegativeExpr>() {
             let t = n.arg().data_type(schema)?;
+            if t.is_floating() {
+                return Ok(Transformed::yes(without_negative_zero(e.clone(), schema)?));
+            }
             if t.is_signed_integer() {
                 let zero = Arc::new(Literal::new(ScalarValue::new_zero(&t)?));
                 let c = BinaryExpr::new(zero, Operator::Minus, n.arg().clone()).with_fail_on_overflow(true);
@@ -41,6 +53,16 @@ fn checked(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Transformed<
         }
         Ok(Transformed::no(e))
     })
+}
+
+/// `e + 0.0` for a double `e`: the same value, with -0.0 made 0.0.
+fn without_negative_zero(e: Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Arc<dyn PhysicalExpr>> {
+    let t = e.data_type(schema)?;
+    if !t.is_floating() {
+        return Ok(e);
+    }
+    let zero = Arc::new(Literal::new(ScalarValue::new_zero(&t)?));
+    Ok(Arc::new(BinaryExpr::new(e, Operator::Plus, zero)))
 }
 
 impl PhysicalOptimizerRule for CheckedArithmetic {

@@ -16,37 +16,46 @@ use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::{Aggregate, Cast, Expr, ExprSchemable, LogicalPlan};
+use datafusion::optimizer::analyzer::type_coercion::TypeCoercionRewriter;
 use datafusion::optimizer::AnalyzerRule;
 
 #[derive(Debug, Default)]
 pub struct ExactSums;
 
-/// The type `sum` or `avg` (`func`) adds `e` in, where DataFusion's own would overflow.
-/// AVG of a bigint already runs in DataFusion's own wide state.
-fn exact_sum_type(func: &str, e: &Expr, input: &LogicalPlan) -> Option<DataType> {
+/// The type `sum` or `avg` (`func`) adds `e` in, where DataFusion's own would overflow,
+/// with `e` as it is to be summed. AVG of a bigint already runs in DataFusion's own wide
+/// state.
+fn exact_sum_type(func: &str, e: &Expr, input: &LogicalPlan) -> Option<(DataType, Expr)> {
     let schema = input.schema();
     // This runs before type coercion (result types are described from its plan), where a
-    // CASE reports its first branch's type: `CASE .. THEN 0 ELSE amt END` seemed a bigint
-    // and was summed as numeric(38,0), its decimals cut. DataFusion's own sum type holds.
+    // CASE reports its first branch's type (`CASE .. THEN 0 ELSE amt END` seemed a bigint,
+    // and summed as numeric(38,0) lost its decimals). Its branches are made to meet as
+    // `wide_union` makes them, and its type is the one coercion gives it.
     let mut case = false;
     let _ = e.apply(|x| {
         case |= matches!(x, Expr::Case(_));
         Ok(if case { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
     });
-    if case {
-        return None;
-    }
+    let (e, t) = if case {
+        let e = e.clone().transform_up(|x| super::wide_union::widened_case(x, schema)).ok()?.data;
+        let coerced = e.clone().rewrite(&mut TypeCoercionRewriter::new(schema)).ok()?.data;
+        let t = coerced.get_type(schema).ok()?;
+        (e, t)
+    } else {
+        (e.clone(), e.get_type(schema).ok()?)
+    };
     // A bigint already summed as numeric(38,0): 10^19 rows could not overflow it.
-    if let Expr::Cast(c) = e {
+    if let Expr::Cast(c) = &e {
         if matches!(c.expr.get_type(schema).ok()?, DataType::Int64 | DataType::UInt64) {
             return None;
         }
     }
-    match (func, e.get_type(schema).ok()?) {
-        ("sum", DataType::Int64 | DataType::UInt64) => Some(DataType::Decimal128(38, 0)),
-        (_, DataType::Decimal128(p, s)) if p + 10 > DECIMAL128_MAX_PRECISION => Some(DataType::Decimal256(p, s)),
-        _ => None,
-    }
+    let to = match (func, t) {
+        ("sum", DataType::Int64 | DataType::UInt64) => DataType::Decimal128(38, 0),
+        (_, DataType::Decimal128(p, s)) if p + 10 > DECIMAL128_MAX_PRECISION => DataType::Decimal256(p, s),
+        _ => return None,
+    };
+    Some((to, e))
 }
 
 fn exact(agg: Aggregate) -> Result<Transformed<LogicalPlan>> {
@@ -54,9 +63,9 @@ fn exact(agg: Aggregate) -> Result<Transformed<LogicalPlan>> {
         Expr::AggregateFunction(AggregateFunction { func, params })
             if matches!(func.name(), "sum" | "avg") && params.args.len() == 1 =>
         {
-            let to = exact_sum_type(func.name(), &params.args[0], &agg.input)?;
+            let (to, arg) = exact_sum_type(func.name(), &params.args[0], &agg.input)?;
             let mut params = params.clone();
-            params.args[0] = Expr::Cast(Cast::new(Box::new(params.args[0].clone()), to));
+            params.args[0] = Expr::Cast(Cast::new(Box::new(arg), to));
             let name = e.schema_name().to_string();
             Some(Expr::AggregateFunction(AggregateFunction { func: func.clone(), params }).alias(name))
         }

@@ -193,10 +193,9 @@ impl Engine {
             .with_optimizer_rules(optimizer_rules(true))
             .with_query_planner(Arc::new(FederatedQueryPlanner::new()))
             .with_analyzer_rules(analyzer_rules())
-            .with_physical_optimizer_rules(filter_pushdown::physical_rules())
+            .with_physical_optimizer_rules(physical_rules())
             .with_physical_optimizer_rule(Arc::new(crate::connectors::ShowSentStatements))
             .with_physical_optimizer_rule(Arc::new(yielding::YieldingJoins))
-            .with_physical_optimizer_rule(Arc::new(checked_arithmetic::CheckedArithmetic))
             .with_default_features()
             .with_config(config)
             .with_runtime_env(self.runtime.clone())
@@ -332,6 +331,15 @@ fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + 
     rules.push(Arc::new(timezone::SessionTimeZone));
     rules.push(Arc::new(rounding_cast::OpaqueRoundingCasts));
     rules
+}
+
+/// DataFusion's physical rules, with checked arithmetic first: projection pushdown moves
+/// a projection's expressions into a Parquet scan (`projection=[bi * 2 as x]`), out of
+/// reach of a rule run later, and `bi * 2` wrapped to -2 there.
+fn physical_rules() -> Vec<Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>> {
+    std::iter::once(Arc::new(checked_arithmetic::CheckedArithmetic) as _)
+        .chain(filter_pushdown::physical_rules())
+        .collect()
 }
 
 /// DataFusion's rules with federation, then ours (which see only what stays local).

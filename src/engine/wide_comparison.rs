@@ -80,9 +80,29 @@ fn widened(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     }
 }
 
+/// A join whose key pairs need the wide type (INTERSECT and EXCEPT are planned as joins on
+/// every column, with keys no filter holds), with both keys of each such pair cast to it.
+fn widened_keys(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let LogicalPlan::Join(mut join) = plan else {
+        return Ok(Transformed::no(plan));
+    };
+    let mut changed = false;
+    for (l, r) in join.on.iter_mut() {
+        let types = (l.get_type(join.left.schema()), r.get_type(join.right.schema()));
+        let (Ok(lt), Ok(rt)) = types else { continue };
+        if let Some(t) = wide_common_type(&[lt, rt]) {
+            *l = cast(l.clone(), &t);
+            *r = cast(r.clone(), &t);
+            changed = true;
+        }
+    }
+    Ok(Transformed::new_transformed(LogicalPlan::Join(join), changed))
+}
+
 /// `plan` with every such comparison made in 256 bits; column names unchanged.
 pub fn widen(plan: LogicalPlan) -> Result<LogicalPlan> {
-    super::exact_arithmetic::rewrite_expressions(plan, &widened)
+    let plan = super::exact_arithmetic::rewrite_expressions(plan, &widened)?;
+    plan.transform_up_with_subqueries(widened_keys).map(|t| t.data)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! One type for decimals from several branches (CASE, coalesce, greatest, least) where
-//! it needs more than 38 digits, or mixes Decimal128 with Decimal256.
+//! One type for decimals from several branches (CASE, coalesce, greatest, least, the
+//! inputs of a UNION) where it needs more than 38 digits, or mixes Decimal128 with
+//! Decimal256.
 //!
 //! DataFusion finds no common type for Decimal256(76,1) and Decimal128(4,2) (it asks for
 //! 77 digits, past the cap, where two Decimal256 would be capped at 76): `coalesce(round(nv,
@@ -9,15 +10,17 @@
 //! Decimal256 of `wide_common_type` instead.
 
 use datafusion::arrow::datatypes::{DataType, FieldRef};
+use std::sync::Arc;
+
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{DFSchema, ExprSchema};
+use datafusion::common::{Column, DFSchema, ExprSchema};
 use datafusion::error::Result;
 use datafusion::logical_expr::interval_arithmetic::Interval;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::{
-    Cast, ColumnarValue, Documentation, Expr, ExprSchemable, LogicalPlan, ReturnFieldArgs, ScalarFunctionArgs,
-    ScalarUDF, ScalarUDFImpl, Signature,
+    Cast, ColumnarValue, Documentation, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, ReturnFieldArgs,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Union,
 };
 
 use super::wide_comparison::wide_common_type;
@@ -76,6 +79,9 @@ impl ScalarUDFImpl for WideUnion {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if self.inner.name() == "coalesce" {
+            return first_non_null(args);
+        }
         self.inner.invoke_with_args(args)
     }
 
@@ -104,12 +110,31 @@ impl ScalarUDFImpl for WideUnion {
     }
 }
 
+/// `coalesce` evaluated. DataFusion's is meant to be simplified into a CASE first and
+/// fails ("coalesce should have been simplified to case", XX000) in a plan the simplifier
+/// did not see again: a constant GROUP BY key written for a source's unparser
+/// (`connectors/unparse.rs`) whose aggregate then stayed in the engine.
+fn first_non_null(args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    use datafusion::arrow::compute::{is_not_null, kernels::zip::zip};
+    let rows = args.number_rows;
+    let mut values = args.args.into_iter();
+    let Some(first) = values.next() else {
+        return datafusion::common::exec_err!("coalesce takes at least one argument");
+    };
+    let mut out = first.into_array(rows)?;
+    for next in values {
+        let next = next.into_array(rows)?;
+        out = zip(&is_not_null(&out)?, &out, &next)?;
+    }
+    Ok(ColumnarValue::Array(out))
+}
+
 fn cast(e: Expr, t: &DataType) -> Expr {
     Expr::Cast(Cast::new(Box::new(e), t.clone()))
 }
 
 /// A CASE whose THEN and ELSE decimals need the wide type, with each branch cast to it.
-fn widened_case(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+pub(super) fn widened_case(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     let Expr::Case(mut case) = e else {
         return Ok(Transformed::no(e));
     };
@@ -128,9 +153,57 @@ fn widened_case(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     Ok(Transformed::yes(Expr::Case(case)))
 }
 
-/// `plan` with every such CASE made in the wide type; column names unchanged.
+/// A UNION whose inputs' decimals in one column need the wide type, with each input
+/// projected to it. DataFusion coerces a UNION's inputs only in the analyzer, where
+/// Decimal256(76, 1) and Decimal128(12, 2) had no common type (42601).
+fn widened_union(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let LogicalPlan::Union(union) = plan else {
+        return Ok(Transformed::no(plan));
+    };
+    let wide: Vec<Option<DataType>> = (0..union.schema.fields().len())
+        .map(|i| {
+            let types: Vec<DataType> = union.inputs.iter().map(|p| p.schema().field(i).data_type().clone()).collect();
+            union_type(&types)
+        })
+        .collect();
+    if wide.iter().all(Option::is_none) {
+        return Ok(Transformed::no(LogicalPlan::Union(union)));
+    }
+    let inputs = union
+        .inputs
+        .into_iter()
+        .map(|input| {
+            let exprs: Vec<Expr> = input
+                .schema()
+                .iter()
+                .zip(&wide)
+                .map(|((q, f), t)| {
+                    let col = Expr::Column(Column::from((q, f)));
+                    match t {
+                        Some(t) if f.data_type() != t => cast(col, t).alias_qualified(q.cloned(), f.name()),
+                        _ => col,
+                    }
+                })
+                .collect();
+            Ok(Arc::new(LogicalPlanBuilder::from(Arc::unwrap_or_clone(input)).project(exprs)?.build()?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Transformed::yes(LogicalPlan::Union(Union::try_new_with_loose_types(inputs)?)))
+}
+
+/// `plan` with every such CASE and UNION made in the wide type; column names unchanged.
 pub fn widen(plan: LogicalPlan) -> Result<LogicalPlan> {
-    super::exact_arithmetic::rewrite_expressions(plan, &widened_case)
+    let plan = super::exact_arithmetic::rewrite_expressions(plan, &widened_case)?;
+    let mut changed = false;
+    plan.transform_up_with_subqueries(|node| {
+        let node = widened_union(node)?;
+        changed |= node.transformed;
+        if changed && !node.transformed {
+            return Ok(Transformed::yes(node.data.recompute_schema()?));
+        }
+        Ok(node)
+    })
+    .map(|t| t.data)
 }
 
 #[cfg(test)]
@@ -148,5 +221,24 @@ mod tests {
         let f = udfs().remove(0);
         assert_eq!(f.coerce_types(&[w(76, 1), d(4, 2)]).unwrap(), vec![w(76, 2), w(76, 2)]);
         assert_eq!(f.coerce_types(&[d(12, 2), DataType::Int64]).unwrap(), vec![d(22, 2), d(22, 2)]);
+    }
+
+    #[test]
+    fn coalesce_runs_unsimplified() {
+        use datafusion::arrow::array::{Array, Int64Array};
+        use datafusion::arrow::datatypes::Field;
+        use datafusion::common::ScalarValue;
+        let values = |v: Vec<Option<i64>>| ColumnarValue::Array(std::sync::Arc::new(Int64Array::from(v)));
+        let field = std::sync::Arc::new(Field::new("x", DataType::Int64, true));
+        let args = ScalarFunctionArgs {
+            args: vec![values(vec![None, Some(2), None]), values(vec![Some(10), Some(20), None]), ColumnarValue::Scalar(ScalarValue::Int64(Some(7)))],
+            arg_fields: vec![field.clone(); 3],
+            number_rows: 3,
+            return_field: field,
+            config_options: Default::default(),
+        };
+        let ColumnarValue::Array(out) = udfs().remove(0).invoke_with_args(args).unwrap() else { panic!() };
+        let out = out.as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(out.iter().collect::<Vec<_>>(), vec![Some(10), Some(2), Some(7)]);
     }
 }

@@ -222,3 +222,26 @@ SELECT avg(CASE WHEN a1.f IS NULL THEN a1.d ELSE c2.nv END), sum(CASE WHEN a1.f 
 
 -- name: arithmetic over a sum widened to 256 bits (it was coerced for the sum's old Decimal128 type: "Invalid arithmetic operation: Decimal128(5, 2) * Decimal256", TPC-H q14's shape)
 SELECT 100.00 * sum(CASE WHEN a.id % 2 = 0 THEN a.d ELSE 0 END), sum(a.d) - 1, count(*) FROM {t_a} AS a;
+
+-- name: UNION ALL of an unconstrained numeric rounded and a numeric(12,2) (DataFusion's union type of Decimal256(76,1) and Decimal128(12,2) asks for 77 digits: 42601 "Incompatible inputs for Union")
+(SELECT round(c2.nv, 1) AS c1 FROM {t_c} AS c2) UNION ALL (SELECT a4.m AS c1 FROM {t_a} AS a4);
+
+-- name: UNION, INTERSECT and EXCEPT of numeric(30,10) and numeric(38,20) (the common type Decimal128(38,20) holds 18 integer digits)
+(SELECT a.d FROM {t_a} AS a) UNION (SELECT c.nv FROM {t_c} AS c);
+
+-- name: INTERSECT of decimals whose common type needs more than 38 digits (the join keys were compared in Decimal128(38,20))
+(SELECT a.d FROM {t_a} AS a) INTERSECT (SELECT c.nv FROM {t_c} AS c);
+
+-- name: EXCEPT of decimals whose common type needs more than 38 digits
+(SELECT round(c.nv, 1) FROM {t_c} AS c) EXCEPT (SELECT a.m FROM {t_a} AS a);
+
+-- name: a year no source calendar holds (DataFusion turns EXTRACT(YEAR ..) = 0 into a range from DATE '0000-01-01', which PostgreSQL and Redshift reject: 22008 on rs)
+SELECT sum(a.f), count(*) FROM {t_a} AS a WHERE 0 = CAST(EXTRACT(YEAR FROM a.dt) AS INTEGER) OR EXTRACT(YEAR FROM a.ts) = 10000 GROUP BY a.ts;
+
+-- name: a double product that is -0.0 orders equal to 0.0 (DataFusion's sort put -0.0 first: ORDER BY f * 0, id came back in another order)
+-- ordered: yes
+SELECT a.f * CAST(0 AS DOUBLE PRECISION) AS z, -(a.f * CAST(0 AS DOUBLE PRECISION)) AS nz, a.id FROM {t_a} AS a ORDER BY 1, 2, 3;
+
+-- name: sum and avg of a CASE of numeric(38,20) and an integer (kept in DataFusion's Decimal128(38,20) sum type: "Arithmetic Overflow in AvgAccumulator", XX000)
+SELECT avg(CASE WHEN c.w > 1 THEN c.nv ELSE 0 END), sum(CASE WHEN c.w > 1 THEN c.nv ELSE 0 END), sum(CASE WHEN c.w > 1 THEN 0 ELSE c.nv END) FROM {t_c} AS c;
+
