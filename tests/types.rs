@@ -238,6 +238,15 @@ async fn arithmetic_computed_by_a_parquet_scan_is_checked_too() {
         .await
         .expect_err("a wrapped product");
     assert_eq!(sqlstate(&err).0, "22003", "{err:?}");
+    // Group keys and aggregate arguments are computed by the aggregate itself.
+    for sql in [
+        "SELECT v * 9223372036854775807 AS g, count(*) FROM history.s.t GROUP BY 1",
+        "SELECT sum(v * 9223372036854775807) FROM history.s.t",
+        "SELECT DISTINCT -(v - 9223372036854775807 - 2) FROM history.s.t",
+    ] {
+        let err = c.simple_query(sql).await.err().unwrap_or_else(|| panic!("{sql}: answered"));
+        assert_eq!(sqlstate(&err).0, "22003", "{sql}: {err:?}");
+    }
     let ordered = rows(&c, "SELECT (CAST(id AS DOUBLE PRECISION) - 1.5) * 0.0 AS z, id FROM history.s.t ORDER BY z, id DESC").await;
     let ids: Vec<&str> = ordered.iter().map(|r| r[1].as_str()).collect();
     assert_eq!(ids, ["3", "2", "1", "0"], "-0.0 and 0.0 are one value in ORDER BY");

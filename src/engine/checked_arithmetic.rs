@@ -1,7 +1,9 @@
 //! Integer arithmetic that fails on overflow, as PostgreSQL's does (22003). DataFusion's
 //! `+ - *` wrap at the type's width unless told otherwise, and its negation always wraps:
 //! `-i` of a MySQL INT holding -2147483648 answered -2147483648 (the differential tester).
-//! Projections and filters get checked operators; a negation becomes `0 - x`, checked.
+//! Projections, filters and aggregates (their group keys and arguments: `GROUP BY -bi`
+//! and `var_samp(-bi)` answered where PostgreSQL raises) get checked operators; a
+//! negation becomes `0 - x`, checked.
 //!
 //! A double product, quotient, remainder or negation that is -0.0 becomes 0.0: PostgreSQL
 //! orders and compares -0 equal to 0, while DataFusion's sort puts -0.0 first (`ORDER BY
@@ -19,6 +21,7 @@ use datafusion::physical_expr::expressions::{BinaryExpr, Literal, NegativeExpr};
 use datafusion::physical_expr::projection::ProjectionExpr;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::aggregates::{AggregateExec, PhysicalGroupBy};
 use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::ExecutionPlan;
@@ -65,6 +68,31 @@ fn without_negative_zero(e: Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Ar
     Ok(Arc::new(BinaryExpr::new(e, Operator::Plus, zero)))
 }
 
+/// `a` with its group keys and aggregate arguments checked, if any changed.
+fn checked_aggregate(a: &AggregateExec) -> Result<Option<AggregateExec>> {
+    let schema = a.input().schema();
+    let mut changed = false;
+    let mut check = |e: &Arc<dyn PhysicalExpr>| -> Result<Arc<dyn PhysicalExpr>> {
+        let c = checked(e, &schema)?;
+        changed |= c.transformed;
+        Ok(c.data)
+    };
+    let g = a.group_expr();
+    let keys = g.expr().iter().map(|(e, name)| Ok((check(e)?, name.clone()))).collect::<Result<Vec<_>>>()?;
+    let group_by = PhysicalGroupBy::new(keys, g.null_expr().to_vec(), g.groups().to_vec(), g.has_grouping_set());
+    let mut aggregates = Vec::with_capacity(a.aggr_expr().len());
+    for f in a.aggr_expr() {
+        let args = f.expressions().iter().map(&mut check).collect::<Result<Vec<_>>>()?;
+        let order = f.order_bys().iter().map(|o| o.expr.clone()).collect();
+        aggregates.push(f.with_new_expressions(args, order).map_or_else(|| f.clone(), Arc::new));
+    }
+    if !changed {
+        return Ok(None);
+    }
+    let rebuilt = AggregateExec::try_new(*a.mode(), group_by, aggregates, a.filter_expr().to_vec(), a.input().clone(), a.input_schema())?;
+    Ok(Some(rebuilt.with_limit_options(a.limit_options())))
+}
+
 impl PhysicalOptimizerRule for CheckedArithmetic {
     fn name(&self) -> &str {
         "checked_arithmetic"
@@ -86,6 +114,10 @@ impl PhysicalOptimizerRule for CheckedArithmetic {
                     .collect::<Result<Vec<_>>>()?;
                 if changed {
                     return Ok(Transformed::yes(Arc::new(ProjectionExec::try_new(exprs, p.input().clone())?) as Arc<dyn ExecutionPlan>));
+                }
+            } else if let Some(a) = node.downcast_ref::<AggregateExec>() {
+                if let Some(rebuilt) = checked_aggregate(a)? {
+                    return Ok(Transformed::yes(Arc::new(rebuilt) as Arc<dyn ExecutionPlan>));
                 }
             } else if let Some(f) = node.downcast_ref::<FilterExec>() {
                 let c = checked(f.predicate(), &f.input().schema())?;

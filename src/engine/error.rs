@@ -169,6 +169,10 @@ pub fn classify(e: &DataFusionError) -> QueryError {
         DataFusionError::Execution(m) if m.contains("Divide by zero") => {
             QueryError::new(sqlstate::DIVISION_BY_ZERO, "division by zero")
         }
+        // A decimal AVG whose sum passes its type's digits (past 76).
+        DataFusionError::Execution(m) if m.starts_with("Arithmetic Overflow") => {
+            QueryError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, format!("numeric field overflow: {m}"))
+        }
         // `x.v` over a column that is not a composite (DataFusion reads it as a field access).
         DataFusionError::Execution(m) if m.starts_with("Cannot access field") => {
             QueryError::new(sqlstate::DATATYPE_MISMATCH, m.clone())

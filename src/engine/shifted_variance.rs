@@ -19,21 +19,51 @@ use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 
 use super::exact_variance::Statistic;
 
-/// The moments of the values seen, shifted by `shift`.
-#[derive(Debug, Clone, Copy, Default)]
+/// Deviations from the mean are kept below this, in units of `scale`: their squares, and
+/// 2^60 rows' worth of them, stay finite.
+const LIMIT: f64 = 3.121748550315992e144; // 2^480
+/// What `scale` grows by, a power of two: dividing by it is exact.
+const STEP: f64 = 1.157920892373162e77; // 2^256
+
+/// The moments of the values seen, shifted by `shift`, in units of `scale` (a power of
+/// two, grown while deviations would overflow their squares: the stddev of 1e165 and
+/// -1e-135 is 7e164, and was `inf`).
+#[derive(Debug, Clone, Copy)]
 struct Moments {
     count: u64,
     shift: f64,
+    scale: f64,
     mean: f64,
     m2: f64,
 }
 
+impl Default for Moments {
+    fn default() -> Self {
+        Moments { count: 0, shift: 0.0, scale: 1.0, mean: 0.0, m2: 0.0 }
+    }
+}
+
 impl Moments {
+    fn rescale_to(&mut self, scale: f64) {
+        let f = scale / self.scale;
+        self.mean /= f;
+        self.m2 = self.m2 / f / f;
+        self.scale = scale;
+    }
+
+    /// `d` (a value minus the shift) in units of a scale where its deviation fits.
+    fn scaled(&mut self, d: f64) -> f64 {
+        while (d / self.scale - self.mean).abs() > LIMIT && d.is_finite() {
+            self.rescale_to(self.scale * STEP);
+        }
+        d / self.scale
+    }
+
     fn update(&mut self, x: f64) {
         if self.count == 0 {
-            self.shift = x;
+            *self = Moments { shift: x, ..Moments::default() };
         }
-        let d = x - self.shift;
+        let d = self.scaled(x - self.shift);
         self.count += 1;
         let delta = d - self.mean;
         self.mean += delta / self.count as f64;
@@ -45,7 +75,7 @@ impl Moments {
             *self = Moments::default();
             return;
         }
-        let d = x - self.shift;
+        let d = self.scaled(x - self.shift);
         let count = self.count - 1;
         let delta = self.mean - d;
         let mean = self.mean + delta / count as f64;
@@ -55,7 +85,7 @@ impl Moments {
     }
 
     /// Chan's pairwise combination, with the other side re-shifted to this one's shift.
-    fn merge(&mut self, other: Moments) {
+    fn merge(&mut self, mut other: Moments) {
         if other.count == 0 {
             return;
         }
@@ -63,7 +93,12 @@ impl Moments {
             *self = other;
             return;
         }
-        let other_mean = (other.shift - self.shift) + other.mean;
+        let scale = self.scale.max(other.scale);
+        self.rescale_to(scale);
+        other.rescale_to(scale);
+        // The other's mean, from this one's shift, in this one's units.
+        let other_mean = self.scaled(other.shift - self.shift + other.mean * other.scale);
+        other.rescale_to(self.scale);
         let count = self.count + other.count;
         let delta = other_mean - self.mean;
         self.mean += delta * (other.count as f64 / count as f64);
@@ -79,7 +114,7 @@ impl Moments {
         };
         // Retracting can leave a rounding error below zero.
         let variance = (self.m2 / divisor).max(0.0);
-        Some(if statistic.sqrt { variance.sqrt() } else { variance })
+        Some(if statistic.sqrt { variance.sqrt() * self.scale } else { variance * self.scale * self.scale })
     }
 }
 
@@ -88,6 +123,7 @@ pub fn state_fields(name: &str) -> Vec<FieldRef> {
     vec![
         field("count", DataType::UInt64),
         field("shift", DataType::Float64),
+        field("scale", DataType::Float64),
         field("mean", DataType::Float64),
         field("m2", DataType::Float64),
     ]
@@ -95,17 +131,19 @@ pub fn state_fields(name: &str) -> Vec<FieldRef> {
 
 /// The states in `states` (as `state_fields` lays them out), row by row.
 fn state_rows(states: &[ArrayRef]) -> Result<impl Iterator<Item = Moments> + '_> {
-    let (Some(counts), Some(shifts), Some(means), Some(m2s)) = (
+    let (Some(counts), Some(shifts), Some(scales), Some(means), Some(m2s)) = (
         states[0].as_primitive_opt::<UInt64Type>(),
         states[1].as_primitive_opt::<Float64Type>(),
         states[2].as_primitive_opt::<Float64Type>(),
         states[3].as_primitive_opt::<Float64Type>(),
+        states[4].as_primitive_opt::<Float64Type>(),
     ) else {
         return datafusion::common::internal_err!("shifted variance: unexpected state types");
     };
     Ok((0..counts.len()).map(move |i| Moments {
         count: if counts.is_null(i) { 0 } else { counts.value(i) },
         shift: shifts.value(i),
+        scale: scales.value(i),
         mean: means.value(i),
         m2: m2s.value(i),
     }))
@@ -116,6 +154,7 @@ fn state_arrays(moments: &[Moments]) -> Vec<ArrayRef> {
     vec![
         Arc::new(UInt64Array::from_iter_values(moments.iter().map(|m| m.count))),
         f64s(|m| m.shift),
+        f64s(|m| m.scale),
         f64s(|m| m.mean),
         f64s(|m| m.m2),
     ]
@@ -160,6 +199,7 @@ impl Accumulator for ShiftedVariance {
         Ok(vec![
             ScalarValue::UInt64(Some(m.count)),
             ScalarValue::Float64(Some(m.shift)),
+            ScalarValue::Float64(Some(m.scale)),
             ScalarValue::Float64(Some(m.mean)),
             ScalarValue::Float64(Some(m.m2)),
         ])
@@ -292,5 +332,23 @@ mod tests {
         a.merge(b);
         let (x, y) = (one.value(Statistic { sample: true, sqrt: true }), a.value(Statistic { sample: true, sqrt: true }));
         assert!((x.unwrap() - y.unwrap()).abs() < 1e-12 * x.unwrap(), "{x:?} vs {y:?}");
+    }
+
+    #[test]
+    fn huge_deviations_do_not_overflow() {
+        // stddev_samp(1e165, -1e-135, 1e165 * 0.5): PostgreSQL's exact answer 5e164 (= sqrt(0.25e330)).
+        let values = [1e165, -1e-135, 5e164];
+        let mut m = Moments::default();
+        values.iter().for_each(|&x| m.update(x));
+        let sd = m.value(Statistic { sample: true, sqrt: true }).unwrap();
+        assert!((sd - 5e164).abs() < 1e-12 * 5e164, "{sd}");
+        let (mut a, mut b) = (Moments::default(), Moments::default());
+        a.update(values[1]);
+        values[..1].iter().chain(&values[2..]).for_each(|&x| b.update(x));
+        a.merge(b);
+        let merged = a.value(Statistic { sample: true, sqrt: true }).unwrap();
+        assert!((merged - 5e164).abs() < 1e-12 * 5e164, "{merged}");
+        // Past the largest double the variance is infinite, not an overflow of its parts.
+        assert_eq!(m.value(Statistic { sample: true, sqrt: false }), Some(f64::INFINITY));
     }
 }

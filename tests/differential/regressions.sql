@@ -245,3 +245,6 @@ SELECT a.f * CAST(0 AS DOUBLE PRECISION) AS z, -(a.f * CAST(0 AS DOUBLE PRECISIO
 -- name: sum and avg of a CASE of numeric(38,20) and an integer (kept in DataFusion's Decimal128(38,20) sum type: "Arithmetic Overflow in AvgAccumulator", XX000)
 SELECT avg(CASE WHEN c.w > 1 THEN c.nv ELSE 0 END), sum(CASE WHEN c.w > 1 THEN c.nv ELSE 0 END), sum(CASE WHEN c.w > 1 THEN 0 ELSE c.nv END) FROM {t_c} AS c;
 
+
+-- name: the stddev of doubles whose squared deviations pass the largest double (1e165 apart: fedsql said inf, the exact answer is 3.03e164)
+SELECT stddev_samp(a1.f * CAST(1e15 AS DOUBLE PRECISION)), var_pop(a1.f * CAST(1e-15 AS DOUBLE PRECISION)), stddev(a1.f) FROM {t_a} AS a1;
