@@ -68,8 +68,14 @@ fn without_negative_zero(e: Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Ar
     Ok(Arc::new(BinaryExpr::new(e, Operator::Plus, zero)))
 }
 
-/// `a` with its group keys and aggregate arguments checked, if any changed.
+/// `a` with its group keys and aggregate arguments checked, if any changed. Only an
+/// aggregate that reads rows computes them: a final one merges states, and its argument
+/// expressions still name the columns of the partial aggregate's input.
 fn checked_aggregate(a: &AggregateExec) -> Result<Option<AggregateExec>> {
+    use datafusion::physical_plan::aggregates::AggregateMode;
+    if !matches!(a.mode(), AggregateMode::Partial | AggregateMode::Single | AggregateMode::SinglePartitioned) {
+        return Ok(None);
+    }
     let schema = a.input().schema();
     let mut changed = false;
     let mut check = |e: &Arc<dyn PhysicalExpr>| -> Result<Arc<dyn PhysicalExpr>> {
