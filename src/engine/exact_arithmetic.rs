@@ -1,6 +1,7 @@
 //! Arithmetic answered as PostgreSQL answers it where DataFusion's types fall short
 //! (`ceil` and `floor`: `growing_rounding`):
 //!
+//! - `CAST(d AS int)` of a decimal rounds (`rounded_integer_cast`).
 //! - `round(d, n)` of a decimal (128 or 256 bits) is declared with scale n but produced with d's scale, and
 //!   then fails to compare (`Decimal128(12, 1) < Decimal128(13, 2)`). A cast to scale n
 //!   rounds half away from zero, as PostgreSQL's `round` does, and is what it declares.
@@ -24,7 +25,30 @@ fn typed_already(e: &Expr) -> bool {
     }
 }
 
+/// `CAST(d AS int)` of a decimal with fractional digits, rounded first as PostgreSQL
+/// rounds it (half away from zero: 10.50 is 11). DataFusion truncates (10), and its
+/// simplifier then read `CAST(m AS INT) = 3` as `m = 3` (no row of 3.33 matched). The
+/// rounding is a cast to scale 0, which `rounding_cast` keeps opaque.
+fn rounded_integer_cast(e: &Expr, schema: &DFSchema) -> Option<Expr> {
+    let Expr::Cast(Cast { expr, field }) = e else {
+        return None;
+    };
+    if !field.data_type().is_integer() {
+        return None;
+    }
+    let whole = match expr.get_type(schema).ok()? {
+        DataType::Decimal128(p, s) if s > 0 => DataType::Decimal128((p - s as u8 + 1).min(DECIMAL128_MAX_PRECISION), 0),
+        DataType::Decimal256(p, s) if s > 0 => DataType::Decimal256((p - s as u8 + 1).min(DECIMAL256_MAX_PRECISION), 0),
+        _ => return None,
+    };
+    let rounded = Expr::Cast(Cast::new(expr.clone(), whole));
+    Some(Expr::Cast(Cast::new_from_field(Box::new(rounded), field.clone())))
+}
+
 fn widened(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    if let Some(rounded) = rounded_integer_cast(&e, schema) {
+        return Ok(Transformed::yes(rounded));
+    }
     let Expr::ScalarFunction(ScalarFunction { func, args }) = e else {
         return Ok(Transformed::no(e));
     };

@@ -333,11 +333,13 @@ fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + 
     rules
 }
 
-/// DataFusion's physical rules, with checked arithmetic first: projection pushdown moves
-/// a projection's expressions into a Parquet scan (`projection=[bi * 2 as x]`), out of
-/// reach of a rule run later, and `bi * 2` wrapped to -2 there.
+/// DataFusion's physical rules, with ours first: projection pushdown moves a projection's
+/// expressions into a Parquet scan (`projection=[bi * 2 as x]`), out of reach of a rule
+/// run later (`bi * 2` wrapped to -2 there), and the ordering rules must not see lossy
+/// casts in filters (`rounding_cast`).
 fn physical_rules() -> Vec<Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>> {
-    std::iter::once(Arc::new(checked_arithmetic::CheckedArithmetic) as _)
+    [Arc::new(checked_arithmetic::CheckedArithmetic) as _, Arc::new(rounding_cast::OpaqueFilterCasts) as _]
+        .into_iter()
         .chain(filter_pushdown::physical_rules())
         .collect()
 }

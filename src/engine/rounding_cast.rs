@@ -92,3 +92,97 @@ impl AnalyzerRule for OpaqueRoundingCasts {
         super::exact_arithmetic::rewrite_expressions(plan, &|e, schema| opaque(e, schema, &rounding))
     }
 }
+
+/// A lossy cast in a filter, evaluated as it is but telling the physical optimizer
+/// nothing of its ordering. DataFusion took `CAST(ts AS DATE) = d` for a filter that
+/// leaves `ts` constant and dropped the sort of `ORDER BY ts` above it (rows of one day
+/// came back in file order).
+#[derive(Debug, Hash, Eq)]
+struct OpaqueCast(Arc<dyn datafusion::physical_expr::PhysicalExpr>);
+
+impl PartialEq for OpaqueCast {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_ref() == other.0.as_ref()
+    }
+}
+
+impl std::fmt::Display for OpaqueCast {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl datafusion::physical_expr::PhysicalExpr for OpaqueCast {
+    fn data_type(&self, schema: &datafusion::arrow::datatypes::Schema) -> Result<DataType> {
+        self.0.data_type(schema)
+    }
+    fn nullable(&self, schema: &datafusion::arrow::datatypes::Schema) -> Result<bool> {
+        self.0.nullable(schema)
+    }
+    fn evaluate(&self, batch: &datafusion::arrow::record_batch::RecordBatch) -> Result<ColumnarValue> {
+        self.0.evaluate(batch)
+    }
+    fn children(&self) -> Vec<&Arc<dyn datafusion::physical_expr::PhysicalExpr>> {
+        vec![&self.0]
+    }
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn datafusion::physical_expr::PhysicalExpr>>,
+    ) -> Result<Arc<dyn datafusion::physical_expr::PhysicalExpr>> {
+        Ok(Arc::new(OpaqueCast(children[0].clone())))
+    }
+    fn fmt_sql(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt_sql(f)
+    }
+}
+
+/// Whether a cast from `from` to `to` is monotonic but may map distinct values to one.
+fn lossy_monotonic(from: &DataType, to: &DataType) -> bool {
+    let family = (from.is_numeric() && to.is_numeric()) || (from.is_temporal() && to.is_temporal());
+    family && !datafusion::physical_expr::expressions::CastExpr::check_bigger_cast(to, from)
+}
+
+/// Filters whose lossy casts are wrapped in `OpaqueCast`; runs before the rules that
+/// reason about orderings.
+#[derive(Debug)]
+pub struct OpaqueFilterCasts;
+
+impl datafusion::physical_optimizer::PhysicalOptimizerRule for OpaqueFilterCasts {
+    fn name(&self) -> &str {
+        "fedsql_opaque_filter_casts"
+    }
+
+    fn optimize(
+        &self,
+        plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        use datafusion::common::tree_node::TreeNode;
+        use datafusion::physical_expr::expressions::CastExpr;
+        use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
+        plan.transform_up(|node| {
+            let Some(f) = node.downcast_ref::<FilterExec>() else {
+                return Ok(Transformed::no(node));
+            };
+            let schema = f.input().schema();
+            let predicate = f.predicate().clone().transform_up(|e| {
+                if let Some(c) = e.downcast_ref::<CastExpr>() {
+                    if lossy_monotonic(&c.expr().data_type(&schema)?, c.cast_type()) {
+                        return Ok(Transformed::yes(Arc::new(OpaqueCast(e.clone())) as _));
+                    }
+                }
+                Ok(Transformed::no(e))
+            })?;
+            if !predicate.transformed {
+                return Ok(Transformed::no(node));
+            }
+            let rebuilt = FilterExecBuilder::from(f).with_predicate(predicate.data).build()?;
+            Ok(Transformed::yes(Arc::new(rebuilt) as _))
+        })
+        .map(|t| t.data)
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
