@@ -28,6 +28,7 @@ mod pg_view;
 mod rounding_cast;
 pub mod snapshots;
 mod timezone;
+mod topk;
 mod yielding;
 
 use std::sync::Arc;
@@ -196,6 +197,7 @@ impl Engine {
             .with_physical_optimizer_rules(physical_rules())
             .with_physical_optimizer_rule(Arc::new(crate::connectors::ShowSentStatements))
             .with_physical_optimizer_rule(Arc::new(yielding::YieldingJoins))
+            .with_physical_optimizer_rule(Arc::new(topk::FullTopKKeys))
             .with_default_features()
             .with_config(config)
             .with_runtime_env(self.runtime.clone())

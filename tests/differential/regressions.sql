@@ -258,3 +258,7 @@ SELECT count(*), sum(a.m) FROM {t_a} AS a WHERE abs(a.m) < 1000 AND (CAST(a.m AS
 -- name: ORDER BY a timestamp filtered by its day (DataFusion took CAST(ts AS DATE) = d for a filter that leaves ts constant and dropped the sort: one day's rows came back in file order)
 -- ordered: yes
 SELECT a1.ts, a1.id FROM {t_a} AS a1 WHERE CAST(a1.ts AS DATE) = DATE '2024-03-01' OR CAST(a1.ts AS DATE) BETWEEN DATE '2024-03-05' AND DATE '2024-03-05' ORDER BY 1 DESC NULLS LAST, 2;
+
+-- name: ORDER BY .. LIMIT over a UNION whose branches hold different constants in the first key (a TopK per partition sorted without the key constant in it, and its shared threshold rejected the other branch's rows: which row came back depended on which partition ran first)
+-- ordered: yes
+(SELECT CAST(TIMESTAMP '2024-03-05 00:00:00' AS DATE) AS c1, CAST(3.141592653589793 AS DOUBLE PRECISION) AS c2, a1.f AS c3, TIMESTAMP '2024-03-10 12:30:00' AS c4 FROM {t_a} AS a1 INNER JOIN (SELECT c2.w AS w FROM {t_c} AS c2) AS q3 ON a1.bi = q3.w) UNION ALL (SELECT a4.dt AS c1, CAST(0.1 AS DOUBLE PRECISION) AS c2, a4.f AS c3, a4.ts AS c4 FROM {t_a} AS a4) ORDER BY 2 DESC NULLS FIRST, 4 DESC NULLS LAST, 1 DESC NULLS LAST, 3 DESC NULLS FIRST LIMIT 1;
