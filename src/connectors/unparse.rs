@@ -2,8 +2,10 @@
 //!
 //! Decorrelated subqueries group by a constant (`true AS __always_true`); PostgreSQL
 //! rejects `GROUP BY true` ("non-integer constant in GROUP BY") and MySQL would read a
-//! number there as a column position. `coalesce(true, true)` is the same constant as an
-//! expression, which both group by as DataFusion does.
+//! number there as a column position. `CASE WHEN true THEN true END` is the same constant
+//! as an expression, which both group by as DataFusion does, and which the engine can
+//! still run where the aggregate stays local (DataFusion's `coalesce` cannot: it expects
+//! to be simplified first, and failed XX000 there).
 //!
 //! `push_down_filter` moves a filter below a `SubqueryAlias`, renaming its columns to the
 //! inner relation's (`t.id` becomes `sales.id`). Over a derived table (a LIMIT, an
@@ -25,8 +27,7 @@ use std::sync::Arc;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema};
 use datafusion::error::Result;
-use datafusion::functions::expr_fn::coalesce;
-use datafusion::logical_expr::{Aggregate, Expr, FetchType, Filter, LogicalPlan, Projection, SkipType, SubqueryAlias};
+use datafusion::logical_expr::{lit, Aggregate, Case, Expr, FetchType, Filter, LogicalPlan, Projection, SkipType, SubqueryAlias};
 
 /// Whether the unparser writes `plan` as a derived table rather than a plain `FROM table`.
 fn derived(plan: &LogicalPlan) -> bool {
@@ -291,7 +292,7 @@ fn constant_group_keys_as_expressions(node: LogicalPlan) -> Result<Transformed<L
             }
             let value = e.clone().unalias();
             let (q, f) = agg.schema.qualified_field(i);
-            coalesce(vec![value.clone(), value]).alias_qualified(q.cloned(), f.name())
+            Expr::Case(Case::new(None, vec![(Box::new(lit(true)), Box::new(value))], None)).alias_qualified(q.cloned(), f.name())
         })
         .collect();
     let keyed = Aggregate::try_new(agg.input.clone(), keys, agg.aggr_expr.clone())?;

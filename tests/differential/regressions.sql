@@ -262,3 +262,7 @@ SELECT a1.ts, a1.id FROM {t_a} AS a1 WHERE CAST(a1.ts AS DATE) = DATE '2024-03-0
 -- name: ORDER BY .. LIMIT over a UNION whose branches hold different constants in the first key (a TopK per partition sorted without the key constant in it, and its shared threshold rejected the other branch's rows: which row came back depended on which partition ran first)
 -- ordered: yes
 (SELECT CAST(TIMESTAMP '2024-03-05 00:00:00' AS DATE) AS c1, CAST(3.141592653589793 AS DOUBLE PRECISION) AS c2, a1.f AS c3, TIMESTAMP '2024-03-10 12:30:00' AS c4 FROM {t_a} AS a1 INNER JOIN (SELECT c2.w AS w FROM {t_c} AS c2) AS q3 ON a1.bi = q3.w) UNION ALL (SELECT a4.dt AS c1, CAST(0.1 AS DOUBLE PRECISION) AS c2, a4.f AS c3, a4.ts AS c4 FROM {t_a} AS a4) ORDER BY 2 DESC NULLS FIRST, 4 DESC NULLS LAST, 1 DESC NULLS LAST, 3 DESC NULLS FIRST LIMIT 1;
+
+-- name: a constant GROUP BY key over a MySQL text filter (the key was written for the unparser as coalesce(k, k); the text filter kept the aggregate local, where DataFusion's coalesce fails "should have been simplified to case", XX000)
+-- targets: my
+SELECT sum(CAST(a1.bi AS DOUBLE PRECISION)), min(a1.u), avg(a1.m) FROM {t_a} AS a1 WHERE a1.s2 LIKE '%''%' OR a1.s LIKE 'b%' GROUP BY DATE '2023-12-31';
