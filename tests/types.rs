@@ -42,6 +42,7 @@ async fn mysql_types_arrive_exact() {
           '{\"k\": [1, \"둘\"]}', NULL, 0.1, 7),
           (2, -0.000000000000000000000000000001, -0.01, 0, '1999-12-31 00:00:00', NULL, NULL, NULL, NULL, 5, NULL, NULL);");
     mysql(Some(&my.name), r"CREATE TABLE s (id INT, v VARCHAR(20)); INSERT INTO s VALUES (1, 'a\b'), (2, 'it''s'), (3, 'a_b'), (4, 'axb');");
+    mysql(Some(&my.name), "CREATE TABLE w (nv DECIMAL(38,20)); INSERT INTO w VALUES (-123456789012345678.12345678901234567890), (1.5);");
     let cats = Catalogs::new().mysql("live", &my.name);
     let server = Server::start(&cats);
     let c = server.client().await;
@@ -71,6 +72,13 @@ async fn mysql_types_arrive_exact() {
     let sums = rows(&c, &format!("SELECT sum(big), sum(fee), min(big) FROM {t}")).await;
     let want = mysql(Some(&my.name), "SELECT sum(big), sum(fee), min(big) FROM t");
     assert_eq!(sums, want);
+    // A product past the 38 digits the engine's decimal type holds is computed here and
+    // fails cleanly; sent to MySQL, its exact 40-digit answer failed the provider's
+    // conversion (XX000). One within 38 digits is still sent and exact.
+    let w = format!("live.{}.w", my.name);
+    let err = c.simple_query(&format!("SELECT nv * -1.25 FROM {w}")).await.unwrap_err();
+    assert_eq!(sqlstate(&err).0, "22003", "{err:?}");
+    assert_eq!(rows(&c, &format!("SELECT fee * -1.25 FROM {t} ORDER BY id")).await, [["-1543209862.6500"], ["0.0125"]]);
     // The binary protocol carries the same exact numerics.
     let row = c.query_one(&format!("SELECT big, fee FROM {t} WHERE id = 1"), &[]).await.unwrap();
     assert_eq!(row.get::<_, Numeric>(0).0, "12345678901234567890123456789012345.123456789012345678901234567891");

@@ -52,6 +52,24 @@ fn integer_typed(e: &Expr, schema: &DFSchema) -> bool {
     e.get_type(schema).map(|t| t.is_integer()).unwrap_or(true)
 }
 
+/// Whether decimal `+ - *` needs more than the 38 digits DataFusion caps its type at.
+/// MySQL computes it exactly (65 digits) and the provider cannot fit its answer into
+/// the capped type: "Cannot represent BigDecimal as i128", with no typed cause left.
+fn decimal_past_38(left: &Expr, op: Operator, right: &Expr, schema: &DFSchema) -> bool {
+    let digits = |e: &Expr| match e.get_type(schema) {
+        Ok(DataType::Decimal128(p, s) | DataType::Decimal256(p, s)) => Some((p as i16, s as i16)),
+        _ => None,
+    };
+    let (Some((p1, s1)), Some((p2, s2))) = (digits(left), digits(right)) else {
+        return false;
+    };
+    let needed = match op {
+        Operator::Multiply => p1 + p2 + 1,
+        _ => s1.max(s2) + (p1 - s1).max(p2 - s2) + 1,
+    };
+    needed > 38
+}
+
 fn string_typed(e: &Expr, schema: &DFSchema) -> bool {
     e.get_type(schema).map(|t| is_string(&t)).unwrap_or(true)
 }
@@ -128,6 +146,11 @@ fn expr_pushable(expr: &Expr, schema: &DFSchema, dialect: SourceDialect) -> bool
                 false
             }
             Expr::Negative(e) if dialect == SourceDialect::MySql && integer_typed(e, schema) => false,
+            Expr::BinaryExpr(BinaryExpr { left, op: op @ (Operator::Plus | Operator::Minus | Operator::Multiply), right })
+                if dialect == SourceDialect::MySql && decimal_past_38(left, *op, right, schema) =>
+            {
+                false
+            }
             Expr::BinaryExpr(BinaryExpr { left, op, right })
                 if op.supports_propagation()
                     && (string_typed(left, schema) || string_typed(right, schema)) =>

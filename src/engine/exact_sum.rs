@@ -44,9 +44,12 @@ fn exact_sum_type(func: &str, e: &Expr, input: &LogicalPlan) -> Option<(DataType
     } else {
         (e.clone(), e.get_type(schema).ok()?)
     };
-    // A bigint already summed as numeric(38,0): 10^19 rows could not overflow it.
+    // A bigint already summed as numeric(38,0): 10^19 rows could not overflow it. A cast
+    // to anything else (`sum(CAST(bi AS BIGINT))`) is summed like any other bigint.
     if let Expr::Cast(c) = &e {
-        if matches!(c.expr.get_type(schema).ok()?, DataType::Int64 | DataType::UInt64) {
+        if matches!(c.expr.get_type(schema).ok()?, DataType::Int64 | DataType::UInt64)
+            && c.field.data_type() == &DataType::Decimal128(38, 0)
+        {
             return None;
         }
     }

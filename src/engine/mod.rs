@@ -411,6 +411,8 @@ fn described_as_executed(state: &SessionState, plan: LogicalPlan) -> datafusion:
         plan,
         LogicalPlan::Projection(_) | LogicalPlan::Union(_) | LogicalPlan::Sort(_) | LogicalPlan::Limit(_)
             | LogicalPlan::Aggregate(_) | LogicalPlan::Distinct(_) | LogicalPlan::Filter(_) | LogicalPlan::Window(_)
+            // INTERSECT and EXCEPT are planned as semi and anti joins.
+            | LogicalPlan::Join(_) | LogicalPlan::SubqueryAlias(_) | LogicalPlan::Values(_)
     );
     if !query {
         return Ok(plan);

@@ -266,3 +266,15 @@ SELECT a1.ts, a1.id FROM {t_a} AS a1 WHERE CAST(a1.ts AS DATE) = DATE '2024-03-0
 -- name: a constant GROUP BY key over a MySQL text filter (the key was written for the unparser as coalesce(k, k); the text filter kept the aggregate local, where DataFusion's coalesce fails "should have been simplified to case", XX000)
 -- targets: my
 SELECT sum(CAST(a1.bi AS DOUBLE PRECISION)), min(a1.u), avg(a1.m) FROM {t_a} AS a1 WHERE a1.s2 LIKE '%''%' OR a1.s LIKE 'b%' GROUP BY DATE '2023-12-31';
+
+-- name: a user's cast of a bigint to bigint is summed as any bigint (the rule took it for its own numeric widening: the sum wrapped to -9223365036854777558 where PostgreSQL says -27670109110564329174)
+SELECT sum(CAST(a1.bi AS BIGINT)) FROM {t_a} AS a1 GROUP BY CAST(2024 AS INTEGER);
+
+-- name: the same sum over the whole table
+SELECT sum(CAST(a1.bi AS BIGINT)), count(*) FROM {t_a} AS a1;
+
+-- name: a top-level EXCEPT of a CASE that widens int4 to int8 (described in its pre-coercion type: "column types must match schema types, expected Int32 but found Int64", XX000)
+(SELECT CASE WHEN b.amt > 1 THEN b.id ELSE CAST(3 AS BIGINT) END AS k FROM {t_b} AS b) EXCEPT (SELECT CAST(2024 AS INTEGER) FROM {t_a} AS a);
+
+-- name: a top-level INTERSECT of the same
+(SELECT CASE WHEN b.amt > 1 THEN b.id ELSE CAST(3 AS BIGINT) END AS k FROM {t_b} AS b) INTERSECT (SELECT a.i FROM {t_a} AS a);
