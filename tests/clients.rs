@@ -1,5 +1,5 @@
 //! Real client drivers against fedsql: psycopg2, psycopg 3, SQLAlchemy, asyncpg
-//! (tests/clients/python_clients.py), node-postgres (node_clients.js) and pgjdbc
+//! (tests/clients/python_clients.py), pgcli's completion refresher (pgcli_completion.py), node-postgres (node_clients.js) and pgjdbc
 //! (JdbcClient.java, and DBeaver's own catalog queries in DbeaverBrowse.java). Each program checks answers, types and catalogs itself; this file
 //! builds the sources, serves them, and runs it. `scripts/client-drivers` installs the
 //! drivers (scripts/test runs it first).
@@ -61,6 +61,14 @@ async fn python_drivers() {
     let f = fixture().await;
     let script = fixture_dir().join("python_clients.py");
     run("python clients", Command::new(d.join("venv/bin/python")).arg(script), &f);
+}
+
+#[tokio::test]
+async fn pgcli_completion() {
+    let d = drivers();
+    let f = fixture().await;
+    let script = fixture_dir().join("pgcli_completion.py");
+    run("pgcli", Command::new(d.join("venv/bin/python")).arg(script), &f);
 }
 
 #[tokio::test]

@@ -122,6 +122,20 @@ fn zeros_past_scale_dropped(texts: &ArrayRef, scale: i8) -> ArrayRef {
     Arc::new(trimmed)
 }
 
+/// A double that is -0.0 at the source (PostgreSQL's `-1.5 * 0`) arrives as 0.0, as the
+/// engine's own arithmetic gives it (`checked_arithmetic`): PostgreSQL orders -0 equal
+/// to 0, while DataFusion's sort puts it first (a cross-source UNION came back out of
+/// order). Adding 0.0 leaves every other value as it is.
+fn positive_zeros(c: &ArrayRef) -> DfResult<ArrayRef> {
+    use datafusion::arrow::array::{Float32Array, Float64Array};
+    use datafusion::arrow::compute::kernels::numeric::add;
+    Ok(match c.data_type() {
+        DataType::Float64 => add(c, &Float64Array::new_scalar(0.0))?,
+        DataType::Float32 => add(c, &Float32Array::new_scalar(0.0))?,
+        _ => c.clone(),
+    })
+}
+
 fn source_error(catalog: &str, e: DataFusionError) -> DataFusionError {
     let catalog = catalog.to_string();
     DataFusionError::External(Box::new(match source_answer(&e) {
@@ -244,6 +258,7 @@ impl SQLExecutor for DialectExecutor {
                 .iter()
                 .zip(target.fields())
                 .map(|(c, f)| {
+                    let c = &positive_zeros(c)?;
                     if c.data_type() == f.data_type() {
                         return Ok(c.clone());
                     }
@@ -329,27 +344,63 @@ impl TableProvider for SourceTable {
     }
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        // DataFusion's simplifier rewrites a scan's filters after the scan took them:
+        // `EXTRACT(YEAR FROM d) BETWEEN -42 AND 7` became `d >= DATE '-0042-01-01'`,
+        // which no source calendar holds. A filter no longer sendable runs here.
+        let (sent, kept): (Vec<Expr>, Vec<Expr>) = filters.iter().cloned().partition(|f| {
+            scan_filter(f, TableProviderFilterPushDown::Exact, &self.schema, self.dialect)
+                != TableProviderFilterPushDown::Unsupported
+        });
+        let all: Vec<usize> = (0..self.schema.fields().len()).collect();
+        let wanted = projection.cloned().unwrap_or(all);
+        let mut read = wanted.clone();
+        for c in kept.iter().flat_map(|f| f.column_refs()) {
+            if let Ok(i) = self.schema.index_of(&c.name) {
+                if !read.contains(&i) {
+                    read.push(i);
+                }
+            }
+        }
         // A read for its row count alone still names a column: no source takes `SELECT FROM`.
-        let count_only = projection.is_some_and(|p| p.is_empty());
-        let projection = if count_only { Some(vec![0]) } else { projection.cloned() };
+        let count_only = read.is_empty();
+        if count_only {
+            read.push(0);
+        }
         let source = provider_as_source(Arc::new(FederatedTableProviderAdaptor::new(self.source.clone())));
-        let mut plan = LogicalPlanBuilder::scan_with_filters(self.table_ref.clone(), source, projection, filters.to_vec())?;
-        if limit.is_some() {
+        let mut plan = LogicalPlanBuilder::scan_with_filters(self.table_ref.clone(), source, Some(read.clone()), sent)?;
+        if limit.is_some() && kept.is_empty() {
             plan = plan.limit(0, limit)?;
         }
         let plan = plan.build()?;
         let statistics = Statistics::new_unknown(plan.schema().as_arrow());
-        let read: Arc<dyn ExecutionPlan> =
+        let df_schema = plan.schema().clone();
+        let mut exec: Arc<dyn ExecutionPlan> =
             Arc::new(SealedScanExec::new(Arc::new(VirtualExecutionPlan::new(plan, self.executor.clone(), statistics))));
-        if count_only {
-            return Ok(Arc::new(ProjectionExec::try_new(Vec::<ProjectionExpr>::new(), read)?));
+        if let Some(predicate) = datafusion::logical_expr::utils::conjunction(kept) {
+            let predicate = state.create_physical_expr(predicate, &df_schema)?;
+            exec = Arc::new(datafusion::physical_plan::filter::FilterExec::try_new(predicate, exec)?);
+            if let Some(n) = limit {
+                exec = Arc::new(datafusion::physical_plan::limit::LocalLimitExec::new(exec, n));
+            }
         }
-        Ok(read)
+        if read == wanted {
+            return Ok(exec);
+        }
+        let columns = wanted
+            .iter()
+            .map(|i| {
+                let position = read.iter().position(|r| r == i).expect("read holds every wanted column");
+                let name = self.schema.field(*i).name();
+                let column = datafusion::physical_expr::expressions::Column::new(name, position);
+                ProjectionExpr::new(Arc::new(column) as Arc<dyn PhysicalExpr>, name.clone())
+            })
+            .collect::<Vec<_>>();
+        Ok(Arc::new(ProjectionExec::try_new(columns, exec)?))
     }
 }
 

@@ -21,6 +21,7 @@ mod wide_union;
 mod growing_rounding;
 mod shifted_variance;
 mod null_aware_in;
+mod outer_join_constants;
 pub mod error;
 pub mod guard;
 pub mod like_escape;
@@ -47,7 +48,7 @@ use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_federation::FederatedQueryPlanner;
 
 pub use catalog::{SourceCatalog, Status};
-pub use pg_view::{EXPANDARRAY, REGCLASS_NAME, SINGLE_ROW, SUBSCRIPTS};
+pub use pg_view::{EXPANDARRAY, REGCLASS_NAME, REGTYPES_NAME, REGTYPE_NAME, SINGLE_ROW, SUBSCRIPTS};
 use catalog::SourceCatalogProvider;
 
 pub use access::Access;
@@ -338,9 +339,13 @@ fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + 
 /// DataFusion's physical rules, with ours first: projection pushdown moves a projection's
 /// expressions into a Parquet scan (`projection=[bi * 2 as x]`), out of reach of a rule
 /// run later (`bi * 2` wrapped to -2 there), and the ordering rules must not see lossy
-/// casts in filters (`rounding_cast`).
+/// casts in filters (`rounding_cast`) nor an outer join's null-supplying constants.
 fn physical_rules() -> Vec<Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>> {
-    [Arc::new(checked_arithmetic::CheckedArithmetic) as _, Arc::new(rounding_cast::OpaqueFilterCasts) as _]
+    [
+        Arc::new(checked_arithmetic::CheckedArithmetic) as _,
+        Arc::new(rounding_cast::OpaqueFilterCasts) as _,
+        Arc::new(outer_join_constants::OuterJoinConstants) as _,
+    ]
         .into_iter()
         .chain(filter_pushdown::physical_rules())
         .collect()

@@ -10,13 +10,13 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, SelectItem,
-    SetExpr, Statement, Value,
+    visit_expressions_mut, ArrayElemTypeDef, BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, SelectItem, SetExpr, Statement, Value,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use crate::engine::REGCLASS_NAME;
+use crate::engine::{REGCLASS_NAME, REGTYPES_NAME, REGTYPE_NAME};
 
 /// `schema` and `table` when `e` is `format('%I.%I', schema, table)`.
 fn qualified_name_parts(e: &Expr) -> Option<(&Expr, &Expr)> {
@@ -138,10 +138,25 @@ fn proc_lookup_name(e: &Expr) -> Option<String> {
     }
 }
 
-/// Whether `t` names the regclass type, qualified or not.
-fn is_regclass(t: &DataType) -> bool {
+/// The function that prints an OID of type `t` by name, for `regclass` and `regtype`
+/// (qualified or not).
+fn name_function(t: &DataType) -> Option<&'static str> {
     let name = t.to_string().to_ascii_lowercase();
-    name.strip_prefix("pg_catalog.").unwrap_or(&name) == "regclass"
+    match name.strip_prefix("pg_catalog.").unwrap_or(&name) {
+        "regclass" => Some(REGCLASS_NAME),
+        "regtype" => Some(REGTYPE_NAME),
+        _ => None,
+    }
+}
+
+/// Whether `t` is `regtype[]`.
+fn is_regtype_array(t: &DataType) -> bool {
+    match t {
+        DataType::Array(ArrayElemTypeDef::SquareBracket(inner, _) | ArrayElemTypeDef::AngleBracket(inner)) => {
+            name_function(inner) == Some(REGTYPE_NAME)
+        }
+        _ => false,
+    }
 }
 
 fn is_text(t: &DataType) -> bool {
@@ -151,20 +166,33 @@ fn is_text(t: &DataType) -> bool {
         || name == "text"
 }
 
-/// The operand of `CAST(e AS regclass)` when `e` is an OID, not a name to resolve.
-fn shown_oid(e: &Expr) -> Option<&Expr> {
+/// The operand of `CAST(e AS regclass)` (or `regtype`) when `e` is an OID, not a name
+/// to resolve, and the function that prints it.
+fn shown_oid(e: &Expr) -> Option<(&Expr, &'static str)> {
     let Expr::Cast { expr, data_type, .. } = e else { return None };
     let literal_name = matches!(expr.as_ref(), Expr::Value(v)
         if matches!(v.value, Value::SingleQuotedString(_) | Value::Placeholder(_)));
-    (is_regclass(data_type) && !literal_name).then_some(expr.as_ref())
+    if literal_name {
+        return None;
+    }
+    name_function(data_type).map(|f| (expr.as_ref(), f))
 }
 
-fn name_of(oid: &Expr) -> Expr {
-    let call = format!("{REGCLASS_NAME}({oid})");
-    Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(&call)
-        .and_then(|mut p| p.parse_expr())
-        .unwrap_or_else(|_| oid.clone())
+fn call(function: &str, arg: &Expr) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(function)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(arg.clone()))],
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
 }
 
 /// Result columns that are bare regclass casts show names.
@@ -174,18 +202,19 @@ fn name_result_columns(body: &mut SetExpr) {
             for item in &mut select.projection {
                 match item {
                     SelectItem::UnnamedExpr(e) => {
-                        let Some(oid) = shown_oid(e) else { continue };
-                        // PostgreSQL names the column after the cast's operand.
+                        let Some((oid, function)) = shown_oid(e) else { continue };
+                        // PostgreSQL names the column after the cast's operand, or its type.
+                        let type_name = if function == REGTYPE_NAME { "regtype" } else { "regclass" };
                         let alias = match oid {
                             Expr::Identifier(i) => i.clone(),
-                            Expr::CompoundIdentifier(parts) => parts.last().cloned().unwrap_or_else(|| Ident::new("regclass")),
-                            _ => Ident::new("regclass"),
+                            Expr::CompoundIdentifier(parts) => parts.last().cloned().unwrap_or_else(|| Ident::new(type_name)),
+                            _ => Ident::new(type_name),
                         };
-                        *item = SelectItem::ExprWithAlias { expr: name_of(oid), alias };
+                        *item = SelectItem::ExprWithAlias { expr: call(function, oid), alias };
                     }
                     SelectItem::ExprWithAlias { expr, .. } => {
-                        if let Some(oid) = shown_oid(expr) {
-                            *expr = name_of(oid);
+                        if let Some((oid, function)) = shown_oid(expr) {
+                            *expr = call(function, oid);
                         }
                     }
                     _ => {}
@@ -205,8 +234,15 @@ pub(super) fn with_regclass_names(mut stmt: Statement) -> Statement {
     let _ = visit_expressions_mut(&mut stmt, |e| {
         // `CAST(CAST(oid AS regclass) AS text)`, anywhere.
         if let Expr::Cast { expr, data_type, .. } = e {
-            if let (Some(oid), true) = (shown_oid(expr), is_text(data_type)) {
-                *e = name_of(oid);
+            if let (Some((oid, function)), true) = (shown_oid(expr), is_text(data_type)) {
+                *e = call(function, oid);
+            }
+        }
+        // `proallargtypes::regtype[]` (pgcli's function list): pg_proc keeps type OID
+        // arrays as text here, which no cast reads as OIDs.
+        if let Expr::Cast { expr, data_type, .. } = e {
+            if is_regtype_array(data_type) && !matches!(expr.as_ref(), Expr::Value(_)) {
+                *e = call(REGTYPES_NAME, expr);
             }
         }
         ControlFlow::<()>::Continue(())
@@ -237,7 +273,11 @@ mod tests {
             rewritten("SELECT x FROM t WHERE CAST(CAST(attrelid AS REGCLASS) AS TEXT) = 'a'"),
             format!("SELECT x FROM t WHERE {REGCLASS_NAME}(attrelid) = 'a'")
         );
-        let kept = "SELECT conrelid = '16390'::regclass AS same FROM t WHERE c = 'x'::regclass";
+        assert_eq!(
+            rewritten("SELECT COALESCE(proallargtypes::regtype[], proargtypes::regtype[])::text[], prorettype::regtype::text AS r, atttypid::regtype FROM p"),
+            format!("SELECT CAST(COALESCE({REGTYPES_NAME}(proallargtypes), {REGTYPES_NAME}(proargtypes)) AS TEXT[]), {REGTYPE_NAME}(prorettype) AS r, {REGTYPE_NAME}(atttypid) AS atttypid FROM p")
+        );
+        let kept = "SELECT conrelid = '16390'::regclass AS same FROM t WHERE c = 'x'::regclass AND p.prorettype::regtype <> 'trigger'::regtype";
         assert_eq!(rewritten(kept), Parser::parse_sql(&PostgreSqlDialect {}, kept).unwrap()[0].to_string());
     }
 }

@@ -278,3 +278,22 @@ SELECT sum(CAST(a1.bi AS BIGINT)), count(*) FROM {t_a} AS a1;
 
 -- name: a top-level INTERSECT of the same
 (SELECT CASE WHEN b.amt > 1 THEN b.id ELSE CAST(3 AS BIGINT) END AS k FROM {t_b} AS b) INTERSECT (SELECT a.i FROM {t_a} AS a);
+
+-- name: ORDER BY a column of a LEFT JOIN's null-supplying side that a filter holds constant (DataFusion kept the constant through the outer join and dropped the sort: NULLs came between the 5s)
+-- ordered: yes
+SELECT q3.n AS c1 FROM {t_b} AS b1 LEFT JOIN (SELECT b2.a_id AS a_id, b2.n AS n FROM {t_b} AS b2) AS q3 ON (b1.id = q3.a_id AND q3.n = 5) ORDER BY 1 DESC NULLS FIRST;
+
+-- name: the same through a RIGHT JOIN over a constant column
+-- ordered: yes
+SELECT q.c, b.id FROM (SELECT 7 AS c, a.id AS id FROM {t_a} AS a WHERE a.id < 5) AS q RIGHT JOIN {t_b} AS b ON q.id = b.a_id ORDER BY 1 NULLS FIRST, 2;
+
+-- name: a double that is -0.0 at the source orders equal to 0.0 (PostgreSQL's f * 0 arrived as -0.0 and DataFusion's sort put it before 0.0 in a cross-source UNION: rows tied on dt came out of ts order)
+-- targets: my
+-- ordered: yes
+(SELECT a1.dt AS c1, a1.ts AS c2, (a1.f * CAST(0 AS DOUBLE PRECISION)) AS c3 FROM {pg:t_a} AS a1) UNION ALL (SELECT a2.dt AS c1, a2.ts AS c2, a2.f AS c3 FROM {my:t_a} AS a2 WHERE a2.id < 0) ORDER BY 1 DESC NULLS LAST, 3 ASC NULLS LAST, 2 ASC NULLS LAST;
+
+-- name: a year range from below year 1 on a plain table read (DataFusion's simplifier rewrote the scan's filter after the scan took it into d >= DATE '-0042-01-01', sent even with pushdown off: 22000 on rs)
+SELECT count(*), min(a1.dt) FROM {t_a} AS a1 WHERE CAST(EXTRACT(YEAR FROM a1.dt) AS INTEGER) BETWEEN -42 AND 2024;
+
+-- name: the same under a LIMIT, with a column the filter reads and the query does not
+SELECT a1.id FROM {t_a} AS a1 WHERE CAST(EXTRACT(YEAR FROM a1.dt) AS INTEGER) BETWEEN -42 AND 7 LIMIT 3;

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, AsArray, ListBuilder, RecordBatch, StringArray, StringBuilder};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int32Type};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type};
 use datafusion::common::{Result as DfResult, ScalarValue};
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Signature, SimpleScalarUDF, TypeSignature, Volatility};
 use datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
@@ -52,8 +52,8 @@ fn list(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// `oid -> (result, arguments)` for every function in pg_proc.
-fn texts(tables: &PgCatalogStaticTables) -> DfResult<HashMap<i32, (String, String)>> {
+/// Every type in pg_type.
+fn types(tables: &PgCatalogStaticTables) -> DfResult<Types> {
     let mut types = Types::new();
     for batch in tables.pg_type.data() {
         let (oid, name, elem) = (cast(&column(batch, "oid")?, &DataType::Int32)?, column(batch, "typname")?, cast(&column(batch, "typelem")?, &DataType::Int32)?);
@@ -63,6 +63,11 @@ fn texts(tables: &PgCatalogStaticTables) -> DfResult<HashMap<i32, (String, Strin
             types.insert(oid.value(r), (name.value(r).to_string(), elem.value(r)));
         }
     }
+    Ok(types)
+}
+
+/// `oid -> (result, arguments)` for every function in pg_proc.
+fn texts(tables: &PgCatalogStaticTables, types: &Types) -> DfResult<HashMap<i32, (String, String)>> {
     let mut out = HashMap::new();
     for batch in tables.pg_proc.data() {
         let int = |n: &str| -> DfResult<Arc<dyn Array>> { Ok(cast(&column(batch, n)?, &DataType::Int32)?) };
@@ -79,7 +84,7 @@ fn texts(tables: &PgCatalogStaticTables) -> DfResult<HashMap<i32, (String, Strin
             let mut table_columns = Vec::new();
             let mut arguments = Vec::new();
             for (i, t) in arg_types.iter().enumerate() {
-                let ty = type_name(t.parse().unwrap_or(0), &types);
+                let ty = type_name(t.parse().unwrap_or(0), types);
                 let name = names.get(i).filter(|n| !n.is_empty()).map(|n| format!("{} ", quote_ident(n))).unwrap_or_default();
                 match modes.get(i).map(String::as_str) {
                     Some("t") => table_columns.push(format!("{name}{ty}")),
@@ -91,8 +96,8 @@ fn texts(tables: &PgCatalogStaticTables) -> DfResult<HashMap<i32, (String, Strin
             }
             let result = match (table_columns.is_empty(), retset.value(r)) {
                 (false, _) => format!("TABLE({})", table_columns.join(", ")),
-                (true, true) => format!("SETOF {}", type_name(rettype.value(r), &types)),
-                (true, false) => type_name(rettype.value(r), &types),
+                (true, true) => format!("SETOF {}", type_name(rettype.value(r), types)),
+                (true, false) => type_name(rettype.value(r), types),
             };
             out.insert(oid.value(r), (result, arguments.join(", ")));
         }
@@ -100,8 +105,9 @@ fn texts(tables: &PgCatalogStaticTables) -> DfResult<HashMap<i32, (String, Strin
     Ok(out)
 }
 
-pub fn udfs(tables: &PgCatalogStaticTables) -> DfResult<[ScalarUDF; 2]> {
-    let texts = Arc::new(texts(tables)?);
+pub fn udfs(tables: &PgCatalogStaticTables) -> DfResult<[ScalarUDF; 4]> {
+    let types = Arc::new(types(tables)?);
+    let texts = Arc::new(texts(tables, &types)?);
     let udf = |name: &str, pick: fn(&(String, String)) -> &String| {
         let texts = texts.clone();
         let signature = Signature::new(TypeSignature::Any(1), Volatility::Stable);
@@ -121,5 +127,63 @@ pub fn udfs(tables: &PgCatalogStaticTables) -> DfResult<[ScalarUDF; 2]> {
             }),
         ))
     };
-    Ok([udf("pg_get_function_result", |t| &t.0), udf("pg_get_function_arguments", |t| &t.1)])
+    Ok([
+        udf("pg_get_function_result", |t| &t.0),
+        udf("pg_get_function_arguments", |t| &t.1),
+        regtype_udf(types.clone()),
+        regtypes_udf(types),
+    ])
+}
+
+/// `fedsql_regtype(oid)`: what PostgreSQL prints for `oid::regtype`.
+pub const REGTYPE_NAME: &str = "fedsql_regtype";
+/// `fedsql_regtypes(oids)`: `oids::regtype[]` of one of pg_proc's text arrays of type
+/// OIDs (`[25, 18]`, or an oidvector's `25 18`), as the names PostgreSQL prints.
+pub const REGTYPES_NAME: &str = "fedsql_regtypes";
+
+fn regtype_udf(types: Arc<Types>) -> ScalarUDF {
+    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+        REGTYPE_NAME,
+        Signature::new(TypeSignature::Any(1), Volatility::Stable),
+        DataType::Utf8,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let scalar = matches!(args[0], ColumnarValue::Scalar(_));
+            let oids = cast(&args[0].to_array(1)?, &DataType::Int32)?;
+            let out: StringArray = oids.as_primitive::<Int32Type>().iter().map(|o| Some(type_name(o?, &types))).collect();
+            Ok(match scalar {
+                true => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
+                false => ColumnarValue::Array(Arc::new(out)),
+            })
+        }),
+    ))
+}
+
+fn regtypes_udf(types: Arc<Types>) -> ScalarUDF {
+    let item = Arc::new(Field::new_list_field(DataType::Utf8, true));
+    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+        REGTYPES_NAME,
+        Signature::new(TypeSignature::Any(1), Volatility::Stable),
+        DataType::List(item),
+        Arc::new(move |args: &[ColumnarValue]| {
+            let scalar = matches!(args[0], ColumnarValue::Scalar(_));
+            let texts = cast(&args[0].to_array(1)?, &DataType::Utf8)?;
+            let mut out = ListBuilder::new(StringBuilder::new());
+            for text in texts.as_string::<i32>() {
+                match text {
+                    Some(text) => {
+                        for oid in list(text) {
+                            out.values().append_value(type_name(oid.parse().unwrap_or(0), &types));
+                        }
+                        out.append(true);
+                    }
+                    None => out.append(false),
+                }
+            }
+            let out = out.finish();
+            Ok(match scalar {
+                true => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
+                false => ColumnarValue::Array(Arc::new(out)),
+            })
+        }),
+    ))
 }

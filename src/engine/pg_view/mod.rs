@@ -36,6 +36,7 @@ use datafusion_pg_catalog::setup_pg_catalog;
 
 pub use information_schema::InformationSchema;
 pub use functions::{EXPANDARRAY, SINGLE_ROW, SUBSCRIPTS};
+pub use function_text::{REGTYPES_NAME, REGTYPE_NAME};
 pub use oid_text::REGCLASS_NAME;
 pub use types::PgColumnType;
 
