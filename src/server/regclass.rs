@@ -275,7 +275,7 @@ mod tests {
         );
         assert_eq!(
             rewritten("SELECT COALESCE(proallargtypes::regtype[], proargtypes::regtype[])::text[], prorettype::regtype::text AS r, atttypid::regtype FROM p"),
-            format!("SELECT CAST(COALESCE({REGTYPES_NAME}(proallargtypes), {REGTYPES_NAME}(proargtypes)) AS TEXT[]), {REGTYPE_NAME}(prorettype) AS r, {REGTYPE_NAME}(atttypid) AS atttypid FROM p")
+            format!("SELECT COALESCE({REGTYPES_NAME}(proallargtypes), {REGTYPES_NAME}(proargtypes))::TEXT[], {REGTYPE_NAME}(prorettype) AS r, {REGTYPE_NAME}(atttypid) AS atttypid FROM p")
         );
         let kept = "SELECT conrelid = '16390'::regclass AS same FROM t WHERE c = 'x'::regclass AND p.prorettype::regtype <> 'trigger'::regtype";
         assert_eq!(rewritten(kept), Parser::parse_sql(&PostgreSqlDialect {}, kept).unwrap()[0].to_string());
