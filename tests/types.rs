@@ -323,5 +323,8 @@ async fn pg_typeof_names_types_as_postgresql_does() {
     let source = pg_connect(5432, &pg.name).await;
     let theirs = rows(&source, &select("t")).await;
     assert_eq!(ours, theirs);
+    // `name`, the identifier type (psqlODBC's SQLForeignKeys casts to it).
+    let names = "SELECT 'fedsql'::name = 'fedsql', pg_typeof(CAST('x' AS name)) IS NOT NULL";
+    assert_eq!(rows(&client, names).await, vec![vec!["t".to_string(), "t".to_string()]]);
     assert_eq!(theirs[0][8], "timestamp with time zone");
 }

@@ -11,6 +11,7 @@ mod comments;
 mod constraints;
 mod format;
 mod function_text;
+mod type_planner;
 mod functions;
 mod indexes;
 mod information_schema;
@@ -183,6 +184,13 @@ pub fn install(ctx: &SessionContext, catalog: Arc<ToolCatalog>) -> DfResult<()> 
     catalog.register_schema("public", Arc::new(MemorySchemaProvider::new()))?;
     catalog.register_schema("information_schema", Arc::new(InformationSchema::new(view.clone())))?;
     setup_pg_catalog(ctx, super::DEFAULT_CATALOG, EmptyContextProvider).map_err(|e| *e)?;
+    {
+        let state = ctx.state_ref();
+        let existing = state.read().clone();
+        *state.write() = datafusion::execution::session_state::SessionStateBuilder::new_from_existing(existing)
+            .with_type_planner(Arc::new(type_planner::PgTypePlanner::default()))
+            .build();
+    }
     let static_tables = Arc::new(PgCatalogStaticTables::try_new()?);
     for udf in function_text::udfs(&static_tables)? {
         ctx.register_udf(udf);
