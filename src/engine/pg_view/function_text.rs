@@ -105,32 +105,32 @@ fn texts(tables: &PgCatalogStaticTables, types: &Types) -> DfResult<HashMap<i32,
     Ok(out)
 }
 
+/// A text function of one OID argument (NULL where `text` has none).
+fn oid_text_udf(name: &str, text: impl Fn(i32) -> Option<String> + Send + Sync + 'static) -> ScalarUDF {
+    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+        name,
+        Signature::new(TypeSignature::Any(1), Volatility::Stable),
+        DataType::Utf8,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let scalar = matches!(args[0], ColumnarValue::Scalar(_));
+            let oids = cast(&args[0].to_array(1)?, &DataType::Int32)?;
+            let out: StringArray = oids.as_primitive::<Int32Type>().iter().map(|o| text(o?)).collect();
+            Ok(match scalar {
+                true => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
+                false => ColumnarValue::Array(Arc::new(out)),
+            })
+        }),
+    ))
+}
+
 pub fn udfs(tables: &PgCatalogStaticTables) -> DfResult<[ScalarUDF; 4]> {
     let types = Arc::new(types(tables)?);
     let texts = Arc::new(texts(tables, &types)?);
-    let udf = |name: &str, pick: fn(&(String, String)) -> &String| {
-        let texts = texts.clone();
-        let signature = Signature::new(TypeSignature::Any(1), Volatility::Stable);
-        ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
-            name,
-            signature,
-            DataType::Utf8,
-            Arc::new(move |args: &[ColumnarValue]| {
-                let scalar = matches!(args[0], ColumnarValue::Scalar(_));
-                let oids = cast(&args[0].to_array(1)?, &DataType::Int32)?;
-                let out: StringArray =
-                    oids.as_primitive::<Int32Type>().iter().map(|o| texts.get(&o?).map(|t| pick(t).clone())).collect();
-                Ok(match scalar {
-                    true => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
-                    false => ColumnarValue::Array(Arc::new(out)),
-                })
-            }),
-        ))
-    };
+    let (result, arguments, names) = (texts.clone(), texts, types.clone());
     Ok([
-        udf("pg_get_function_result", |t| &t.0),
-        udf("pg_get_function_arguments", |t| &t.1),
-        regtype_udf(types.clone()),
+        oid_text_udf("pg_get_function_result", move |oid| result.get(&oid).map(|t| t.0.clone())),
+        oid_text_udf("pg_get_function_arguments", move |oid| arguments.get(&oid).map(|t| t.1.clone())),
+        oid_text_udf(REGTYPE_NAME, move |oid| Some(type_name(oid, &names))),
         regtypes_udf(types),
     ])
 }
@@ -140,23 +140,6 @@ pub const REGTYPE_NAME: &str = "fedsql_regtype";
 /// `fedsql_regtypes(oids)`: `oids::regtype[]` of one of pg_proc's text arrays of type
 /// OIDs (`[25, 18]`, or an oidvector's `25 18`), as the names PostgreSQL prints.
 pub const REGTYPES_NAME: &str = "fedsql_regtypes";
-
-fn regtype_udf(types: Arc<Types>) -> ScalarUDF {
-    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
-        REGTYPE_NAME,
-        Signature::new(TypeSignature::Any(1), Volatility::Stable),
-        DataType::Utf8,
-        Arc::new(move |args: &[ColumnarValue]| {
-            let scalar = matches!(args[0], ColumnarValue::Scalar(_));
-            let oids = cast(&args[0].to_array(1)?, &DataType::Int32)?;
-            let out: StringArray = oids.as_primitive::<Int32Type>().iter().map(|o| Some(type_name(o?, &types))).collect();
-            Ok(match scalar {
-                true => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
-                false => ColumnarValue::Array(Arc::new(out)),
-            })
-        }),
-    ))
-}
 
 fn regtypes_udf(types: Arc<Types>) -> ScalarUDF {
     let item = Arc::new(Field::new_list_field(DataType::Utf8, true));
