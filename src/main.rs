@@ -2,6 +2,7 @@ mod cli;
 mod config;
 mod connectors;
 mod engine;
+mod pg;
 mod server;
 
 fn main() -> std::process::ExitCode {

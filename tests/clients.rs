@@ -1,5 +1,6 @@
 //! Real client drivers against fedsql: psycopg2, psycopg 3, SQLAlchemy, asyncpg
-//! (tests/clients/python_clients.py), pgcli's completion refresher (pgcli_completion.py), node-postgres (node_clients.js) and pgjdbc
+//! (tests/clients/python_clients.py), pgcli's completion refresher (pgcli_completion.py), psqlODBC
+//! (odbc_catalog.py), node-postgres (node_clients.js) and pgjdbc
 //! (JdbcClient.java, and DBeaver's own catalog queries in DbeaverBrowse.java). Each program checks answers, types and catalogs itself; this file
 //! builds the sources, serves them, and runs it. `scripts/client-drivers` installs the
 //! drivers (scripts/test runs it first).
@@ -69,6 +70,19 @@ async fn pgcli_completion() {
     let f = fixture().await;
     let script = fixture_dir().join("pgcli_completion.py");
     run("pgcli", Command::new(d.join("venv/bin/python")).arg(script), &f);
+}
+
+/// psqlODBC, the driver Excel, Power BI and Tableau use, through unixODBC and pyodbc:
+/// SQLTables, SQLColumns with and without a schema (`SET search_path` makes a source
+/// schema current), SQLPrimaryKeys, SQLForeignKeys, SQLStatistics and cursor mode
+/// (`UseDeclareFetch=1`). The expected answers (odbc_expect.json) are PostgreSQL's for
+/// the same tables in a schema named `crm.public`.
+#[tokio::test]
+async fn psqlodbc() {
+    let d = drivers();
+    let f = fixture().await;
+    let expect = format!("@{}", fixture_dir().join("odbc_expect.json").display());
+    run("odbc_catalog.py", Command::new(d.join("venv/bin/python")).arg(fixture_dir().join("odbc_catalog.py")).args(["--expect", &expect]), &f);
 }
 
 #[tokio::test]

@@ -147,7 +147,7 @@ pub fn main() -> ExitCode {
 /// `serving`: the server refreshes snapshots; other commands only read them.
 async fn start(dir: &std::path::Path, server: &ServerConfig, cpu: Handle, serving: bool) -> Result<Arc<Engine>, String> {
     let configs = config::load_dir(dir).map_err(|e| e.to_string())?;
-    Ok(Arc::new(Engine::start(configs, server, cpu, serving).await?))
+    Ok(Arc::new(Engine::start(configs, server, cpu, serving, Arc::new(crate::pg::Postgres)).await?))
 }
 
 async fn run(command: Command, cpu: Handle) -> Result<ExitCode, String> {
@@ -290,8 +290,8 @@ async fn query(
     format: OutputFormat,
     output: Option<PathBuf>,
 ) -> Result<(), QueryError> {
-    let parser = crate::server::SqlParser::new(engine.catalogs().iter().map(|c| c.name().to_string()).collect());
-    let statements = crate::server::parse_sql(&parser, sql)?;
+    let parser = crate::pg::SqlParser::new(engine.catalogs().iter().map(|c| c.name().to_string()).collect());
+    let statements = crate::pg::parse_sql(&parser, sql)?;
     let ctx = engine.session(&SessionSettings { user: user.to_string(), ..SessionSettings::default() });
     let mut out: Box<dyn std::io::Write + Send> = match &output {
         Some(p) => Box::new(std::fs::File::create(p).map_err(|e| {

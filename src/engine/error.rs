@@ -33,6 +33,8 @@ pub mod sqlstate {
     pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
     pub const INVALID_CURSOR_NAME: &str = "34000";
     pub const DUPLICATE_CURSOR: &str = "42P03";
+    pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
+    pub const DUPLICATE_PREPARED_STATEMENT: &str = "42P05";
 }
 
 /// An error ready for the client.

@@ -84,7 +84,7 @@ pub async fn check(ctx: &SessionContext, stmt: &Statement) -> Result<(), QueryEr
     for r in refs {
         let full = r.resolve(&default_catalog, &default_schema);
         let (mut cat, mut schema, table) = (&*full.catalog, &*full.schema, &*full.table);
-        // Tools name source schemas `"catalog.schema"` in the default catalog (pg_view).
+        // Tools name source schemas `"catalog.schema"` in the default catalog (pg::catalog).
         if cat == default_catalog {
             if let Some((c, s)) = schema.split_once('.').filter(|(c, _)| source(ctx, c).is_some()) {
                 (cat, schema) = (c, s);

@@ -3,8 +3,8 @@
 
 mod access;
 mod admission;
+mod array_parameters;
 pub mod audit;
-mod bool_literal;
 mod catalog;
 mod checked_arithmetic;
 mod computed_table;
@@ -24,8 +24,6 @@ mod null_aware_in;
 mod outer_join_constants;
 pub mod error;
 pub mod guard;
-pub mod like_escape;
-mod pg_view;
 mod rounding_cast;
 pub mod snapshots;
 mod timezone;
@@ -47,9 +45,7 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_federation::FederatedQueryPlanner;
 
-pub use catalog::{SourceCatalog, Status};
-pub use pg_view::{EXPANDARRAY, REGCLASS_NAME, REGTYPES_NAME, REGTYPE_NAME, SINGLE_ROW, SUBSCRIPTS};
-use catalog::SourceCatalogProvider;
+pub use catalog::{SourceCatalog, SourceCatalogProvider, Status};
 
 pub use access::Access;
 pub use admission::Statement as InFlight;
@@ -88,8 +84,23 @@ struct Templates {
     zoned: Vec<Arc<datafusion::logical_expr::ScalarUDF>>,
 }
 
+/// What a front adds to every session template: how its clients see the catalogs and
+/// which functions they call (`pg::Postgres`). The engine itself is the same for every
+/// front.
+pub trait SessionDialect: Send + Sync {
+    /// Installs itself on a template for `access`, registering the default catalog
+    /// ([`DEFAULT_CATALOG`]), which it returns: the engine adds its own `fedsql` schema.
+    fn install(
+        &self,
+        ctx: &mut SessionContext,
+        sources: &[Arc<SourceCatalog>],
+        access: &Access,
+    ) -> Result<Arc<dyn datafusion::catalog::CatalogProvider>, String>;
+}
+
 pub struct Engine {
     catalogs: Vec<Arc<SourceCatalog>>,
+    dialect: Arc<dyn SessionDialect>,
     server: ServerConfig,
     /// One template per distinct access, made at its first session.
     templates: std::sync::Mutex<std::collections::HashMap<Access, Arc<Templates>>>,
@@ -113,6 +124,7 @@ impl Engine {
         server: &ServerConfig,
         cpu: tokio::runtime::Handle,
         refresh_snapshots: bool,
+        dialect: Arc<dyn SessionDialect>,
     ) -> Result<Engine, String> {
         if let Some(c) = configs.iter().find(|c| c.name == DEFAULT_CATALOG) {
             return Err(format!(
@@ -152,6 +164,7 @@ impl Engine {
         }
         let engine = Engine {
             catalogs,
+            dialect,
             server: server.clone(),
             templates: Default::default(),
             cpu,
@@ -177,7 +190,7 @@ impl Engine {
     }
 
     fn build_templates(&self, access: &Access) -> Result<Templates, String> {
-        // information_schema is ours (pg_view), PostgreSQL-shaped.
+        // information_schema is ours (pg::catalog), PostgreSQL-shaped.
         let mut config = SessionConfig::new()
             .with_information_schema(false)
             .with_default_catalog_and_schema(DEFAULT_CATALOG, "public")
@@ -207,21 +220,16 @@ impl Engine {
         for udaf in exact_variance::udafs() {
             ctx.register_udaf(udaf);
         }
-        ctx.register_udf(like_escape::udf());
         for udf in growing_rounding::udfs().into_iter().chain(wide_union::udfs()) {
             ctx.register_udf(udf);
         }
-        use datafusion::execution::FunctionRegistry;
         let mut ctx = ctx;
-        ctx.register_expr_planner(Arc::new(bool_literal::BooleanLiterals)).map_err(|e| format!("planner: {e}"))?;
         for c in &self.catalogs {
             ctx.register_catalog(c.name(), Arc::new(SourceCatalogProvider(c.clone())));
         }
-        let tool_catalog = Arc::new(pg_view::ToolCatalog::new(self.catalogs.clone(), access.clone()));
-        ctx.register_catalog(DEFAULT_CATALOG, tool_catalog.clone());
-        pg_view::install(&ctx, tool_catalog.clone()).map_err(|e| format!("pg_catalog: {e}"))?;
+        let tool_catalog = self.dialect.install(&mut ctx, &self.catalogs, access)?;
         let own = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
-        use datafusion::catalog::{CatalogProvider, SchemaProvider};
+        use datafusion::catalog::SchemaProvider;
         own.register_table("queries".into(), Arc::new(audit::queries_table(self.audit.clone())))
             .map_err(|e| format!("fedsql.queries: {e}"))?;
         own.register_table("snapshots".into(), Arc::new(snapshots::snapshots_table(self.catalogs.clone())))
@@ -384,8 +392,8 @@ pub async fn plan_statement(ctx: &SessionContext, stmt: &Statement) -> Result<Lo
     // Result types are described to the client from this plan: rules that change a
     // column's type run here, not among the analyzer's.
     use datafusion::optimizer::AnalyzerRule;
-    exact_sum::ExactSums
-        .analyze(plan, state.config_options())
+    array_parameters::infer(plan)
+        .and_then(|plan| exact_sum::ExactSums.analyze(plan, state.config_options()))
         .and_then(exact_arithmetic::widen)
         .and_then(wide_comparison::widen)
         .and_then(wide_union::widen)

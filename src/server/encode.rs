@@ -238,7 +238,7 @@ pub fn wire_fields(
             .fields()
             .iter()
             .map(|f| {
-                let name = super::column_names::wire_name(f.name());
+                let name = crate::pg::rewrite::column_names::wire_name(f.name());
                 if is_decimal(f.data_type()) || is_decimal_list(f.data_type()) {
                     Arc::new(Field::new(name, DataType::Utf8, f.is_nullable()))
                 } else {
@@ -272,7 +272,7 @@ pub fn wire_fields(
             },
         };
         fields[i] = FieldInfo::new(
-            super::column_names::wire_name(f.name()).to_string(),
+            crate::pg::rewrite::column_names::wire_name(f.name()).to_string(),
             None,
             None,
             wire_type,

@@ -38,17 +38,13 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
 use tokio::net::TcpListener;
 
-mod array_literal;
 mod auth;
-mod column_names;
 mod commands;
 mod copy;
 mod cursors;
 mod encode;
 mod idle;
-mod parse;
-mod regclass;
-mod scalar_subquery;
+mod prepared;
 mod scram;
 mod settings;
 mod snapshot_commands;
@@ -69,20 +65,7 @@ pub fn random_salt() -> Vec<u8> {
     scram::random_bytes(16)
 }
 
-pub use parse::SqlParser;
-
-/// Parses client SQL as every front does: PostgreSQL's compatibility parsing, then
-/// PostgreSQL's result column names and LIKE escapes.
-pub fn parse_sql(parser: &SqlParser, sql: &str) -> Result<Vec<Statement>, QueryError> {
-    let mut statements = parser
-        .parse(sql)
-        .map_err(|e| QueryError::new(sqlstate::SYNTAX_ERROR, e.to_string()))?;
-    for stmt in statements.iter_mut() {
-        column_names::apply(stmt);
-        crate::engine::like_escape::apply(stmt);
-    }
-    Ok(statements)
-}
+use crate::pg::{parse_sql, SqlParser};
 
 use crate::engine::error::{classify, sqlstate, QueryError};
 use crate::engine::{plan_statement, Engine, SessionSettings};
@@ -219,7 +202,8 @@ impl SimpleQueryHandler for QueryService {
             return Ok(vec![Response::EmptyQuery]);
         }
         let mut results = Vec::with_capacity(statements.len());
-        'statements: for mut stmt in statements {
+        'statements: for stmt in statements {
+            let mut stmt = prepared::resolve(client, stmt)?;
             if settings::calls_session_functions(&stmt) {
                 let changes = settings::inline_session_functions(&mut stmt, client.metadata_mut(), None)?;
                 report_changes(client, changes).await?;
@@ -227,6 +211,10 @@ impl SimpleQueryHandler for QueryService {
             // Earlier statements (SET TIME ZONE, ...) may change the session.
             let ctx = self.engine.session(&settings(client));
             if let Some(r) = cursors::answer(self, &stmt, &ctx, client, None).await {
+                results.push(r?);
+                continue 'statements;
+            }
+            if let Some(r) = prepared::answer(self, &stmt, &ctx, client).await {
                 results.push(r?);
                 continue 'statements;
             }
@@ -424,11 +412,14 @@ impl QueryParser for StatementParser {
         if statements.is_empty() {
             return Ok(None);
         }
-        let stmt = statements.remove(0);
+        let stmt = prepared::resolve(client, statements.remove(0))?;
         let query = stmt.to_string();
         let ctx = service.engine.session(&settings(client));
         if let Some(plan) = cursors::parse(service, &stmt, &ctx, client).await {
             return Ok(Some((query, Some((stmt, plan?)))));
+        }
+        if let Some(plan) = prepared::parse(&stmt) {
+            return Ok(Some((query, Some((stmt, plan)))));
         }
         for hook in &service.hooks {
             if let Some(plan) = hook.handle_extended_parse_query(&stmt, &ctx, client).await {
@@ -450,7 +441,7 @@ impl QueryParser for StatementParser {
         let Some((parsed, plan)) = &stmt.1 else {
             return Ok(vec![]);
         };
-        if parse::is_type_lookup(parsed) {
+        if crate::pg::rewrite::is_type_lookup(parsed) {
             return Ok(vec![Type::OID_ARRAY]);
         }
         parameter_types(plan)?
@@ -535,13 +526,16 @@ impl ExtendedQueryHandler for ExtendedService {
         };
         let types = parameter_types(plan)?;
         let type_refs: Vec<Option<&DataType>> = types.iter().map(|(_, t)| t.as_ref()).collect();
-        let params: ParamValues = if parse::is_type_lookup(stmt) {
+        let params: ParamValues = if crate::pg::rewrite::is_type_lookup(stmt) {
             oid_array_parameter(portal)?
         } else {
             deserialize_parameters(portal, &type_refs)?
         };
         let ctx = self.service.engine.session(&settings(client));
         if let Some(r) = cursors::answer(&self.service, stmt, &ctx, client, Some((plan, &params))).await {
+            return r;
+        }
+        if let Some(r) = prepared::answer(&self.service, stmt, &ctx, client).await {
             return r;
         }
         for hook in &self.service.hooks {

@@ -22,10 +22,7 @@ use pgwire::messages::PgWireBackendMessage;
 
 use crate::engine::error::sqlstate;
 
-/// The version tools see: a PostgreSQL 16 server (SQLAlchemy, Metabase and pgjdbc pick
-/// their catalog queries by it).
-pub const SERVER_VERSION: &str = "16.6";
-pub const SERVER_VERSION_NUM: &str = "160006";
+use crate::pg::{SERVER_VERSION, SERVER_VERSION_NUM};
 
 /// How a setting may change.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse
 use pgwire::api::{ClientInfo, Type};
 use pgwire::error::PgWireResult;
 
-use super::parse::REFRESH_SNAPSHOT;
+use crate::pg::rewrite::REFRESH_SNAPSHOT;
 use crate::engine::error::{sqlstate, QueryError};
 use crate::engine::{Access, Engine};
 

@@ -161,6 +161,34 @@ def psycopg2_test():
     cur.execute("CLOSE c")
     eq(cur.statusmessage, "CLOSE CURSOR", "psycopg2 CLOSE tag")
     conn.rollback()
+    # SQL PREPARE/EXECUTE (simple protocol): arguments take the declared types.
+    cur.execute("PREPARE by_orgs(text[], int) AS SELECT member_id FROM crm.public.members "
+                "WHERE org_code = ANY($1) AND member_id >= $2 ORDER BY member_id")
+    eq(cur.statusmessage, "PREPARE", "psycopg2 PREPARE tag")
+    cur.execute("EXECUTE by_orgs('{\"BANK01\",CARD02}', 1)")
+    eq(cur.fetchall(), [(1,), (2,)], "psycopg2 EXECUTE")
+    cur.execute("EXECUTE by_orgs(ARRAY['CARD02'], 0)")
+    eq(cur.fetchall(), [(2,)], "psycopg2 EXECUTE again, other arguments")
+    for sql, code in [("EXECUTE by_orgs('{BANK01}')", "42601"), ("EXECUTE nope(1)", "26000"),
+                      ("PREPARE by_orgs AS SELECT 1", "42P05"), ("PREPARE bad AS SELECT * FROM crm.public.nope", "42P01")]:
+        try:
+            cur.execute(sql)
+            raise AssertionError(f"psycopg2 {sql}: no error")
+        except psycopg2.Error as e:
+            eq(e.pgcode, code, f"psycopg2 {sql}")
+            conn.rollback()
+    cur.execute("DEALLOCATE by_orgs")
+    eq(cur.statusmessage, "DEALLOCATE", "psycopg2 DEALLOCATE tag")
+    try:
+        cur.execute("EXECUTE by_orgs('{BANK01}', 1)")
+        raise AssertionError("psycopg2 EXECUTE after DEALLOCATE: no error")
+    except psycopg2.Error as e:
+        eq(e.pgcode, "26000", "psycopg2 EXECUTE after DEALLOCATE")
+        conn.rollback()
+    # Client-side arrays: psycopg2 writes a list as ARRAY[...].
+    cur.execute("SELECT member_id FROM crm.public.members WHERE org_code = ANY(%s)", (["CARD02"],))
+    eq(cur.fetchall(), [(2,)], "psycopg2 = ANY(list)")
+    conn.rollback()
     redash_schema(conn, "psycopg2")
     redash_redshift_schema(conn, "psycopg2")
     conn.close()
@@ -185,6 +213,18 @@ def psycopg3_test():
                 eq([d.name for d in named.description], ["member_id", "balance"], "psycopg named cursor columns")
                 eq(named.fetchmany(1), [(1, BALANCES[0])], "psycopg named cursor first batch")
                 eq(named.fetchall(), [(2, BALANCES[1])], "psycopg named cursor rest")
+        # Array parameters, typed by the driver (text[]) and in SQL PREPARE/EXECUTE over the
+        # extended protocol.
+        cur = conn.cursor()
+        cur.execute("SELECT member_id FROM crm.public.members WHERE org_code = ANY(%s) ORDER BY 1", (["BANK01", "CARD02"],))
+        eq(cur.fetchall(), [(1,), (2,)], "psycopg = ANY(text[] parameter)")
+        cur.execute("SELECT member_id FROM crm.public.members WHERE member_id <> ALL(%s) ORDER BY 1", ([1],))
+        eq(cur.fetchall(), [(2,)], "psycopg <> ALL(int[] parameter)")
+        cur.execute("PREPARE one_member(bigint) AS SELECT name FROM crm.public.members WHERE member_id = $1")
+        cur.execute("EXECUTE one_member(%s)", (2,))
+        eq(cur.fetchall(), [("Lee",)], "psycopg EXECUTE with a bound argument")
+        cur.execute("DEALLOCATE ALL")
+        eq(cur.statusmessage, "DEALLOCATE ALL", "psycopg DEALLOCATE ALL tag")
 
 
 def sqlalchemy_test(url, name):
@@ -256,6 +296,15 @@ async def asyncpg_main():
     eq(tuple(row), ('{"vip": true}', uuid.UUID("0b9f3c3e-8d5e-4f7a-9a51-2f4b7c8d9e10"), "Kim"), "asyncpg jsonb, uuid (binary)")
     got = await conn.fetchval("SELECT name FROM crm.public.members WHERE member_id = $1", 2)
     eq(got, "Lee", "asyncpg parameter")
+    # An untyped array parameter: asyncpg encodes by the type the server describes, as
+    # PostgreSQL does (text[] for `org_code = any($1)`, int8[] for a bigint column).
+    stmt = await conn.prepare("SELECT member_id FROM crm.public.members WHERE org_code = any($1) ORDER BY member_id")
+    eq([(t.name, t.oid) for t in stmt.get_parameters()], [("text[]", 1009)], "asyncpg = any($1) described as text[]")
+    eq([r[0] for r in await stmt.fetch(["BANK01", "CARD02"])], [1, 2], "asyncpg = any($1)")
+    eq(await conn.fetchval("SELECT name FROM crm.public.members WHERE member_id = any($1)", [2, 5]), "Lee",
+       "asyncpg = any($1) of bigints")
+    eq(await conn.fetchval("SELECT count(*) FROM crm.public.members WHERE member_id > any($1)", [1]), 1,
+       "asyncpg > any($1)")
     # text[] is built into asyncpg; other array types go through its type introspection.
     eq(await conn.fetchval("SELECT make_array('a', 'b')"), ["a", "b"], "asyncpg text[]")
     eq([r["tags"] for r in await conn.fetch("SELECT tags FROM crm.public.members ORDER BY member_id")], [[3, 1, 2], None],

@@ -27,7 +27,7 @@ use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
 use super::regclass::{with_catalog_search, with_regclass_lookups, with_regclass_names, with_regproc_names};
 use super::scalar_subquery::aggregate_scalar_subqueries;
-use crate::engine::{EXPANDARRAY, SUBSCRIPTS};
+use crate::pg::functions::{EXPANDARRAY, SUBSCRIPTS};
 
 pub struct SqlParser {
     compat: PostgresCompatibilityParser,

@@ -21,15 +21,15 @@ use datafusion::prelude::SessionContext;
 use futures::future::BoxFuture;
 
 use super::comments::description;
-use super::constraints::{all_keys, KeyList, PgConstraint};
-use super::format::quote_ident;
+use super::keys::{all_keys, KeyList, SourceKeys};
+use crate::pg::functions::format::quote_ident;
 use super::{ToolCatalog, ToolView};
 use crate::connectors::TableSize;
 
 /// `fedsql_regclass(oid)`: what PostgreSQL prints for `oid::regclass`.
 pub const REGCLASS_NAME: &str = "fedsql_regclass";
 
-type Text = for<'a> fn(&'a PgConstraint, &'a [ArrayRef]) -> BoxFuture<'a, DfResult<ArrayRef>>;
+type Text = for<'a> fn(&'a SourceKeys, &'a [ArrayRef]) -> BoxFuture<'a, DfResult<ArrayRef>>;
 
 /// Text of a key OID: the keys, one OID and (if asked for) a column number.
 pub(super) type KeyText = fn(&KeyList, i32, i32) -> Option<String>;
@@ -37,7 +37,7 @@ pub(super) type KeyText = fn(&KeyList, i32, i32) -> Option<String>;
 #[derive(Debug)]
 enum Answer {
     Keys { view: ToolView, column_arg: bool, text: KeyText },
-    Relations { keys: PgConstraint, text: Text, returns: DataType },
+    Relations { keys: SourceKeys, text: Text, returns: DataType },
 }
 
 #[derive(Debug)]
@@ -115,7 +115,7 @@ impl AsyncScalarUDFImpl for OidText {
 
 /// A relation's name as regclass prints it: bare on the search path (pg_catalog,
 /// public), else schema-qualified; each part quoted when it needs to be.
-fn regclass_names<'a>(keys: &'a PgConstraint, args: &'a [ArrayRef]) -> BoxFuture<'a, DfResult<ArrayRef>> {
+fn regclass_names<'a>(keys: &'a SourceKeys, args: &'a [ArrayRef]) -> BoxFuture<'a, DfResult<ArrayRef>> {
     Box::pin(async move {
         let state = SessionContext::new().state();
         let names = keys.names(&state).await?;
@@ -138,7 +138,7 @@ fn regclass_names<'a>(keys: &'a PgConstraint, args: &'a [ArrayRef]) -> BoxFuture
 }
 
 /// `pg_get_viewdef(oid[, pretty])`: a source view's definition, in the source's SQL.
-fn view_definitions<'a>(keys: &'a PgConstraint, args: &'a [ArrayRef]) -> BoxFuture<'a, DfResult<ArrayRef>> {
+fn view_definitions<'a>(keys: &'a SourceKeys, args: &'a [ArrayRef]) -> BoxFuture<'a, DfResult<ArrayRef>> {
     Box::pin(async move {
         let texts: StringArray = per_relation(keys, &args[0], |view, schema, table| view.view_definition(schema, table))
             .await?
@@ -150,7 +150,7 @@ fn view_definitions<'a>(keys: &'a PgConstraint, args: &'a [ArrayRef]) -> BoxFutu
 
 /// `f(catalog, schema, table)` for each relation OID in `oids` (None for unknown OIDs).
 async fn per_relation<T>(
-    keys: &PgConstraint,
+    keys: &SourceKeys,
     oids: &ArrayRef,
     f: impl Fn(&ToolCatalog, &str, &str) -> Option<T>,
 ) -> DfResult<Vec<Option<T>>> {
@@ -170,7 +170,7 @@ async fn per_relation<T>(
 /// `pg_relation_size`, `pg_table_size`, `pg_total_relation_size`, `pg_indexes_size`:
 /// the source's own counts, as of the catalog's latest refresh; NULL where the source
 /// does not say (Parquet, Redshift) or for fedsql's own relations.
-fn sized<'a>(keys: &'a PgConstraint, args: &'a [ArrayRef], pick: fn(&TableSize) -> i64) -> BoxFuture<'a, DfResult<ArrayRef>> {
+fn sized<'a>(keys: &'a SourceKeys, args: &'a [ArrayRef], pick: fn(&TableSize) -> i64) -> BoxFuture<'a, DfResult<ArrayRef>> {
     Box::pin(async move {
         let bytes: Int64Array = per_relation(keys, &args[0], |view, schema, table| view.table_size(schema, table).map(|s| pick(&s)))
             .await?
@@ -180,7 +180,7 @@ fn sized<'a>(keys: &'a PgConstraint, args: &'a [ArrayRef], pick: fn(&TableSize) 
     })
 }
 
-pub fn udfs(keys: impl Fn() -> PgConstraint) -> Vec<ScalarUDF> {
+pub fn udfs(keys: impl Fn() -> SourceKeys) -> Vec<ScalarUDF> {
     // Arguments of any integer or text type, cast when read. Volatile: never folded at
     // planning, where an async function cannot run.
     let signature = |counts: &[usize]| {

@@ -8,7 +8,7 @@ use datafusion::arrow::array::{Array, AsArray, BooleanArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{exec_err, Result as DfResult, ScalarValue};
-use crate::engine::access::Access;
+use crate::engine::Access;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
 /// Privileges a read-only service grants on whatever it lists.

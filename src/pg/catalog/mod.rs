@@ -9,16 +9,12 @@
 
 mod comments;
 mod constraints;
-mod format;
-mod function_text;
-mod type_planner;
-mod functions;
 mod indexes;
 mod information_schema;
+mod keys;
 mod oid_text;
-mod privileges;
+mod pg_catalog;
 mod sql_views;
-mod types;
 
 use std::sync::Arc;
 
@@ -36,13 +32,10 @@ use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStatic
 use datafusion_pg_catalog::setup_pg_catalog;
 
 pub use information_schema::InformationSchema;
-pub use functions::{EXPANDARRAY, SINGLE_ROW, SUBSCRIPTS};
-pub use function_text::{REGTYPES_NAME, REGTYPE_NAME};
 pub use oid_text::REGCLASS_NAME;
-pub use types::PgColumnType;
 
-use super::access::Access;
-use super::catalog::{SourceCatalog, SourceCatalogProvider};
+use crate::engine::{Access, DEFAULT_CATALOG};
+use crate::engine::{SourceCatalog, SourceCatalogProvider};
 
 /// Schemas of fedsql's own, kept in memory.
 pub const OWN_SCHEMAS: [&str; 3] = ["public", "pg_catalog", "information_schema"];
@@ -177,30 +170,21 @@ impl SchemaProvider for VisibleTables {
 }
 
 /// Installs the tool view on `ctx`: `public`, our information_schema, and
-/// datafusion-pg-catalog's pg_catalog and functions walking [`ToolView`] (its own setup
-/// walks every catalog, which would list each source table twice).
+/// datafusion-pg-catalog's pg_catalog walking [`ToolView`] (its own setup walks every
+/// catalog, which would list each source table twice), with the catalog functions that
+/// read it.
 pub fn install(ctx: &SessionContext, catalog: Arc<ToolCatalog>) -> DfResult<()> {
     let view = ToolView(catalog.clone());
     catalog.register_schema("public", Arc::new(MemorySchemaProvider::new()))?;
     catalog.register_schema("information_schema", Arc::new(InformationSchema::new(view.clone())))?;
-    setup_pg_catalog(ctx, super::DEFAULT_CATALOG, EmptyContextProvider).map_err(|e| *e)?;
-    {
-        let state = ctx.state_ref();
-        let existing = state.read().clone();
-        *state.write() = datafusion::execution::session_state::SessionStateBuilder::new_from_existing(existing)
-            .with_type_planner(Arc::new(type_planner::PgTypePlanner::default()))
-            .build();
-    }
+    setup_pg_catalog(ctx, DEFAULT_CATALOG, EmptyContextProvider).map_err(|e| *e)?;
     let static_tables = Arc::new(PgCatalogStaticTables::try_new()?);
-    for udf in function_text::udfs(&static_tables)? {
-        ctx.register_udf(udf);
-    }
+    crate::pg::functions::register_static(ctx, &static_tables)?;
     let upstream: Arc<dyn SchemaProvider> =
         Arc::new(PgCatalogSchemaProvider::try_new(view.clone(), static_tables, EmptyContextProvider)?);
-    let pg_catalog = constraints::PgCatalogWithKeys { inner: upstream.clone(), view: view.clone() };
+    let pg_catalog = pg_catalog::PgCatalogWithKeys { inner: upstream.clone(), view: view.clone() };
     catalog.register_schema("pg_catalog", Arc::new(pg_catalog))?;
-    functions::register(ctx, &catalog.access);
-    let oids = || constraints::PgConstraint { view: view.clone(), catalog: upstream.clone() };
+    let oids = || keys::SourceKeys { view: view.clone(), catalog: upstream.clone() };
     for udf in oid_text::udfs(oids) {
         ctx.register_udf(udf);
     }
@@ -241,15 +225,15 @@ impl ToolView {
 #[async_trait]
 impl CatalogInfo for ToolView {
     async fn catalog_names(&self) -> DfResult<Vec<String>> {
-        Ok(vec![super::DEFAULT_CATALOG.to_string()])
+        Ok(vec![DEFAULT_CATALOG.to_string()])
     }
 
     async fn schema_names(&self, catalog: &str) -> DfResult<Option<Vec<String>>> {
-        Ok((catalog == super::DEFAULT_CATALOG).then(|| self.0.schema_list()))
+        Ok((catalog == DEFAULT_CATALOG).then(|| self.0.schema_list()))
     }
 
     async fn table_names(&self, catalog: &str, schema: &str) -> DfResult<Option<Vec<String>>> {
-        if catalog != super::DEFAULT_CATALOG {
+        if catalog != DEFAULT_CATALOG {
             return Ok(None);
         }
         Ok(self.0.schema(schema).map(|s| {
@@ -260,14 +244,14 @@ impl CatalogInfo for ToolView {
     }
 
     async fn table_schema(&self, catalog: &str, schema: &str, table: &str) -> DfResult<Option<SchemaRef>> {
-        if catalog != super::DEFAULT_CATALOG {
+        if catalog != DEFAULT_CATALOG {
             return Ok(None);
         }
         Ok(self.table(schema, table).await.map(|t| t.schema()))
     }
 
     async fn table_type(&self, catalog: &str, schema: &str, table: &str) -> DfResult<Option<TableType>> {
-        if catalog != super::DEFAULT_CATALOG {
+        if catalog != DEFAULT_CATALOG {
             return Ok(None);
         }
         Ok(self.table(schema, table).await.map(|t| self.kind(schema, table, &t)))

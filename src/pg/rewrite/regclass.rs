@@ -16,7 +16,8 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use crate::engine::{REGCLASS_NAME, REGTYPES_NAME, REGTYPE_NAME};
+use crate::pg::catalog::REGCLASS_NAME;
+use crate::pg::functions::{REGTYPES_NAME, REGTYPE_NAME};
 
 /// `schema` and `table` when `e` is `format('%I.%I', schema, table)`.
 fn qualified_name_parts(e: &Expr) -> Option<(&Expr, &Expr)> {

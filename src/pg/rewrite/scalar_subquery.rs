@@ -17,7 +17,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use crate::engine::SINGLE_ROW;
+use crate::pg::functions::SINGLE_ROW;
 
 /// Functions that make a SELECT list an aggregate already.
 const AGGREGATES: &[&str] = &[

@@ -11,7 +11,7 @@ use datafusion::sql::sqlparser::ast::DataType as SqlType;
 use datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
 
 #[derive(Debug, Default)]
-pub(super) struct PgTypePlanner(PgOidTypePlanner);
+pub struct PgTypePlanner(PgOidTypePlanner);
 
 impl TypePlanner for PgTypePlanner {
     fn plan_type_field(&self, sql_type: &SqlType) -> Result<Option<Arc<Field>>> {

@@ -16,12 +16,20 @@ use datafusion::logical_expr::{
     Volatility,
 };
 use datafusion::prelude::SessionContext;
+use datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
+
+pub mod format;
+mod function_text;
+mod privileges;
+
+pub use function_text::{REGTYPES_NAME, REGTYPE_NAME};
 
 /// What `version()` answers. SQLAlchemy, Metabase and Superset read the PostgreSQL
 /// version out of it (`PostgreSQL <major>.<minor>`); DataFusion's says "Apache DataFusion".
 pub fn version_text() -> String {
     format!(
-        "PostgreSQL 16.6 (fedsql {}, Apache DataFusion {}) on {}-linux, 64-bit",
+        "PostgreSQL {} (fedsql {}, Apache DataFusion {}) on {}-linux, 64-bit",
+        crate::pg::SERVER_VERSION,
         env!("CARGO_PKG_VERSION"),
         datafusion::DATAFUSION_VERSION,
         std::env::consts::ARCH
@@ -357,7 +365,7 @@ fn format_type_name(field: &Field) -> String {
     match field.data_type() {
         DataType::Null => "unknown".to_string(),
         DataType::List(inner) | DataType::LargeList(inner) => format!("{}[]", format_type_name(inner)),
-        _ => super::types::PgColumnType::of_field(field).data_type.to_string(),
+        _ => crate::pg::types::PgColumnType::of_field(field).data_type.to_string(),
     }
 }
 
@@ -376,7 +384,7 @@ impl ScalarUDFImpl for PgTypeof {
     }
 }
 
-pub fn register(ctx: &SessionContext, access: &crate::engine::access::Access) {
+pub fn register(ctx: &SessionContext, access: &crate::engine::Access) {
     for name in [SUBSCRIPTS, EXPANDARRAY] {
         let signature = Signature::one_of(vec![TypeSignature::Any(1), TypeSignature::Any(2)], Volatility::Immutable);
         ctx.register_udf(ScalarUDF::new_from_impl(ArraySubscripts { name, signature }));
@@ -401,10 +409,19 @@ pub fn register(ctx: &SessionContext, access: &crate::engine::access::Access) {
     ctx.register_udf(always_true("pg_type_is_visible"));
     // fedsql has no temporary schemas (dbt's docs generation asks).
     ctx.register_udf(fixed("pg_is_other_temp_schema", &[1], ScalarValue::Boolean(Some(false))));
-    ctx.register_udf(super::format::udf());
-    for udf in super::privileges::udfs(access) {
+    ctx.register_udf(format::udf());
+    for udf in privileges::udfs(access) {
         ctx.register_udf(udf);
     }
+    ctx.register_udf(crate::pg::rewrite::like_escape::udf());
+}
+
+/// The functions that read datafusion-pg-catalog's fixed tables (pg_proc, pg_type).
+pub fn register_static(ctx: &SessionContext, static_tables: &Arc<PgCatalogStaticTables>) -> DfResult<()> {
+    for udf in function_text::udfs(static_tables)? {
+        ctx.register_udf(udf);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -27,9 +27,9 @@ use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::future::BoxFuture;
 
-use super::constraints::{index_oid, KeyList, PgConstraint, Row, FIRST_OID};
+use super::keys::{index_oid, KeyList, SourceKeys, Row, FIRST_OID};
 use super::oid_text::OidText;
-use super::format::quote_ident;
+use crate::pg::functions::format::quote_ident;
 use super::ToolView;
 use crate::connectors::DeclaredType;
 
@@ -72,7 +72,7 @@ fn lists<T: ArrowPrimitiveType>(keys: &[&Row], per_key: impl Fn(&Row) -> Vec<T::
     Arc::new(b.finish())
 }
 
-pub(super) fn index_batch<'a>(keys: &'a PgConstraint, state: &'a dyn Session) -> BoxFuture<'a, DfResult<RecordBatch>> {
+pub(super) fn index_batch<'a>(keys: &'a SourceKeys, state: &'a dyn Session) -> BoxFuture<'a, DfResult<RecordBatch>> {
     Box::pin(async move { index_rows(&keys.rows(state).await?) })
 }
 
@@ -105,7 +105,7 @@ fn index_rows(rows: &[Row]) -> DfResult<RecordBatch> {
 #[derive(Debug)]
 pub struct PgClassWithIndexes {
     pub(super) inner: Arc<dyn TableProvider>,
-    pub(super) keys: PgConstraint,
+    pub(super) keys: SourceKeys,
 }
 
 impl PgClassWithIndexes {
@@ -261,7 +261,7 @@ pub fn indexdef_udf(view: ToolView) -> ScalarUDF {
 #[derive(Debug)]
 pub struct PgAttributeWithTypmods {
     pub(super) inner: Arc<dyn TableProvider>,
-    pub(super) keys: PgConstraint,
+    pub(super) keys: SourceKeys,
 }
 
 /// PostgreSQL's type modifier of a column of Arrow type `t`, or -1.

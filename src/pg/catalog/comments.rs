@@ -15,10 +15,10 @@ use datafusion::common::{internal_datafusion_err, Result as DfResult};
 use datafusion::prelude::SessionContext;
 use futures::future::BoxFuture;
 
-use super::constraints::PgConstraint;
+use super::keys::SourceKeys;
 
 /// `(table oid, column number or 0) -> comment` for every comment sources keep.
-async fn described(keys: &PgConstraint, state: &dyn Session) -> DfResult<HashMap<(i32, i32), String>> {
+async fn described(keys: &SourceKeys, state: &dyn Session) -> DfResult<HashMap<(i32, i32), String>> {
     let mut comments = Vec::new();
     for source in &keys.view.0.sources {
         for c in source.comments() {
@@ -60,7 +60,7 @@ pub(super) fn description_schema() -> SchemaRef {
 /// pg_description's rows: one per source comment, then datafusion-pg-catalog's own
 /// (PostgreSQL's descriptions of its functions and types, for `\df+` and the like).
 pub(super) fn description_batch<'a>(
-    keys: &'a PgConstraint,
+    keys: &'a SourceKeys,
     state: &'a dyn Session,
 ) -> BoxFuture<'a, DfResult<RecordBatch>> {
     Box::pin(async move {
@@ -99,7 +99,7 @@ pub(super) fn description_batch<'a>(
 /// `obj_description(oid[, catalog])` (`col_description(oid, column)` with `column`):
 /// the comment on a table or a column.
 pub(super) fn description<'a>(
-    keys: &'a PgConstraint,
+    keys: &'a SourceKeys,
     args: &'a [ArrayRef],
     column: bool,
 ) -> BoxFuture<'a, DfResult<ArrayRef>> {

@@ -11,7 +11,7 @@ use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExp
 use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, Operator};
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 
-use super::error::{sqlstate, QueryError};
+use crate::engine::error::{sqlstate, QueryError};
 
 /// Plans `boolean <op> 'text'` while the SQL is planned: DataFusion checks the types of a
 /// filter as it builds it, before any analyzer rule could step in.

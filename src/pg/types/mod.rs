@@ -6,6 +6,9 @@ use pgwire::api::Type;
 
 use crate::connectors::DeclaredType;
 
+pub mod bool_literal;
+pub mod planner;
+
 /// The PostgreSQL type a column of `dt` is sent as. Decimals of every width are
 /// `numeric` (sent exactly, see server::encode); dictionaries are their values.
 pub fn pg_type(dt: &DataType) -> Type {

@@ -18,7 +18,8 @@ use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::{PgColumnType, ToolView};
+use super::ToolView;
+use crate::pg::types::PgColumnType;
 use crate::engine::DEFAULT_CATALOG;
 
 /// One cell of a generated row.

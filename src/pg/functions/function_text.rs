@@ -13,7 +13,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Signature, SimpleScalar
 use datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
 
 use super::format::quote_ident;
-use super::types::standard_name;
+use crate::pg::types::standard_name;
 
 /// `oid -> (typname, typelem)`.
 type Types = HashMap<i32, (String, i32)>;

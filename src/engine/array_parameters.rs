@@ -1,0 +1,96 @@
+//! `x = ANY($1)` with an untyped parameter: DataFusion plans it as `array_has($1, x)`
+//! (`<`, `>`, `<>` as comparisons with `array_min($1)`/`array_max($1)`) and infers no
+//! type for `$1`. Clients were told `unknown` where PostgreSQL says `x`'s array type
+//! (`text[]`), and the text they sent was read as one string: `array_has(Utf8, Utf8)`
+//! failed with 42883. Each such parameter becomes a list of `x`'s type, everywhere it is
+//! named.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{DFSchema, Result};
+use datafusion::logical_expr::expr::Placeholder;
+use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan};
+
+/// The untyped parameter an array function reads, if `e` is one.
+fn untyped_array(e: &Expr, functions: &[&str]) -> Option<String> {
+    let Expr::ScalarFunction(f) = e else { return None };
+    if !functions.contains(&f.func.name()) {
+        return None;
+    }
+    match f.args.first() {
+        Some(Expr::Placeholder(Placeholder { id, field: None })) => Some(id.clone()),
+        _ => None,
+    }
+}
+
+/// `(parameter, element type)` where `e` compares an untyped array parameter with a value.
+fn element_of(e: &Expr, schema: &DFSchema) -> Option<(String, DataType)> {
+    let known = |v: &Expr| v.get_type(schema).ok().filter(|t| !t.is_null());
+    if let Some(id) = untyped_array(e, &["array_has"]) {
+        let Expr::ScalarFunction(f) = e else { return None };
+        return Some((id, known(f.args.get(1)?)?));
+    }
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else { return None };
+    use datafusion::logical_expr::Operator::*;
+    if !matches!(op, Eq | NotEq | Lt | LtEq | Gt | GtEq) {
+        return None;
+    }
+    let bounds = ["array_min", "array_max"];
+    match (untyped_array(left, &bounds), untyped_array(right, &bounds)) {
+        (Some(id), None) => Some((id, known(right)?)),
+        (None, Some(id)) => Some((id, known(left)?)),
+        _ => None,
+    }
+}
+
+/// The schema expressions of `plan` are typed against: its inputs' together.
+fn input_schema(plan: &LogicalPlan) -> Option<DFSchema> {
+    let mut inputs = plan.inputs().into_iter();
+    let mut schema = inputs.next()?.schema().as_ref().clone();
+    for other in inputs {
+        schema.merge(other.schema());
+    }
+    Some(schema)
+}
+
+/// Types the array parameters of `plan` as lists of what they are compared with.
+pub fn infer(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let mut found: HashMap<String, FieldRef> = HashMap::new();
+    plan.apply_with_subqueries(|node| {
+        if let Some(schema) = input_schema(node) {
+            node.apply_expressions(|e| {
+                e.apply(|e| {
+                    if let Some((id, element)) = element_of(e, &schema) {
+                        let list = DataType::List(Arc::new(Field::new_list_field(element, true)));
+                        found.entry(id).or_insert_with(|| Arc::new(Field::new("", list, true)));
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })
+            })?;
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    if found.is_empty() {
+        return Ok(plan);
+    }
+    plan.transform_up_with_subqueries(|node| {
+        let typed = node.map_expressions(|e| {
+            e.transform(|e| match e {
+                Expr::Placeholder(Placeholder { id, field: None }) if found.contains_key(&id) => {
+                    let field = found[&id].clone();
+                    Ok(Transformed::yes(Expr::Placeholder(Placeholder { id, field: Some(field) })))
+                }
+                e => Ok(Transformed::no(e)),
+            })
+        })?;
+        if typed.transformed {
+            typed.data.recompute_schema().map(Transformed::yes)
+        } else {
+            Ok(typed)
+        }
+    })
+    .map(|t| t.data)
+}

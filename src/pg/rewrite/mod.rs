@@ -1,0 +1,28 @@
+//! Client SQL made to mean what it means on PostgreSQL, before DataFusion plans it: the
+//! compatibility parser (`parse`), then PostgreSQL's result column names and LIKE escapes.
+
+pub mod array_literal;
+pub mod column_names;
+pub mod like_escape;
+pub mod parameters;
+mod parse;
+mod regclass;
+mod scalar_subquery;
+
+use datafusion::sql::sqlparser::ast::Statement;
+
+pub use parse::{is_type_lookup, SqlParser, REFRESH_SNAPSHOT};
+
+use crate::engine::error::{sqlstate, QueryError};
+
+/// Parses client SQL as every front does (the wire and `fedsql query`).
+pub fn parse_sql(parser: &SqlParser, sql: &str) -> Result<Vec<Statement>, QueryError> {
+    let mut statements = parser
+        .parse(sql)
+        .map_err(|e| QueryError::new(sqlstate::SYNTAX_ERROR, e.to_string()))?;
+    for stmt in statements.iter_mut() {
+        column_names::apply(stmt);
+        like_escape::apply(stmt);
+    }
+    Ok(statements)
+}
