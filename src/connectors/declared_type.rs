@@ -19,6 +19,9 @@ pub enum DeclaredType {
     Json,
     Jsonb,
     Uuid,
+    /// `int2vector` (pg_index.indkey): an int2 list whose text is `1 2` and whose
+    /// subscripts start at 0. Only fedsql's own catalog declares it.
+    Int2Vector,
 }
 
 impl DeclaredType {
@@ -31,11 +34,12 @@ impl DeclaredType {
             "json" => DeclaredType::Json,
             "jsonb" => DeclaredType::Jsonb,
             "uuid" => DeclaredType::Uuid,
+            "int2vector" => DeclaredType::Int2Vector,
             _ => return None,
         })
     }
 
-    /// The declared type of a Utf8 field, if a connector recorded one.
+    /// The declared type of a field, if a connector (or fedsql's catalog) recorded one.
     pub fn of(field: &Field) -> Option<Self> {
         let text = field.metadata().get(KEY)?;
         let (name, length) = match text.split_once('(') {
@@ -79,6 +83,7 @@ impl DeclaredType {
             DeclaredType::Json => "json",
             DeclaredType::Jsonb => "jsonb",
             DeclaredType::Uuid => "uuid",
+            DeclaredType::Int2Vector => "int2vector",
         }
     }
 
@@ -98,6 +103,7 @@ impl DeclaredType {
             DeclaredType::Json => 114,
             DeclaredType::Jsonb => 3802,
             DeclaredType::Uuid => 2950,
+            DeclaredType::Int2Vector => 22,
         }
     }
 
@@ -108,7 +114,7 @@ impl DeclaredType {
 
     /// `pg_attribute.attstorage`: uuid is fixed-size (plain), the others extended.
     pub fn storage(self) -> &'static str {
-        if self == DeclaredType::Uuid { "p" } else { "x" }
+        if matches!(self, DeclaredType::Uuid | DeclaredType::Int2Vector) { "p" } else { "x" }
     }
 
     /// information_schema's character_maximum_length.

@@ -66,11 +66,14 @@ pub struct SessionSettings {
     /// Whether single-source subtrees go to their source as one statement; off, the
     /// engine computes everything above the scans (the differential tester's second oracle).
     pub pushdown: bool,
+    /// Schemas of the default catalog to resolve unqualified names in, in order: the
+    /// first that exists is the current schema (PostgreSQL's search_path).
+    pub search_path: Vec<String>,
 }
 
 impl Default for SessionSettings {
     fn default() -> Self {
-        SessionSettings { time_zone: None, user: String::new(), pushdown: true }
+        SessionSettings { time_zone: None, user: String::new(), pushdown: true, search_path: Vec::new() }
     }
 }
 
@@ -323,7 +326,16 @@ impl Engine {
         // timestamptz in it, as it is there.
         let tz = settings.time_zone.clone().unwrap_or_else(|| "UTC".to_string());
         state.config_mut().options_mut().execution.time_zone = Some(tz);
-        // Functions that read the zone when made (now()), made again, as `SET` would.
+        let default_catalog = state.catalog_list().catalog(DEFAULT_CATALOG);
+        if let Some(schema) = settings
+            .search_path
+            .iter()
+            .find(|s| default_catalog.as_ref().is_some_and(|c| c.schema(s).is_some()))
+        {
+            state.config_mut().options_mut().catalog.default_schema = schema.clone();
+        }
+        // Functions that read the session's options when made (now()'s zone,
+        // current_schema()), made again, as `SET` would.
         let options = state.config().options().clone();
         for f in templates.zoned.iter().filter_map(|f| f.inner().with_updated_config(&options)) {
             use datafusion::execution::FunctionRegistry;

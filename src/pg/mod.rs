@@ -25,6 +25,7 @@ use std::sync::Arc;
 use datafusion::catalog::CatalogProvider;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::planner::ExprPlanner;
 use datafusion::prelude::SessionContext;
 
 use crate::engine::{Access, SessionDialect, SourceCatalog, DEFAULT_CATALOG};
@@ -36,6 +37,19 @@ pub use rewrite::{parse_sql, SqlParser};
 pub const SERVER_VERSION: &str = "16.6";
 /// `server_version_num`, the same version as an integer.
 pub const SERVER_VERSION_NUM: &str = "160006";
+
+/// The schemas a `search_path` value names, in order (`"$user"` has no schema here).
+/// `public` is fedsql's own, empty schema; a path naming a source schema
+/// (`SET search_path TO "crm.public"`) makes it the current schema, where unqualified
+/// names resolve and which `current_schema()` reports.
+pub fn search_path(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|s| s.trim())
+        .map(|s| s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).map_or(s.to_string(), |s| s.replace("\"\"", "\"")))
+        .filter(|s| !s.is_empty() && s != "$user")
+        .collect()
+}
 
 /// PostgreSQL as fedsql's clients see it, installed on every session template.
 #[derive(Debug, Default)]
@@ -54,14 +68,29 @@ impl SessionDialect for Postgres {
         ctx.register_catalog(DEFAULT_CATALOG, tool_catalog.clone());
         catalog::install(ctx, tool_catalog.clone()).map_err(|e| format!("pg_catalog: {e}"))?;
         // After datafusion-pg-catalog's setup, which installs its own type planner.
+        // int2vector subscripts go before DataFusion's field access planner.
         {
             let state = ctx.state_ref();
             let existing = state.read().clone();
+            let planners: Vec<Arc<dyn ExprPlanner>> = std::iter::once(Arc::new(types::vector_subscripts::VectorSubscripts) as _)
+                .chain(existing.expr_planners().iter().cloned())
+                .collect();
             *state.write() = SessionStateBuilder::new_from_existing(existing)
                 .with_type_planner(Arc::new(types::planner::PgTypePlanner::default()))
+                .with_expr_planners(planners)
                 .build();
         }
         functions::register(ctx, access);
         Ok(tool_catalog)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn search_path_names_schemas_in_order() {
+        assert_eq!(super::search_path("\"$user\", public"), vec!["public"]);
+        assert_eq!(super::search_path("crm.public, \"we\"\"ird\""), vec!["crm.public", "we\"ird"]);
+        assert!(super::search_path("").is_empty());
     }
 }

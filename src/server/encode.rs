@@ -149,6 +149,29 @@ fn declared(field: &Field) -> Option<DeclaredType> {
     (field.data_type() == &DataType::Utf8).then(|| DeclaredType::of(field)).flatten()
 }
 
+/// Whether a result column is an int2vector (pg_index.indkey): an int2 list sent as
+/// type 22, whose text is its elements separated by spaces.
+fn is_int2vector(field: &Field) -> bool {
+    matches!(field.data_type(), DataType::List(f) if f.data_type() == &DataType::Int16)
+        && DeclaredType::of(field) == Some(DeclaredType::Int2Vector)
+}
+
+/// An int2vector column's text: `1 2`.
+fn int2vector_text(col: &ArrayRef) -> PgWireResult<ArrayRef> {
+    use datafusion::arrow::datatypes::Int16Type;
+    let lists = col.as_list::<i32>();
+    let texts: datafusion::arrow::array::StringArray = (0..lists.len())
+        .map(|i| {
+            lists.is_valid(i).then(|| {
+                let values = lists.value(i);
+                let values = values.as_primitive::<Int16Type>();
+                values.iter().map(|v| v.map_or_else(|| "0".to_string(), |v| v.to_string())).collect::<Vec<_>>().join(" ")
+            })
+        })
+        .collect();
+    Ok(Arc::new(texts))
+}
+
 /// A column of a declared type in binary format: jsonb is a version byte and the text,
 /// uuid its 16 bytes, the others their text.
 fn declared_binary(col: &ArrayRef, declared: DeclaredType) -> PgWireResult<ArrayRef> {
@@ -255,7 +278,7 @@ pub fn wire_fields(
             .iter()
             .enumerate()
             .map(|(i, f)| match schema.field(i).data_type() {
-                t if format.format_for(i) == FieldFormat::Text && text::handles(t) => {
+                t if format.format_for(i) == FieldFormat::Text && (text::handles(t) || is_int2vector(schema.field(i))) => {
                     Arc::new(Field::new(f.name(), DataType::Utf8, f.is_nullable()))
                 }
                 _ => f.clone(),
@@ -266,6 +289,7 @@ pub fn wire_fields(
         let wire_type = match f.data_type() {
             t if is_decimal(t) => Type::NUMERIC,
             t if is_decimal_list(t) => Type::NUMERIC_ARRAY,
+            _ if is_int2vector(f) => Type::INT2_VECTOR,
             _ => match declared(f).and_then(|d| Type::from_oid(d.oid())) {
                 Some(t) => t,
                 None => continue,
@@ -300,10 +324,14 @@ pub fn encode(
         .filter(|&i| {
             let t = schema.field(i).data_type();
             let binary_declared = format.format_for(i) == FieldFormat::Binary && declared(schema.field(i)).is_some();
-            is_decimal(t) || is_decimal_list(t) || binary_declared || format.format_for(i) == FieldFormat::Text && text::handles(t)
+            let text_format = format.format_for(i) == FieldFormat::Text;
+            is_decimal(t) || is_decimal_list(t) || binary_declared
+                || text_format && (text::handles(t) || is_int2vector(schema.field(i)))
         })
         .collect();
     let declared_types: Vec<Option<DeclaredType>> = schema.fields().iter().map(|f| declared(f)).collect();
+    let int2vectors: Vec<bool> =
+        schema.fields().iter().enumerate().map(|(i, f)| is_int2vector(f) && format.format_for(i) == FieldFormat::Text).collect();
     let (fields, wire_schema) = wire_fields(&schema, format, Some(options))?;
     let fields = Arc::new(fields);
     let row_fields = fields.clone();
@@ -323,7 +351,9 @@ pub fn encode(
         let mut columns = batch.columns().to_vec();
         let mut schema_fields: Vec<_> = wire_schema.fields().iter().cloned().collect();
         for &i in &own {
-            let converted = if let Some(d) = declared_types[i] {
+            let converted = if int2vectors[i] {
+                int2vector_text(&columns[i])
+            } else if let Some(d) = declared_types[i] {
                 declared_binary(&columns[i], d)
             } else if is_decimal(columns[i].data_type()) {
                 decimal_column(&columns[i], formats[i])

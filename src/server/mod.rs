@@ -90,6 +90,7 @@ fn settings<C: ClientInfo + ?Sized>(client: &C) -> SessionSettings {
         time_zone: client.metadata().get("timezone").cloned(),
         user: client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_default(),
         pushdown: client.metadata().get("fedsql.pushdown").is_none_or(|v| v == "on"),
+        search_path: client.metadata().get("search_path").map(|p| crate::pg::search_path(p)).unwrap_or_default(),
     }
 }
 

@@ -185,6 +185,14 @@ def psycopg2_test():
     except psycopg2.Error as e:
         eq(e.pgcode, "26000", "psycopg2 EXECUTE after DEALLOCATE")
         conn.rollback()
+    # search_path: a source schema made current resolves unqualified names.
+    cur.execute('SET search_path TO "crm.public"')
+    cur.execute("SELECT current_schema(), count(*) FROM orgs")
+    eq(cur.fetchall(), [("crm.public", 2)], "psycopg2 search_path names a source schema")
+    cur.execute("RESET search_path")
+    cur.execute("SELECT current_schema()")
+    eq(cur.fetchall(), [("public",)], "psycopg2 search_path reset")
+    conn.rollback()
     # Client-side arrays: psycopg2 writes a list as ARRAY[...].
     cur.execute("SELECT member_id FROM crm.public.members WHERE org_code = ANY(%s)", (["CARD02"],))
     eq(cur.fetchall(), [(2,)], "psycopg2 = ANY(list)")

@@ -52,10 +52,11 @@ pub(super) fn index_schema() -> SchemaRef {
         fields.push(Field::new(flag, Boolean, false));
     }
     fields.extend([
-        Field::new("indkey", list(Int16), false),
+        // int2vector, as in PostgreSQL: psqlODBC reads `indkey[0]` and parses the text `1 2`.
+        DeclaredType::Int2Vector.on(Field::new("indkey", list(Int16), false)),
         Field::new("indcollation", list(Int32), false),
         Field::new("indclass", list(Int32), false),
-        Field::new("indoption", list(Int16), false),
+        DeclaredType::Int2Vector.on(Field::new("indoption", list(Int16), false)),
         Field::new("indexprs", Utf8, true),
         Field::new("indpred", Utf8, true),
     ]);
@@ -264,6 +265,37 @@ pub struct PgAttributeWithTypmods {
     pub(super) keys: SourceKeys,
 }
 
+impl PgAttributeWithTypmods {
+    /// The columns of each primary key's index, as PostgreSQL lists them: the table
+    /// column's row with the index's OID and the column's position in the key
+    /// (psqlODBC's SQLPrimaryKeys joins `ia.attrelid = i.indexrelid`).
+    async fn index_columns(&self, state: &dyn Session, tables: &[RecordBatch], relid: usize, num: usize) -> DfResult<Vec<RecordBatch>> {
+        let mut at = std::collections::HashMap::new();
+        for (b, batch) in tables.iter().enumerate() {
+            let relids = cast(batch.column(relid), &DataType::Int32)?;
+            let nums = cast(batch.column(num), &DataType::Int32)?;
+            let (relids, nums) = (relids.as_primitive::<Int32Type>(), nums.as_primitive::<Int32Type>());
+            for r in 0..batch.num_rows() {
+                at.insert((relids.value(r), nums.value(r)), (b, r));
+            }
+        }
+        let mut out = Vec::new();
+        for key in self.keys.rows(state).await?.iter().filter(|k| !k.foreign) {
+            for (position, column) in key.key.iter().enumerate() {
+                let Some(&(b, r)) = at.get(&(key.table, i32::from(*column))) else { continue };
+                let row = tables[b].slice(r, 1);
+                let mut columns = row.columns().to_vec();
+                let index: ArrayRef = Arc::new(Int32Array::from(vec![index_oid(key.oid)]));
+                columns[relid] = cast(&index, row.column(relid).data_type())?;
+                let position: ArrayRef = Arc::new(Int32Array::from(vec![position as i32 + 1]));
+                columns[num] = cast(&position, row.column(num).data_type())?;
+                out.push(RecordBatch::try_new(row.schema(), columns)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// PostgreSQL's type modifier of a column of Arrow type `t`, or -1.
 fn typmod(t: &DataType) -> i32 {
     match t {
@@ -337,6 +369,8 @@ impl TableProvider for PgAttributeWithTypmods {
             columns[storage_at] = cast(&storage, batch.column(storage_at).data_type())?;
             out.push(RecordBatch::try_new(schema.clone(), columns)?);
         }
+        let index_columns = self.index_columns(state, &out, relid, num).await?;
+        out.extend(index_columns);
         MemTable::try_new(schema, vec![out])?.scan(state, projection, &[], limit).await
     }
 }

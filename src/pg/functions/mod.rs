@@ -384,7 +384,40 @@ impl ScalarUDFImpl for PgTypeof {
     }
 }
 
+/// `current_schema()`: the session's current schema (`public`, or the first source
+/// schema its search_path names). Made again for each session with its options.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CurrentSchema {
+    schema: String,
+    signature: Signature,
+}
+
+impl CurrentSchema {
+    fn new(schema: &str) -> Self {
+        CurrentSchema { schema: schema.to_string(), signature: Signature::exact(vec![], Volatility::Stable) }
+    }
+}
+
+impl ScalarUDFImpl for CurrentSchema {
+    fn name(&self) -> &str {
+        "current_schema"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(self.schema.clone()))))
+    }
+    fn with_updated_config(&self, config: &datafusion::config::ConfigOptions) -> Option<ScalarUDF> {
+        Some(ScalarUDF::new_from_impl(CurrentSchema::new(&config.catalog.default_schema)))
+    }
+}
+
 pub fn register(ctx: &SessionContext, access: &crate::engine::Access) {
+    ctx.register_udf(ScalarUDF::new_from_impl(CurrentSchema::new("public")));
     for name in [SUBSCRIPTS, EXPANDARRAY] {
         let signature = Signature::one_of(vec![TypeSignature::Any(1), TypeSignature::Any(2)], Volatility::Immutable);
         ctx.register_udf(ScalarUDF::new_from_impl(ArraySubscripts { name, signature }));

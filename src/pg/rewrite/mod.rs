@@ -1,5 +1,6 @@
 //! Client SQL made to mean what it means on PostgreSQL, before DataFusion plans it: the
-//! compatibility parser (`parse`), then PostgreSQL's result column names and LIKE escapes.
+//! compatibility parser (`parse`), then PostgreSQL's result column names, LIKE escapes and
+//! set-returning `generate_series`.
 
 pub mod array_literal;
 pub mod column_names;
@@ -8,6 +9,7 @@ pub mod parameters;
 mod parse;
 mod regclass;
 mod scalar_subquery;
+mod set_returning;
 
 use datafusion::sql::sqlparser::ast::Statement;
 
@@ -23,6 +25,7 @@ pub fn parse_sql(parser: &SqlParser, sql: &str) -> Result<Vec<Statement>, QueryE
     for stmt in statements.iter_mut() {
         column_names::apply(stmt);
         like_escape::apply(stmt);
+        set_returning::apply(stmt);
     }
     Ok(statements)
 }
