@@ -231,6 +231,9 @@ def psycopg3_test():
         cur.execute("PREPARE one_member(bigint) AS SELECT name FROM crm.public.members WHERE member_id = $1")
         cur.execute("EXECUTE one_member(%s)", (2,))
         eq(cur.fetchall(), [("Lee",)], "psycopg EXECUTE with a bound argument")
+        cur.execute("PREPARE counted AS SELECT count(*) FROM crm.public.members")
+        cur.execute("EXECUTE counted")
+        eq(([d.name for d in cur.description], cur.fetchall()), (["count"], [(2,)]), "psycopg EXECUTE result named as PostgreSQL names it")
         cur.execute("DEALLOCATE ALL")
         eq(cur.statusmessage, "DEALLOCATE ALL", "psycopg DEALLOCATE ALL tag")
 

@@ -59,7 +59,10 @@ pub fn bind(name: &str, statement: &Statement, types: &[DataType], args: &[Expr]
         }
         ControlFlow::<()>::Continue(())
     });
-    Ok(super::array_literal::apply(bound))
+    // The PREPARE's own statement was not named as a result (`count`, not `count(*)`).
+    let mut bound = super::array_literal::apply(bound);
+    super::column_names::apply(&mut bound);
+    Ok(bound)
 }
 
 #[cfg(test)]
@@ -90,7 +93,7 @@ mod tests {
         let bound = bind("p", &stmt, &types, &args("EXECUTE p(41, '{a,\"b c\"}', 1 + 2)")).unwrap();
         assert_eq!(
             bound.to_string(),
-            "SELECT CAST(41 AS INT) + 1 WHERE 'a' = ANY(CAST(ARRAY['a', 'b c'] AS TEXT[])) AND (1 + 2) IS NULL"
+            "SELECT CAST(41 AS INT) + 1 AS \"?column?\" WHERE 'a' = ANY(CAST(ARRAY['a', 'b c'] AS TEXT[])) AND (1 + 2) IS NULL"
         );
     }
 
