@@ -283,7 +283,8 @@ pub fn apply_startup(metadata: &mut HashMap<String, String>) -> PgWireResult<()>
         .filter(|(k, _)| param(k).is_some_and(|p| p.access == Access::Session && p.name != k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    for (k, v) in given {
+    let options = metadata.get("options").map(|o| startup_options(o)).unwrap_or_default();
+    for (k, v) in given.into_iter().chain(options) {
         // A value fedsql cannot honour (a JVM's `GMT+09:00` zone, a LATIN1 encoding)
         // keeps the default rather than refusing the connection.
         if let Err(e) = set(metadata, &k, Some(&v)) {
@@ -291,6 +292,33 @@ pub fn apply_startup(metadata: &mut HashMap<String, String>) -> PgWireResult<()>
         }
     }
     Ok(())
+}
+
+/// The settings of libpq's `options` startup parameter (`-c search_path=crm.public
+/// --statement_timeout=5s`), as PostgreSQL reads them: words split on spaces a backslash
+/// does not escape; `-c name=value` or `--name=value`.
+fn startup_options(options: &str) -> Vec<(String, String)> {
+    let mut words = vec![String::new()];
+    let mut chars = options.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => words.last_mut().expect("one word").extend(chars.next()),
+            c if c.is_whitespace() => words.push(String::new()),
+            c => words.last_mut().expect("one word").push(c),
+        }
+    }
+    let mut words = words.into_iter().filter(|w| !w.is_empty());
+    let mut out = Vec::new();
+    while let Some(word) = words.next() {
+        let setting = match word.as_str() {
+            "-c" => words.next(),
+            w => w.strip_prefix("--").or_else(|| w.strip_prefix("-c")).map(str::to_string),
+        };
+        if let Some((name, value)) = setting.as_deref().and_then(|s| s.split_once('=')) {
+            out.push((name.replace('-', "_").to_lowercase(), value.to_string()));
+        }
+    }
+    out
 }
 
 /// Every setting with its value and description, for SHOW ALL.
@@ -433,6 +461,14 @@ mod tests {
         set(&mut m, "statement_timeout", Some("2s")).unwrap();
         assert_eq!(m[METADATA_STATEMENT_TIMEOUT_MS], "2000");
         assert!(set(&mut m, "server_version", Some("1")).is_err());
+        assert_eq!(
+            startup_options("-c search_path=crm.public  --statement-timeout=5s -capplication_name=a\\ b"),
+            vec![
+                ("search_path".to_string(), "crm.public".to_string()),
+                ("statement_timeout".to_string(), "5s".to_string()),
+                ("application_name".to_string(), "a b".to_string()),
+            ]
+        );
         assert!(set(&mut m, "no_such_thing", Some("1")).is_err());
         set(&mut m, "myapp.tenant", Some("7")).unwrap();
         assert_eq!(get(&m, "myapp.tenant").unwrap(), "7");

@@ -256,6 +256,15 @@ def sqlalchemy_test(url, name):
         if s not in schemas:
             raise AssertionError(f"{name} get_schema_names: {s} missing from {schemas}")
     eq(sorted(insp.get_table_names(schema="crm.public")), ["members", "orgs"], f"{name} get_table_names")
+    # Without a schema: the current schema's, which is public (empty) until search_path names
+    # a source schema (libpq's options, as PostgreSQL reads them).
+    eq((insp.get_table_names(), insp.get_view_names()), ([], []), f"{name} get_table_names() in public")
+    pathed = sa.create_engine(url, connect_args={"options": "-c search_path=crm.public"})
+    pinsp = sa.inspect(pathed)
+    eq((pinsp.default_schema_name, sorted(pinsp.get_table_names()), pinsp.get_view_names()),
+       ("crm.public", ["members", "orgs"], ["member_names"]), f"{name} get_table_names() on a search_path")
+    eq([c["name"] for c in pinsp.get_columns("orgs")], ["org_code", "org_name", "tier"], f"{name} get_columns() on a search_path")
+    pathed.dispose()
     eq(insp.get_view_names(schema="crm.public"), ["member_names"], f"{name} get_view_names")
     eq(insp.get_view_names(schema=SHOP), ["done_payments"], f"{name} get_view_names on MySQL")
     eq(" ".join(insp.get_view_definition("member_names", schema="crm.public").split()),

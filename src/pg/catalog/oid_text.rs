@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int32Type};
 use datafusion::common::{exec_err, Result as DfResult};
@@ -29,7 +29,9 @@ use crate::connectors::TableSize;
 /// `fedsql_regclass(oid)`: what PostgreSQL prints for `oid::regclass`.
 pub const REGCLASS_NAME: &str = "fedsql_regclass";
 
-type Text = for<'a> fn(&'a SourceKeys, &'a [ArrayRef]) -> BoxFuture<'a, DfResult<ArrayRef>>;
+/// An async function of relation OIDs: the keys, its arguments and the session's current
+/// schema (what is on the search path besides pg_catalog).
+type Text = for<'a> fn(&'a SourceKeys, &'a [ArrayRef], &'a str) -> BoxFuture<'a, DfResult<ArrayRef>>;
 
 /// Text of a key OID: the keys, one OID and (if asked for) a column number.
 pub(super) type KeyText = fn(&KeyList, i32, i32) -> Option<String>;
@@ -109,13 +111,14 @@ impl AsyncScalarUDFImpl for OidText {
             return self.invoke_with_args(args);
         };
         let arrays = args.args.iter().map(|a| a.to_array(args.number_rows)).collect::<DfResult<Vec<_>>>()?;
-        Ok(ColumnarValue::Array(text(keys, &arrays).await?))
+        let current_schema = args.config_options.catalog.default_schema.clone();
+        Ok(ColumnarValue::Array(text(keys, &arrays, &current_schema).await?))
     }
 }
 
-/// A relation's name as regclass prints it: bare on the search path (pg_catalog,
-/// public), else schema-qualified; each part quoted when it needs to be.
-fn regclass_names<'a>(keys: &'a SourceKeys, args: &'a [ArrayRef]) -> BoxFuture<'a, DfResult<ArrayRef>> {
+/// A relation's name as regclass prints it: bare on the search path (pg_catalog, the
+/// current schema), else schema-qualified; each part quoted when it needs to be.
+fn regclass_names<'a>(keys: &'a SourceKeys, args: &'a [ArrayRef], current: &'a str) -> BoxFuture<'a, DfResult<ArrayRef>> {
     Box::pin(async move {
         let state = SessionContext::new().state();
         let names = keys.names(&state).await?;
@@ -127,9 +130,9 @@ fn regclass_names<'a>(keys: &'a SourceKeys, args: &'a [ArrayRef]) -> BoxFuture<'
                 let oid = oid?;
                 // PostgreSQL prints an OID it does not know as the number.
                 let Some((schema, table)) = names.get(&oid) else { return Some(oid.to_string()) };
-                Some(match schema.as_str() {
-                    "pg_catalog" | "public" => quote_ident(table),
-                    _ => format!("{}.{}", quote_ident(schema), quote_ident(table)),
+                Some(match on_search_path(schema, current) {
+                    true => quote_ident(table),
+                    false => format!("{}.{}", quote_ident(schema), quote_ident(table)),
                 })
             })
             .collect();
@@ -137,8 +140,31 @@ fn regclass_names<'a>(keys: &'a SourceKeys, args: &'a [ArrayRef]) -> BoxFuture<'
     })
 }
 
+/// Whether a relation of `schema` is found by its bare name: pg_catalog, then the
+/// current schema.
+fn on_search_path(schema: &str, current: &str) -> bool {
+    schema == "pg_catalog" || schema == current
+}
+
+/// `pg_table_is_visible(oid)`: whether the relation is found by its bare name, as
+/// PostgreSQL answers it; NULL for an unknown OID. SQLAlchemy's `get_table_names()`
+/// without a schema lists the visible tables (every source's, duplicates included,
+/// when everything was visible).
+fn visible<'a>(keys: &'a SourceKeys, args: &'a [ArrayRef], current: &'a str) -> BoxFuture<'a, DfResult<ArrayRef>> {
+    Box::pin(async move {
+        let names = keys.names(&SessionContext::new().state()).await?;
+        let oids = cast(&args[0], &DataType::Int32)?;
+        let answers: BooleanArray = oids
+            .as_primitive::<Int32Type>()
+            .iter()
+            .map(|oid| names.get(&oid?).map(|(schema, _)| on_search_path(schema, current)))
+            .collect();
+        Ok(Arc::new(answers) as ArrayRef)
+    })
+}
+
 /// `pg_get_viewdef(oid[, pretty])`: a source view's definition, in the source's SQL.
-fn view_definitions<'a>(keys: &'a SourceKeys, args: &'a [ArrayRef]) -> BoxFuture<'a, DfResult<ArrayRef>> {
+fn view_definitions<'a>(keys: &'a SourceKeys, args: &'a [ArrayRef], _: &'a str) -> BoxFuture<'a, DfResult<ArrayRef>> {
     Box::pin(async move {
         let texts: StringArray = per_relation(keys, &args[0], |view, schema, table| view.view_definition(schema, table))
             .await?
@@ -192,13 +218,14 @@ pub fn udfs(keys: impl Fn() -> SourceKeys) -> Vec<ScalarUDF> {
     };
     let text = DataType::Utf8;
     vec![
-        udf("obj_description", signature(&[1, 2]), |k, a| description(k, a, false), text.clone()),
-        udf("col_description", signature(&[2]), |k, a| description(k, a, true), text.clone()),
+        udf("obj_description", signature(&[1, 2]), |k, a, _| description(k, a, false), text.clone()),
+        udf("col_description", signature(&[2]), |k, a, _| description(k, a, true), text.clone()),
         udf(REGCLASS_NAME, signature(&[1]), regclass_names, text.clone()),
         udf("pg_get_viewdef", signature(&[1, 2]), view_definitions, text),
-        udf("pg_relation_size", signature(&[1, 2]), |k, a| sized(k, a, |s| s.relation), DataType::Int64),
-        udf("pg_table_size", signature(&[1]), |k, a| sized(k, a, |s| s.table), DataType::Int64),
-        udf("pg_total_relation_size", signature(&[1]), |k, a| sized(k, a, |s| s.total), DataType::Int64),
-        udf("pg_indexes_size", signature(&[1]), |k, a| sized(k, a, |s| s.total - s.table), DataType::Int64),
+        udf("pg_table_is_visible", signature(&[1]), visible, DataType::Boolean),
+        udf("pg_relation_size", signature(&[1, 2]), |k, a, _| sized(k, a, |s| s.relation), DataType::Int64),
+        udf("pg_table_size", signature(&[1]), |k, a, _| sized(k, a, |s| s.table), DataType::Int64),
+        udf("pg_total_relation_size", signature(&[1]), |k, a, _| sized(k, a, |s| s.total), DataType::Int64),
+        udf("pg_indexes_size", signature(&[1]), |k, a, _| sized(k, a, |s| s.total - s.table), DataType::Int64),
     ]
 }
