@@ -19,6 +19,7 @@ mod filter_pushdown;
 mod wide_comparison;
 mod wide_union;
 mod growing_rounding;
+mod int4_literal;
 mod shifted_variance;
 mod null_aware_in;
 mod outer_join_constants;
@@ -350,7 +351,8 @@ impl Engine {
 fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
     let mut rules = datafusion::optimizer::Analyzer::new().rules;
     rules.insert(0, Arc::new(decimal_literal::PlainDecimalLiterals));
-    rules.insert(1, Arc::new(null_aware_in::NullAwareInSubquery));
+    rules.insert(1, Arc::new(int4_literal::Int4Literals));
+    rules.insert(2, Arc::new(null_aware_in::NullAwareInSubquery));
     rules.push(Arc::new(timezone::SessionTimeZone));
     rules.push(Arc::new(rounding_cast::OpaqueRoundingCasts));
     rules

@@ -31,11 +31,14 @@ async function main() {
   // A multi-statement simple query answers every statement, in order.
   const multi = await c.query("set query_group to 'bi'; SELECT 1 AS a; SELECT 2 AS b");
   assert.deepStrictEqual(multi.map((x) => x.command), ["SET", "SELECT", "SELECT"]);
-  // Integer literals are int8 in fedsql (PostgreSQL: int4); node-postgres reads int8 as text.
-  assert.deepStrictEqual(multi[2].rows, [{ b: "2" }]);
+  // Integer literals are int4, as in PostgreSQL: node-postgres reads them as numbers
+  // (int8 and numeric arrive as text).
+  assert.deepStrictEqual(multi[2].rows, [{ b: 2 }]);
+  r = await c.query("SELECT 3000000000 AS wide, 1.5 AS exact");
+  assert.deepStrictEqual(r.rows[0], { wide: "3000000000", exact: "1.5" });
   await assert.rejects(c.query("SELECT * FROM crm.public.nope"), (e) => e.code === "42P01" && /crm/.test(e.message));
   r = await c.query("SELECT 1 AS still_alive");
-  assert.strictEqual(r.rows[0].still_alive, "1");
+  assert.strictEqual(r.rows[0].still_alive, 1);
   await c.end();
   console.log("client ok: node-postgres");
 }

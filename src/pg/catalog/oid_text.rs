@@ -146,18 +146,39 @@ fn on_search_path(schema: &str, current: &str) -> bool {
     schema == "pg_catalog" || schema == current
 }
 
-/// `pg_table_is_visible(oid)`: whether the relation is found by its bare name, as
-/// PostgreSQL answers it; NULL for an unknown OID. SQLAlchemy's `get_table_names()`
-/// without a schema lists the visible tables (every source's, duplicates included,
-/// when everything was visible).
+/// `pg_table_is_visible(oid)`: whether the relation is the one its bare name finds, as
+/// PostgreSQL answers it (NULL for an unknown OID). The path searched is pg_catalog, then
+/// the current schema when search_path names a source schema; by default (`public`,
+/// fedsql's own and empty) every source schema in listing order, so that psql's `\dt`
+/// lists the sources' tables and SQLAlchemy's `get_table_names()` lists each name once
+/// (it listed every source's, duplicates included). information_schema is never on it.
 fn visible<'a>(keys: &'a SourceKeys, args: &'a [ArrayRef], current: &'a str) -> BoxFuture<'a, DfResult<ArrayRef>> {
     Box::pin(async move {
         let names = keys.names(&SessionContext::new().state()).await?;
+        let path: Vec<String> = match current {
+            "public" => keys.view.0.schema_list().into_iter().filter(|s| s != "information_schema").collect(),
+            current => vec![current.to_string()],
+        };
+        let rank = |schema: &str| match schema {
+            "pg_catalog" => Some(0),
+            s => path.iter().position(|p| p == s).map(|i| i + 1),
+        };
+        // Each bare name finds the relation of the first schema on the path holding one.
+        let mut found: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (schema, table) in names.values() {
+            if let Some(r) = rank(schema) {
+                let best = found.entry(table.as_str()).or_insert(r);
+                *best = (*best).min(r);
+            }
+        }
         let oids = cast(&args[0], &DataType::Int32)?;
         let answers: BooleanArray = oids
             .as_primitive::<Int32Type>()
             .iter()
-            .map(|oid| names.get(&oid?).map(|(schema, _)| on_search_path(schema, current)))
+            .map(|oid| {
+                let (schema, table) = names.get(&oid?)?;
+                Some(rank(schema).is_some_and(|r| found.get(table.as_str()) == Some(&r)))
+            })
             .collect();
         Ok(Arc::new(answers) as ArrayRef)
     })
