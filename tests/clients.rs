@@ -1,6 +1,6 @@
 //! Real client drivers against fedsql: psycopg2, psycopg 3, SQLAlchemy, asyncpg
 //! (tests/clients/python_clients.py), pgcli's completion refresher (pgcli_completion.py), psqlODBC
-//! (odbc_catalog.py), node-postgres (node_clients.js) and pgjdbc
+//! (odbc_catalog.py), dbt-postgres (dbt_check.py), node-postgres (node_clients.js) and pgjdbc
 //! (JdbcClient.java, and DBeaver's own catalog queries in DbeaverBrowse.java). Each program checks answers, types and catalogs itself; this file
 //! builds the sources, serves them, and runs it. `scripts/client-drivers` installs the
 //! drivers (scripts/test runs it first).
@@ -83,6 +83,16 @@ async fn psqlodbc() {
     let f = fixture().await;
     let expect = format!("@{}", fixture_dir().join("odbc_expect.json").display());
     run("odbc_catalog.py", Command::new(d.join("venv/bin/python")).arg(fixture_dir().join("odbc_catalog.py")).args(["--expect", &expect]), &f);
+}
+
+/// dbt-postgres (the stats jobs' tool): `dbt debug`, `dbt test` over source tables,
+/// `dbt source freshness` and `dbt docs generate`, checked in dbt's own artifacts
+/// (dbt_check.py, project in tests/clients/dbt).
+#[tokio::test]
+async fn dbt() {
+    let d = drivers();
+    let f = fixture().await;
+    run("dbt_check.py", Command::new(d.join("venv/bin/python")).arg(fixture_dir().join("dbt_check.py")).arg(d.join("dbt/bin/dbt")), &f);
 }
 
 #[tokio::test]
