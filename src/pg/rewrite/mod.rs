@@ -4,6 +4,7 @@
 
 pub mod array_literal;
 pub mod column_names;
+mod known_queries;
 pub mod like_escape;
 pub mod parameters;
 mod parse;
@@ -11,9 +12,12 @@ mod regclass;
 mod scalar_subquery;
 mod set_returning;
 
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{
+    Expr, Function, FunctionArg, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Statement,
+};
 
-pub use parse::{is_type_lookup, SqlParser, REFRESH_SNAPSHOT};
+pub use known_queries::is_type_lookup;
+pub use parse::{SqlParser, REFRESH_SNAPSHOT};
 
 use crate::engine::error::{sqlstate, QueryError};
 
@@ -28,4 +32,18 @@ pub fn parse_sql(parser: &SqlParser, sql: &str) -> Result<Vec<Statement>, QueryE
         set_returning::apply(stmt);
     }
     Ok(statements)
+}
+
+/// A call of the function `name` with `args`, built as a syntax tree.
+fn function(name: &str, args: Vec<FunctionArg>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList { duplicate_treatment: None, args, clauses: vec![] }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
 }

@@ -59,12 +59,14 @@ impl SqlParser {
         if let Some(call) = refresh_snapshot(sql) {
             return call;
         }
-        if is_asyncpg_type_lookup(sql) {
-            return Parser::parse_sql(&PostgreSqlDialect {}, ASYNCPG_TYPE_LOOKUP);
-        }
         let Ok(plain) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
             return self.compat_parse(sql);
         };
+        if let [stmt] = plain.as_slice() {
+            if let Some(answer) = super::known_queries::answer(stmt) {
+                return Ok(vec![answer]);
+            }
+        }
         // A quoted array literal takes our rules too: the compatibility parser's would keep
         // the quotes inside the elements.
         let reads: Vec<bool> = plain.iter().map(|s| self.reads_sources(s) || super::array_literal::has_quoted(s)).collect();
@@ -112,41 +114,6 @@ impl SqlParser {
         });
         reads
     }
-}
-
-/// asyncpg's type introspection (`introspection.INTRO_LOOKUP_TYPES`), sent for every
-/// result type it has no codec for, arrays included. Its recursive CTE walks domains,
-/// ranges and composite types, with correlated subqueries DataFusion cannot plan.
-/// fedsql's types are base types and arrays of them, so the walk ends at the element
-/// types: the same rows, from this query with the same parameter.
-fn is_asyncpg_type_lookup(sql: &str) -> bool {
-    sql.trim_start().starts_with("WITH RECURSIVE typeinfo_tree(") && sql.contains("ti.oid = any($1::oid[])")
-}
-
-/// Its one parameter is an `oid[]` (see `is_type_lookup`).
-const ASYNCPG_TYPE_LOOKUP: &str = "
-    WITH fedsql_asyncpg_types AS (
-        SELECT t.oid, t.typelem FROM pg_catalog.pg_type t WHERE array_has(CAST($1 AS INT[]), t.oid)
-    ), tree AS (
-        SELECT oid, 0 AS depth FROM fedsql_asyncpg_types
-        UNION ALL
-        SELECT typelem AS oid, 1 AS depth FROM fedsql_asyncpg_types WHERE typelem <> 0
-    )
-    SELECT DISTINCT t.oid AS oid, ns.nspname AS ns, t.typname AS name, t.typtype AS kind,
-        CAST(NULL AS INT) AS basetype, CASE WHEN t.typelem <> 0 THEN t.typelem END AS elemtype,
-        e.typdelim AS elemdelim, CAST(NULL AS INT) AS range_subtype, CAST(NULL AS TEXT[]) AS attrtypoids,
-        CAST(NULL AS TEXT[]) AS attrnames, tree.depth AS depth, CAST(NULL AS TEXT) AS basetype_name,
-        e.typname AS elemtype_name, CAST(NULL AS TEXT) AS range_subtype_name
-    FROM tree JOIN pg_catalog.pg_type t ON t.oid = tree.oid
-    JOIN pg_catalog.pg_namespace ns ON ns.oid = t.typnamespace
-    LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typelem <> 0
-    ORDER BY depth DESC";
-
-/// Whether `stmt` is asyncpg's type lookup as we run it: its parameter is an `oid[]`,
-/// which the parameter decoding of arrow-pg does not read.
-pub fn is_type_lookup(stmt: &Statement) -> bool {
-    let Statement::Query(q) = stmt else { return false };
-    q.with.as_ref().and_then(|w| w.cte_tables.first()).is_some_and(|c| c.alias.name.value == "fedsql_asyncpg_types")
 }
 
 /// `pg_get_serial_sequence(...)` is NULL: fedsql has no sequences. Replaced before
@@ -242,10 +209,10 @@ fn with_array_expansions(mut stmt: Statement) -> Statement {
                 })
                 .collect();
             if let Some(fields) = fields {
-                let sql = fields.iter().fold(root.to_string(), |acc, f| format!("get_field({acc}, '{f}')"));
-                if let Ok(parsed) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&sql).and_then(|mut p| p.parse_expr()) {
-                    *e = parsed;
-                }
+                let arg = |e: Expr| FunctionArg::Unnamed(FunctionArgExpr::Expr(e));
+                *e = fields.into_iter().fold(root.as_ref().clone(), |acc, f| {
+                    super::function("get_field", vec![arg(acc), arg(Expr::value(Value::SingleQuotedString(f)))])
+                });
             }
         }
         if let Expr::Function(f) = e {
@@ -257,13 +224,8 @@ fn with_array_expansions(mut stmt: Statement) -> Statement {
             };
             let FunctionArguments::List(list) = &f.args else { return std::ops::ControlFlow::Continue(()) };
             // Every argument is kept: a parameter's number and type must not change.
-            let args: Vec<String> = list.args.iter().map(|a| a.to_string()).collect();
-            if let Ok(parsed) = Parser::new(&PostgreSqlDialect {})
-                .try_with_sql(&format!("unnest({helper}({}))", args.join(", ")))
-                .and_then(|mut p| p.parse_expr())
-            {
-                *e = parsed;
-            }
+            let inner = super::function(helper, list.args.clone());
+            *e = super::function("unnest", vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(inner))]);
         }
         std::ops::ControlFlow::<()>::Continue(())
     });

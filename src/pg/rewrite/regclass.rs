@@ -10,8 +10,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, ArrayElemTypeDef, BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentList, FunctionArguments, Ident, ObjectName, SelectItem, SetExpr, Statement, Value,
+    visit_expressions_mut, ArrayElemTypeDef, BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, SelectItem, SetExpr, Statement, TableFactor, Value,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -60,6 +60,17 @@ pub(super) fn with_regclass_lookups(mut stmt: Statement) -> Statement {
     });
     stmt
 }
+/// Whether `query` calls the function `name` (its last name part, any case).
+fn calls(query: &datafusion::sql::sqlparser::ast::Query, name: &str) -> bool {
+    datafusion::sql::sqlparser::ast::visit_expressions(query, |e| match e {
+        Expr::Function(f) if f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| i.value.eq_ignore_ascii_case(name)) => {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
 /// The compatibility rules resolve an unqualified `'name'::regclass` in the current
 /// schema only; PostgreSQL searches pg_catalog first (`'pg_class'::regclass`, which
 /// pgjdbc and Metabase compare `pg_description.classoid` with). Within the lookup they
@@ -67,7 +78,7 @@ pub(super) fn with_regclass_lookups(mut stmt: Statement) -> Statement {
 pub(super) fn with_catalog_search(mut stmt: Statement) -> Statement {
     let _ = visit_expressions_mut(&mut stmt, |e| {
         if let Expr::Subquery(q) = e {
-            if q.to_string().contains("parse_ident(") {
+            if calls(q.as_ref(), "parse_ident") {
                 let _ = visit_expressions_mut(q.as_mut(), |inner| {
                     if let Expr::BinaryOp { left, op: BinaryOperator::Eq, right } = inner {
                         let current = matches!(right.as_ref(), Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("current_schema"));
@@ -121,7 +132,8 @@ fn proc_lookup_name(e: &Expr) -> Option<String> {
     let Expr::Subquery(q) = e else { return None };
     let SetExpr::Select(select) = q.body.as_ref() else { return None };
     let [from] = select.from.as_slice() else { return None };
-    if !from.relation.to_string().to_ascii_lowercase().ends_with("pg_proc") {
+    let TableFactor::Table { name, .. } = &from.relation else { return None };
+    if !name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| i.value.eq_ignore_ascii_case("pg_proc")) {
         return None;
     }
     let Some(Expr::BinaryOp { left, op: BinaryOperator::Eq, right }) = &select.selection else { return None };
@@ -180,20 +192,7 @@ fn shown_oid(e: &Expr) -> Option<(&Expr, &'static str)> {
 }
 
 fn call(function: &str, arg: &Expr) -> Expr {
-    Expr::Function(Function {
-        name: ObjectName::from(vec![Ident::new(function)]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(arg.clone()))],
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    })
+    super::function(function, vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(arg.clone()))])
 }
 
 /// Result columns that are bare regclass casts show names.

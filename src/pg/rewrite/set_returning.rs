@@ -7,8 +7,7 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Query,
-    SelectItem, SetExpr, Statement, VisitMut, VisitorMut,
+    Expr, Function, FunctionArg, FunctionArgExpr, Query, SelectItem, SetExpr, Statement, VisitMut, VisitorMut,
 };
 
 struct SetReturning;
@@ -19,14 +18,7 @@ fn is_series(f: &Function) -> bool {
 }
 
 fn unnested(series: Function) -> Expr {
-    let mut unnest = series.clone();
-    unnest.name = ObjectName::from(vec![Ident::new("unnest")]);
-    unnest.args = FunctionArguments::List(FunctionArgumentList {
-        duplicate_treatment: None,
-        args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Function(series)))],
-        clauses: vec![],
-    });
-    Expr::Function(unnest)
+    super::function("unnest", vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Function(series)))])
 }
 
 impl VisitorMut for SetReturning {
