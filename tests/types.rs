@@ -328,3 +328,34 @@ async fn pg_typeof_names_types_as_postgresql_does() {
     assert_eq!(rows(&client, names).await, vec![vec!["t".to_string(), "crm.public.orgs".to_string()]]);
     assert_eq!(theirs[0][8], "timestamp with time zone");
 }
+
+/// Type names and literals answered as PostgreSQL answers them: `to_regtype` by any
+/// spelling (from pg_type, not a list of ours), integer literals' types, and an
+/// unconstrained numeric column in information_schema and pg_attribute.
+#[tokio::test]
+async fn type_names_and_literals_as_postgresql_answers_them() {
+    let pg = PgDb::create("CREATE TABLE t (id int PRIMARY KEY, n numeric, m numeric(12,2)); INSERT INTO t VALUES (1, 12345678901234567890.5, 1.25)").await;
+    let cats = Catalogs::new().postgres("crm", &pg.name);
+    let server = Server::start(&cats);
+    let client = server.client().await;
+    let source = pg_connect(5432, &pg.name).await;
+    let same = |sql: &'static str| {
+        let (client, source) = (&client, &source);
+        async move { assert_eq!(rows(client, sql).await, rows(source, sql).await, "{sql}") }
+    };
+    same("SELECT to_regtype('hstore')::oid, to_regtype('bigint')::oid, to_regtype('text[]')::oid, \
+          to_regtype('pg_catalog.timestamptz')::oid, to_regtype('double precision')::oid, to_regtype('int')::oid").await;
+    same("SELECT pg_typeof(1), pg_typeof(2147483648), pg_typeof(1.5), pg_typeof(-1), 7 / 2, pg_typeof(ARRAY[1, 2])").await;
+    let mut ours = rows(&client, "SELECT column_name, data_type, numeric_precision, numeric_precision_radix, numeric_scale \
+        FROM information_schema.columns WHERE table_schema = 'crm.public' AND table_name = 't' ORDER BY ordinal_position").await;
+    let theirs = rows(&source, "SELECT column_name, data_type, numeric_precision, numeric_precision_radix, numeric_scale \
+        FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 't' ORDER BY ordinal_position").await;
+    assert_eq!(ours, theirs);
+    ours = rows(&client, "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+        JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE ns.nspname = 'crm.public' AND c.relname = 't' AND attnum > 0 ORDER BY attnum").await;
+    assert_eq!(ours, [["id", "integer"], ["n", "numeric"], ["m", "numeric(12,2)"]].map(|r| r.map(String::from).to_vec()).to_vec());
+    // Literal arithmetic past int4 fails as in PostgreSQL, not wrapped.
+    let e = client.simple_query("SELECT 2147483647 + 1").await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("22003"), "{e}");
+    assert_eq!(rows(&client, "SELECT n = 12345678901234567890.5 FROM crm.public.t").await, vec![vec!["t".to_string()]]);
+}

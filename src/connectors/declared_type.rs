@@ -19,6 +19,9 @@ pub enum DeclaredType {
     Json,
     Jsonb,
     Uuid,
+    /// `numeric` without a precision: held as a wide decimal (connectors/postgres.rs),
+    /// shown as PostgreSQL shows it, with no precision or scale.
+    Numeric,
     /// `int2vector` (pg_index.indkey): an int2 list whose text is `1 2` and whose
     /// subscripts start at 0. Only fedsql's own catalog declares it.
     Int2Vector,
@@ -42,6 +45,9 @@ impl DeclaredType {
     /// The declared type of a field, if a connector (or fedsql's catalog) recorded one.
     pub fn of(field: &Field) -> Option<Self> {
         let text = field.metadata().get(KEY)?;
+        if text == "numeric" {
+            return Some(DeclaredType::Numeric);
+        }
         let (name, length) = match text.split_once('(') {
             Some((name, rest)) => (name, rest.trim_end_matches(')').parse().ok()),
             None => (text.as_str(), None),
@@ -83,6 +89,7 @@ impl DeclaredType {
             DeclaredType::Json => "json",
             DeclaredType::Jsonb => "jsonb",
             DeclaredType::Uuid => "uuid",
+            DeclaredType::Numeric => "numeric",
             DeclaredType::Int2Vector => "int2vector",
         }
     }
@@ -103,6 +110,7 @@ impl DeclaredType {
             DeclaredType::Json => 114,
             DeclaredType::Jsonb => 3802,
             DeclaredType::Uuid => 2950,
+            DeclaredType::Numeric => 1700,
             DeclaredType::Int2Vector => 22,
         }
     }
@@ -114,7 +122,11 @@ impl DeclaredType {
 
     /// `pg_attribute.attstorage`: uuid is fixed-size (plain), the others extended.
     pub fn storage(self) -> &'static str {
-        if matches!(self, DeclaredType::Uuid | DeclaredType::Int2Vector) { "p" } else { "x" }
+        match self {
+            DeclaredType::Uuid | DeclaredType::Int2Vector => "p",
+            DeclaredType::Numeric => "m",
+            _ => "x",
+        }
     }
 
     /// information_schema's character_maximum_length.
@@ -136,6 +148,8 @@ mod tests {
             DeclaredType::Char(3),
             DeclaredType::Jsonb,
             DeclaredType::Uuid,
+            DeclaredType::Numeric,
+            DeclaredType::Int2Vector,
         ] {
             let field = t.on(Field::new("c", DataType::Utf8, true));
             assert_eq!(DeclaredType::of(&field), Some(t));

@@ -187,7 +187,7 @@ impl PostgresConnector {
                 let field = f.as_ref().clone();
                 let retyped = match (f.data_type(), DeclaredType::from_source(&r[1], r[3].parse().ok())) {
                     _ if r[1] == "numeric" && r[2].is_empty() => {
-                        Field::new(f.name(), super::sql::UNCONSTRAINED_NUMERIC, f.is_nullable())
+                        DeclaredType::Numeric.on(Field::new(f.name(), super::sql::UNCONSTRAINED_NUMERIC, f.is_nullable()))
                     }
                     (DataType::Utf8, Some(declared)) => declared.on(field),
                     _ => return f.clone(),

@@ -299,8 +299,6 @@ impl PgAttributeWithTypmods {
 /// PostgreSQL's type modifier of a column of Arrow type `t`, or -1.
 fn typmod(t: &DataType) -> i32 {
     match t {
-        // Our stand-in for PostgreSQL's unconstrained numeric (connectors/postgres.rs).
-        DataType::Decimal256(76, 20) => -1,
         DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s) | DataType::Decimal256(p, s)
             if *s >= 0 =>
         {

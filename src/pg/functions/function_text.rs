@@ -123,7 +123,59 @@ fn oid_text_udf(name: &str, text: impl Fn(i32) -> Option<String> + Send + Sync +
     ))
 }
 
-pub fn udfs(tables: &PgCatalogStaticTables) -> DfResult<[ScalarUDF; 4]> {
+/// Every name a type is known by (`int8`, `bigint`; `timestamptz`, `timestamp with time
+/// zone`) -> its OID in pg_type.
+fn type_oids(types: &Types) -> HashMap<String, i32> {
+    let mut oids: HashMap<String, i32> = types.iter().map(|(oid, (name, _))| (name.clone(), *oid)).collect();
+    for (oid, (name, _)) in types {
+        let standard = standard_name(name);
+        if !matches!(standard, "ARRAY" | "USER-DEFINED") {
+            oids.insert(standard.to_string(), *oid);
+        }
+    }
+    // SQL's other spellings.
+    for (alias, name) in [("int", "int4"), ("integer", "int4"), ("decimal", "numeric"), ("character", "bpchar"), ("char", "bpchar"), ("float", "float8")] {
+        if let Some(oid) = oids.get(name).copied() {
+            oids.insert(alias.to_string(), oid);
+        }
+    }
+    oids
+}
+
+/// The OID of the type `name` (`text`, `pg_catalog.int8`, `text[]`); None if pg_type has
+/// no such type.
+fn type_oid(name: &str, oids: &HashMap<String, i32>, types: &Types) -> Option<i32> {
+    let name = name.trim();
+    let name = name.strip_prefix("pg_catalog.").unwrap_or(name).to_ascii_lowercase();
+    if let Some(element) = name.strip_suffix("[]") {
+        let element = type_oid(element, oids, types)?;
+        return types.iter().find(|(_, (n, e))| *e == element && n.starts_with('_')).map(|(oid, _)| *oid);
+    }
+    oids.get(&name).copied()
+}
+
+/// `to_regtype(name)`: the type's OID by any of its names, from pg_type; NULL for types
+/// fedsql does not have (SQLAlchemy's psycopg dialect probes `to_regtype('hstore')`).
+fn to_regtype_udf(types: Arc<Types>) -> ScalarUDF {
+    let oids = type_oids(&types);
+    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+        "to_regtype",
+        Signature::new(TypeSignature::Any(1), Volatility::Stable),
+        DataType::Int32,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let scalar = matches!(args[0], ColumnarValue::Scalar(_));
+            let names = cast(&args[0].to_array(1)?, &DataType::Utf8)?;
+            let out: datafusion::arrow::array::Int32Array =
+                names.as_string::<i32>().iter().map(|n| n.and_then(|n| type_oid(n, &oids, &types))).collect();
+            Ok(match scalar {
+                true => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
+                false => ColumnarValue::Array(Arc::new(out)),
+            })
+        }),
+    ))
+}
+
+pub fn udfs(tables: &PgCatalogStaticTables) -> DfResult<[ScalarUDF; 5]> {
     let types = Arc::new(types(tables)?);
     let texts = Arc::new(texts(tables, &types)?);
     let (result, arguments, names) = (texts.clone(), texts, types.clone());
@@ -131,7 +183,8 @@ pub fn udfs(tables: &PgCatalogStaticTables) -> DfResult<[ScalarUDF; 4]> {
         oid_text_udf("pg_get_function_result", move |oid| result.get(&oid).map(|t| t.0.clone())),
         oid_text_udf("pg_get_function_arguments", move |oid| arguments.get(&oid).map(|t| t.1.clone())),
         oid_text_udf(REGTYPE_NAME, move |oid| Some(type_name(oid, &names))),
-        regtypes_udf(types),
+        regtypes_udf(types.clone()),
+        to_regtype_udf(types),
     ])
 }
 

@@ -134,55 +134,6 @@ fn always_true(name: &str) -> ScalarUDF {
     )
 }
 
-/// The OID of a built-in type by any of its names; NULL for types fedsql does not have
-/// (SQLAlchemy's psycopg dialect probes `to_regtype('hstore')`).
-fn type_oid(name: &str) -> Option<i32> {
-    let name = name.trim().trim_start_matches("pg_catalog.").to_ascii_lowercase();
-    Some(match name.as_str() {
-        "bool" | "boolean" => 16,
-        "bytea" => 17,
-        "name" => 19,
-        "int8" | "bigint" => 20,
-        "int2" | "smallint" => 21,
-        "int4" | "integer" | "int" => 23,
-        "text" => 25,
-        "oid" => 26,
-        "json" => 114,
-        "float4" | "real" => 700,
-        "float8" | "double precision" => 701,
-        "varchar" | "character varying" => 1043,
-        "date" => 1082,
-        "time" | "time without time zone" => 1083,
-        "timestamp" | "timestamp without time zone" => 1114,
-        "timestamptz" | "timestamp with time zone" => 1184,
-        "interval" => 1186,
-        "numeric" | "decimal" => 1700,
-        "uuid" => 2950,
-        "jsonb" => 3802,
-        _ => return None,
-    })
-}
-
-fn to_regtype() -> ScalarUDF {
-    create_udf(
-        "to_regtype",
-        vec![DataType::Utf8],
-        DataType::Int32,
-        Volatility::Stable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let names = arrays[0].as_string::<i32>();
-            let oids: Int32Array = (0..names.len())
-                .map(|i| if names.is_null(i) { None } else { type_oid(names.value(i)) })
-                .collect();
-            Ok(if matches!(args[0], ColumnarValue::Scalar(_)) {
-                ColumnarValue::Scalar(ScalarValue::try_from_array(&oids, 0)?)
-            } else {
-                ColumnarValue::Array(Arc::new(oids))
-            })
-        }),
-    )
-}
 
 /// `json_build_object(k1, v1, ...)`: a JSON object as text (SQLAlchemy's column
 /// reflection builds identity and collation details with it).
@@ -427,7 +378,6 @@ pub fn register(ctx: &SessionContext, access: &crate::engine::Access) {
     // fedsql has no sequences, so no column owns one.
     ctx.register_udf(unknown("pg_get_serial_sequence", &[2], DataType::Utf8));
     ctx.register_udf(always_true("pg_collation_is_visible"));
-    ctx.register_udf(to_regtype());
     ctx.register_udf(ScalarUDF::new_from_impl(PgTypeof { signature: Signature::any(1, Volatility::Immutable) }));
     ctx.register_udf(constant("version", vec![], ScalarValue::Utf8(Some(version_text()))));
     // asyncpg's pool reset; fedsql takes no advisory locks, so there is nothing to free.

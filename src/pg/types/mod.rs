@@ -49,7 +49,7 @@ impl PgColumnType {
             data_type: declared.standard_name(),
             udt_name: declared.udt_name().to_string(),
             numeric_precision: None,
-            numeric_precision_radix: None,
+            numeric_precision_radix: (declared == DeclaredType::Numeric).then_some(10),
             numeric_scale: None,
             datetime_precision: None,
             character_maximum_length: max,
