@@ -105,6 +105,36 @@ fn data_exception(state: &str) -> Option<&'static str> {
     })
 }
 
+/// DataFusion and Arrow errors that have no variant of their own, only a message: the
+/// one place their text is read. Each row: words the message holds (all of them), and
+/// the SQLSTATE. Upstream gap (DataFusion 55): plan errors for a missing table or
+/// function and for types without a common one are `Plan(String)`; an AVG overflow and a
+/// field access on a non-composite are `Execution(String)`.
+type Untyped = &'static [(&'static [&'static str], &'static str)];
+
+const UNTYPED_PLAN: Untyped = &[
+    (&["table", "not found"], sqlstate::UNDEFINED_TABLE),
+    (&["Invalid function"], sqlstate::UNDEFINED_FUNCTION),
+    (&["No function matches"], sqlstate::UNDEFINED_FUNCTION),
+    (&["Cannot infer common"], sqlstate::DATATYPE_MISMATCH),
+    (&["does not support"], sqlstate::DATATYPE_MISMATCH),
+];
+
+const UNTYPED_EXECUTION: Untyped = &[
+    // An ArrowError::DivideByZero some operators pass on as text.
+    (&["Divide by zero"], sqlstate::DIVISION_BY_ZERO),
+    // A decimal AVG whose sum passes its type's digits (past 76).
+    (&["Arithmetic Overflow"], sqlstate::NUMERIC_VALUE_OUT_OF_RANGE),
+    // `x.v` over a column that is not a composite (DataFusion reads it as a field access).
+    (&["Cannot access field"], sqlstate::DATATYPE_MISMATCH),
+];
+
+const UNTYPED_ARROW: Untyped = &[(&["overflow"], sqlstate::NUMERIC_VALUE_OUT_OF_RANGE)];
+
+fn untyped(message: &str, table: Untyped) -> Option<&'static str> {
+    table.iter().find(|(words, _)| words.iter().all(|w| message.contains(w))).map(|(_, code)| *code)
+}
+
 /// Classifies a DataFusion error, looking through its wrappers.
 pub fn classify(e: &DataFusionError) -> QueryError {
     match e {
@@ -125,20 +155,18 @@ pub fn classify(e: &DataFusionError) -> QueryError {
         }
         DataFusionError::SQL(err, _) => QueryError::new(sqlstate::SYNTAX_ERROR, err.to_string()),
         DataFusionError::ArrowError(err, _) => {
-            let msg = err.to_string();
             use datafusion::arrow::error::ArrowError;
-            // abs(int4's minimum) is a ComputeError "Int32Array overflow on abs(..)".
-            let overflow = match err.as_ref() {
-                ArrowError::ArithmeticOverflow(_) => true,
-                ArrowError::ComputeError(m) => m.contains("overflow"),
-                _ => false,
-            };
-            if overflow {
-                QueryError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, format!("value out of range: {msg}"))
-            } else if msg.contains("Divide by zero") {
-                QueryError::new(sqlstate::DIVISION_BY_ZERO, "division by zero")
-            } else {
-                QueryError::new(sqlstate::DATA_EXCEPTION, msg)
+            match err.as_ref() {
+                ArrowError::ArithmeticOverflow(_) => {
+                    QueryError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, format!("value out of range: {err}"))
+                }
+                ArrowError::DivideByZero => QueryError::new(sqlstate::DIVISION_BY_ZERO, "division by zero"),
+                // abs(int4's minimum) is a ComputeError "Int32Array overflow on abs(..)".
+                ArrowError::ComputeError(m) => match untyped(m, UNTYPED_ARROW) {
+                    Some(code) => QueryError::new(code, format!("value out of range: {err}")),
+                    None => QueryError::new(sqlstate::DATA_EXCEPTION, err.to_string()),
+                },
+                _ => QueryError::new(sqlstate::DATA_EXCEPTION, err.to_string()),
             }
         }
         DataFusionError::NotImplemented(m) => {
@@ -156,29 +184,15 @@ pub fn classify(e: &DataFusionError) -> QueryError {
                 }
             }
         }
-        DataFusionError::Plan(m) => {
-            let code = if m.contains("table") && m.contains("not found") {
-                sqlstate::UNDEFINED_TABLE
-            } else if m.contains("Invalid function") || m.contains("No function matches") {
-                sqlstate::UNDEFINED_FUNCTION
-            } else if m.contains("Cannot infer common") || m.contains("does not support") {
-                sqlstate::DATATYPE_MISMATCH
-            } else {
-                sqlstate::SYNTAX_ERROR
-            };
-            QueryError::new(code, m.clone())
-        }
-        DataFusionError::Execution(m) if m.contains("Divide by zero") => {
-            QueryError::new(sqlstate::DIVISION_BY_ZERO, "division by zero")
-        }
-        // A decimal AVG whose sum passes its type's digits (past 76).
-        DataFusionError::Execution(m) if m.starts_with("Arithmetic Overflow") => {
-            QueryError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, format!("numeric field overflow: {m}"))
-        }
-        // `x.v` over a column that is not a composite (DataFusion reads it as a field access).
-        DataFusionError::Execution(m) if m.starts_with("Cannot access field") => {
-            QueryError::new(sqlstate::DATATYPE_MISMATCH, m.clone())
-        }
+        DataFusionError::Plan(m) => QueryError::new(untyped(m, UNTYPED_PLAN).unwrap_or(sqlstate::SYNTAX_ERROR), m.clone()),
+        DataFusionError::Execution(m) => match untyped(m, UNTYPED_EXECUTION) {
+            Some(sqlstate::DIVISION_BY_ZERO) => QueryError::new(sqlstate::DIVISION_BY_ZERO, "division by zero"),
+            Some(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE) => {
+                QueryError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, format!("numeric field overflow: {m}"))
+            }
+            Some(code) => QueryError::new(code, m.clone()),
+            None => QueryError::new(sqlstate::INTERNAL_ERROR, m.clone()),
+        },
         other => QueryError::new(sqlstate::INTERNAL_ERROR, other.to_string()),
     }
 }
