@@ -8,6 +8,8 @@
 //!   comments, our information_schema, the system views);
 //! - `functions`: PostgreSQL functions tools call (`version()`, `format`, privileges,
 //!   `pg_get_*`);
+//! - `settings`: PostgreSQL's session settings (SET, SHOW, RESET, `current_setting()`,
+//!   startup options) with their values and errors;
 //! - `types`: Arrow types as PostgreSQL names and numbers them, type names in casts, and
 //!   PostgreSQL's reading of boolean literals.
 //!
@@ -18,6 +20,7 @@
 pub mod catalog;
 pub mod functions;
 pub mod rewrite;
+pub mod settings;
 pub mod types;
 
 use std::sync::Arc;

@@ -13,7 +13,7 @@ use datafusion_postgres::hooks::HookClient;
 use datafusion_postgres::QueryHook;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::{ClientInfo, Type};
-use pgwire::error::PgWireResult;
+use pgwire::error::{PgWireError, PgWireResult};
 
 use super::settings::{self, Change, Command};
 
@@ -55,10 +55,10 @@ async fn run(command: Command, client: &mut dyn HookClient) -> PgWireResult<Resp
         Command::SetIdentity(name) => {
             let me = client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_default();
             if name.as_ref().is_some_and(|n| *n != me && !n.eq_ignore_ascii_case("none")) {
-                return Err(settings::error(
+                return Err(PgWireError::from(settings::error(
                     crate::engine::error::sqlstate::INSUFFICIENT_PRIVILEGE,
                     format!("permission denied to set role \"{}\": a session keeps the user it logged in as (\"{me}\")", name.unwrap_or_default()),
-                ));
+                )));
             }
             "SET"
         }

@@ -24,7 +24,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 
-use super::text;
+use crate::pg::types::text;
 use crate::connectors::DeclaredType;
 use crate::engine::error::{sqlstate, QueryError};
 

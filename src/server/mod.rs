@@ -48,8 +48,6 @@ mod prepared;
 mod scram;
 mod settings;
 mod snapshot_commands;
-mod text;
-mod timezone;
 mod tls;
 
 pub use auth::Authenticator;
@@ -79,6 +77,12 @@ fn user_error(e: QueryError) -> PgWireError {
         e.sqlstate.into(),
         e.message,
     )))
+}
+
+impl From<QueryError> for PgWireError {
+    fn from(e: QueryError) -> Self {
+        user_error(e)
+    }
 }
 
 fn df_error(e: datafusion::error::DataFusionError) -> PgWireError {

@@ -8,6 +8,7 @@ use crate::connectors::DeclaredType;
 
 pub mod bool_literal;
 pub mod planner;
+pub mod text;
 pub mod vector_subscripts;
 
 /// The PostgreSQL type a column of `dt` is sent as. Decimals of every width are

@@ -2,13 +2,12 @@
 //! them, checked against the IANA database.
 
 use datafusion::arrow::array::timezone::Tz;
-use pgwire::error::PgWireError;
 
-use super::settings::error;
-use crate::engine::error::sqlstate;
+use super::error;
+use crate::engine::error::{sqlstate, QueryError};
 
 /// The zone fedsql keeps for `zone`, or PostgreSQL's 22023 for an unknown one.
-pub fn normalize(zone: &str) -> Result<String, PgWireError> {
+pub fn normalize(zone: &str) -> Result<String, QueryError> {
     let z = match zone.to_ascii_uppercase().as_str() {
         "LOCAL" | "DEFAULT" | "UTC" | "GMT" | "Z" | "ETC/UTC" | "UCT" => "UTC".to_string(),
         _ => zone.to_string(),
