@@ -56,6 +56,7 @@ public class DbeaverBrowse {
             query(c, "SELECT current_schema(),session_user", new Object[] {}, rs -> context.add(rs.getString(1)));
             eq(context, List.of("public"), "current_schema()");
             query(c, "SHOW search_path", new Object[] {}, rs -> context.add(rs.getString(1)));
+            eq(context, List.of("public", "\"$user\", public"), "search_path");
             List<String> db = new ArrayList<>();
             query(c, "SELECT db.oid,db.* FROM pg_catalog.pg_database db WHERE datname=?", new Object[] {"fedsql"},
                   rs -> db.add(rs.getString("datname") + "/" + rs.getLong("oid")));

@@ -48,8 +48,9 @@ def metabase_sync(dsn, shop):
         for stmt in ["SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ UNCOMMITTED",
                      "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED"]:
             cur.execute(stmt)
+            eq(cur.statusmessage, "SET", stmt)
         cur.execute("show timezone;")
-        cur.fetchone()
+        eq(cur.fetchone(), ("UTC",), "show timezone")
 
         cur.execute(PRIVILEGES)
         privileges = {(r[1], r[2]): r[3:] for r in cur.fetchall()}
