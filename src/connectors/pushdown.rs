@@ -23,7 +23,7 @@ use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion_federation::{FederatedPlanNode, FederationPlanner};
 
 use super::dialect::SourceDialect;
-use super::unparse::{for_unparser, pushed_limits};
+use super::unparse::{for_unparser, neutral_aggregate_names, pushed_limits};
 
 /// Aggregates with one meaning in DataFusion and in every source (after the renames in
 /// `dialect.rs`).
@@ -331,7 +331,7 @@ fn projection_repeats_names(plan: &LogicalPlan) -> bool {
 
 /// `plan` as one remote statement.
 fn federated(plan: LogicalPlan, planner: &Arc<dyn FederationPlanner>) -> Result<LogicalPlan> {
-    let plan = pushed_limits(plan)?;
+    let plan = neutral_aggregate_names(pushed_limits(plan)?)?;
     // The unparser wants a projection on top, as federation itself gives it.
     let plan = match plan {
         LogicalPlan::Projection(_) => plan,

@@ -70,6 +70,78 @@ pub fn for_unparser(plan: LogicalPlan) -> Result<LogicalPlan> {
     .map(|t| t.data)
 }
 
+/// An aggregate whose expression was rewritten keeps its old name with an alias
+/// (`sum(CAST(x AS numeric)) AS "sum(crm.public.t.x)"`: the exact sum, type coercion).
+/// datafusion-federation then renames the table inside the columns that read it by name
+/// (`sum(public.t.x)`, the source's own table name) but not inside the alias, so the
+/// statement's own plan failed (`SELECT sum(member_id) FROM crm.public.members`: 42703 "No
+/// field named sum(public.members.member_id)"). Such aggregates take a name with no table
+/// in it, the columns that read them follow, and the top gives every column its name back.
+/// Done on each subtree as it is sent (`pushdown::federated`); what stays in the engine
+/// keeps its names.
+pub fn neutral_aggregate_names(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let original = plan.schema().clone();
+    let mut renamed: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let plan = plan
+        .transform_up(|node| {
+            let node = if renamed.is_empty() {
+                Transformed::no(node)
+            } else {
+                node.map_expressions(|e| {
+                    e.transform(|e| match e {
+                        Expr::Column(c) if renamed.contains_key(&c.name) => {
+                            let name = renamed[&c.name].clone();
+                            Ok(Transformed::yes(Expr::Column(Column::new(c.relation, name))))
+                        }
+                        e => Ok(Transformed::no(e)),
+                    })
+                })?
+            };
+            let node = node.transform_data(|node| {
+                let LogicalPlan::Aggregate(agg) = &node else { return Ok(Transformed::no(node)) };
+                // The SQL planner puts a query's own aliases above the aggregate: one in it
+                // keeps a rewritten expression's name. Only a name with a qualified column in
+                // it (a `.`) holds a table name federation would rename.
+                let kept = |e: &Expr| matches!(e, Expr::Alias(a) if a.relation.is_none() && a.name.contains('.'));
+                if !agg.aggr_expr.iter().any(kept) {
+                    return Ok(Transformed::no(node));
+                }
+                let aggregates = agg
+                    .aggr_expr
+                    .iter()
+                    .map(|e| match e {
+                        Expr::Alias(a) if kept(e) => {
+                            // One old name, one new name: columns are renamed by name.
+                            let next = format!("fedsql_aggregate_{}", renamed.len());
+                            let neutral = renamed.entry(a.name.clone()).or_insert(next).clone();
+                            a.expr.as_ref().clone().alias(neutral)
+                        }
+                        other => other.clone(),
+                    })
+                    .collect();
+                let rebuilt = Aggregate::try_new(agg.input.clone(), agg.group_expr.clone(), aggregates)?;
+                Ok(Transformed::yes(LogicalPlan::Aggregate(rebuilt)))
+            })?;
+            // Nodes above a renamed aggregate (a SubqueryAlias too) see its new names.
+            if node.transformed || !renamed.is_empty() {
+                node.data.recompute_schema().map(Transformed::yes)
+            } else {
+                Ok(node)
+            }
+        })?
+        .data;
+    if renamed.is_empty() || plan.schema().fields().iter().zip(original.fields()).all(|(a, b)| a.name() == b.name()) {
+        return Ok(plan);
+    }
+    let exprs = plan
+        .schema()
+        .iter()
+        .zip(original.iter())
+        .map(|((q, f), (oq, of))| Expr::Column(Column::from((q, f))).alias_qualified(oq.cloned(), of.name()))
+        .collect();
+    Ok(LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(plan))?))
+}
+
 /// Whether the unparser writes `plan` as one plain SELECT's FROM (tables, joined or
 /// not), WHERE and ORDER BY.
 fn plain_select(plan: &LogicalPlan) -> bool {
