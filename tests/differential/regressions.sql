@@ -297,3 +297,9 @@ SELECT count(*), min(a1.dt) FROM {t_a} AS a1 WHERE CAST(EXTRACT(YEAR FROM a1.dt)
 
 -- name: the same under a LIMIT, with a column the filter reads and the query does not
 SELECT a1.id FROM {t_a} AS a1 WHERE CAST(EXTRACT(YEAR FROM a1.dt) AS INTEGER) BETWEEN -42 AND 7 LIMIT 3;
+
+-- name: issue 17: an exact sum over an unaliased table (42703 "No field named sum(dt.t_a.bi)": federation renamed the table inside the column name, not inside the sum's alias)
+SELECT sum(bi), sum(i % 7 + 1), count(*) FROM {t_a};
+
+-- name: issue 17: the same grouped by an expression, and sorted
+SELECT i % 3 AS k, sum(bi) AS s, sum(i % 7 + 1) AS q FROM {t_a} GROUP BY i % 3 ORDER BY k;
