@@ -103,23 +103,25 @@ pub fn neutral_aggregate_names(plan: LogicalPlan) -> Result<LogicalPlan> {
                 // keeps a rewritten expression's name. Only a name with a qualified column in
                 // it (a `.`) holds a table name federation would rename.
                 let kept = |e: &Expr| matches!(e, Expr::Alias(a) if a.relation.is_none() && a.name.contains('.'));
-                if !agg.aggr_expr.iter().any(kept) {
+                if !agg.aggr_expr.iter().chain(&agg.group_expr).any(kept) {
                     return Ok(Transformed::no(node));
                 }
-                let aggregates = agg
-                    .aggr_expr
-                    .iter()
-                    .map(|e| match e {
-                        Expr::Alias(a) if kept(e) => {
-                            // One old name, one new name: columns are renamed by name.
-                            let next = format!("fedsql_aggregate_{}", renamed.len());
-                            let neutral = renamed.entry(a.name.clone()).or_insert(next).clone();
-                            a.expr.as_ref().clone().alias(neutral)
-                        }
-                        other => other.clone(),
-                    })
-                    .collect();
-                let rebuilt = Aggregate::try_new(agg.input.clone(), agg.group_expr.clone(), aggregates)?;
+                let mut neutral = |exprs: &[Expr]| -> Vec<Expr> {
+                    exprs
+                        .iter()
+                        .map(|e| match e {
+                            Expr::Alias(a) if kept(e) => {
+                                // One old name, one new name: columns are renamed by name.
+                                let next = format!("fedsql_aggregate_{}", renamed.len());
+                                let name = renamed.entry(a.name.clone()).or_insert(next).clone();
+                                a.expr.as_ref().clone().alias(name)
+                            }
+                            other => other.clone(),
+                        })
+                        .collect()
+                };
+                let (keys, aggregates) = (neutral(&agg.group_expr), neutral(&agg.aggr_expr));
+                let rebuilt = Aggregate::try_new(agg.input.clone(), keys, aggregates)?;
                 Ok(Transformed::yes(LogicalPlan::Aggregate(rebuilt)))
             })?;
             // Nodes above a renamed aggregate (a SubqueryAlias too) see its new names.

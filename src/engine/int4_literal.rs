@@ -8,7 +8,7 @@
 //!
 //! Runs first among the analyzer rules, before type coercion reads the literals. LIMIT
 //! and OFFSET keep their int8 (DataFusion reads them as such), as do `count(*)`'s
-//! argument, by which the unparser recognises it, and aggregates (see below).
+//! argument, by which the unparser recognises it.
 
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::ScalarValue;
@@ -93,12 +93,6 @@ impl AnalyzerRule for Int4Literals {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         plan.transform_up_with_subqueries(|node| {
             if matches!(node, LogicalPlan::Limit(_)) {
-                return Ok(Transformed::no(node));
-            }
-            // Aggregates keep their int8 literals: renamed to their old names, group keys
-            // and aggregates over a source lost their qualifier in the federated plan
-            // (`GROUP BY qty % 2` was 42703 "No field named public.t.qty % Int64(2)").
-            if matches!(node, LogicalPlan::Aggregate(_)) {
                 return Ok(Transformed::no(node));
             }
             // Columns keep their names: nodes above read them by name.
