@@ -7,7 +7,7 @@
 //! wrapping (`2147483647 + 1` was -2147483648 where PostgreSQL raises 22003).
 //!
 //! Runs first among the analyzer rules, before type coercion reads the literals. LIMIT
-//! and OFFSET keep their int8 (DataFusion reads them as such), as do `count(*)`'s
+//! and OFFSET keep their int8 (DataFusion reads them as such), as does `count(*)`'s
 //! argument, by which the unparser recognises it.
 
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
