@@ -22,6 +22,7 @@ mod growing_rounding;
 mod int4_literal;
 mod shifted_variance;
 mod null_aware_in;
+mod null_in_list;
 mod outer_join_constants;
 pub mod error;
 pub mod guard;
@@ -353,6 +354,7 @@ fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + 
     rules.insert(0, Arc::new(decimal_literal::PlainDecimalLiterals));
     rules.insert(1, Arc::new(int4_literal::Int4Literals));
     rules.insert(2, Arc::new(null_aware_in::NullAwareInSubquery));
+    rules.insert(3, Arc::new(null_in_list::NullInList));
     rules.push(Arc::new(timezone::SessionTimeZone));
     rules.push(Arc::new(rounding_cast::OpaqueRoundingCasts));
     rules

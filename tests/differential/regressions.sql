@@ -303,3 +303,9 @@ SELECT sum(bi), sum(i % 7 + 1), count(*) FROM {t_a};
 
 -- name: issue 17: the same grouped by an expression, and sorted
 SELECT i % 3 AS k, sum(bi) AS s, sum(i % 7 + 1) AS q FROM {t_a} GROUP BY i % 3 ORDER BY k;
+
+-- name: issue 17: NOT IN a list holding NULL, with an IN on the same column (DataFusion's in-list simplifier merged the lists and dropped the NULL: rows where PostgreSQL answers none)
+SELECT count(*) FROM {t_a} AS a WHERE a.u NOT IN (100, 100, -42, 10, NULL) AND a.u IN (3, -42, 10);
+
+-- name: issue 17: IN and NOT IN lists with NULLs, as values
+SELECT a.id, a.i IN (1, NULL), a.i NOT IN (1, NULL), a.i IN (NULL) FROM {t_a} AS a ORDER BY a.id;
