@@ -59,7 +59,17 @@ fn input_schema(plan: &LogicalPlan) -> Option<DFSchema> {
 /// Types the array parameters of `plan` as lists of what they are compared with.
 pub fn infer(plan: LogicalPlan) -> Result<LogicalPlan> {
     let mut found: HashMap<String, FieldRef> = HashMap::new();
+    let untyped = |e: &Expr| e.exists(|e| Ok(matches!(e, Expr::Placeholder(Placeholder { field: None, .. })))).unwrap_or(false);
     plan.apply_with_subqueries(|node| {
+        // Most statements have no parameter: no schema is built for them.
+        let mut any = false;
+        node.apply_expressions(|e| {
+            any |= untyped(e);
+            Ok(if any { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+        })?;
+        if !any {
+            return Ok(TreeNodeRecursion::Continue);
+        }
         if let Some(schema) = input_schema(node) {
             node.apply_expressions(|e| {
                 e.apply(|e| {
