@@ -146,7 +146,9 @@ pub fn main() -> ExitCode {
 
 /// `serving`: the server refreshes snapshots; other commands only read them.
 async fn start(dir: &std::path::Path, server: &ServerConfig, cpu: Handle, serving: bool) -> Result<Arc<Engine>, String> {
-    let configs = config::load_dir(dir).map_err(|e| e.to_string())?;
+    let configs = config::load_dir(dir)
+        .and_then(|files| files.into_iter().map(crate::connectors::configure).collect::<Result<Vec<_>, _>>())
+        .map_err(|e| e.to_string())?;
     Ok(Arc::new(Engine::start(configs, server, cpu, serving, Arc::new(crate::pg::Postgres)).await?))
 }
 
@@ -192,7 +194,7 @@ async fn run(command: Command, cpu: Handle) -> Result<ExitCode, String> {
             let mut ok = true;
             for c in engine.catalogs() {
                 let (schemas, tables) = c.counts();
-                let what = config::describe(c.config());
+                let what = c.describe();
                 match c.status() {
                     Status::Available => println!(
                         "{}\tok\t{} schemas\t{} tables\t{what}",

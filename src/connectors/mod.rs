@@ -1,25 +1,23 @@
 //! Connectors: the code for one kind of source. A catalog is one configured instance.
 //!
-//! Adding a source kind:
-//! 1. a module here with a type implementing [`Connector`];
-//! 2. one arm in [`connect`];
-//! 3. its keys in `config.rs` and its name in `ConnectorKind`.
+//! Each kind is a folder: `mysql/`, `postgres/`, `redshift/` (PostgreSQL's connector with
+//! Redshift's defaults and dialect), `parquet/`. A kind reads its own keys of a catalog
+//! file into a typed config ([`Kind::configure`]) and connects it ([`Source::connect`]).
+//! `sql/` is what the database kinds share: their keys, pushdown, dialect rewrites,
+//! remote cancel and stall guards.
+//!
+//! Adding a source kind is one folder with a type implementing [`Kind`], [`Source`] and
+//! [`Connector`], and one line in [`KINDS`].
 
 mod declared_type;
-mod derived_names;
-mod dialect;
 mod mysql;
 mod parquet;
 mod postgres;
-mod pushdown;
-mod remote_cancel;
+mod redshift;
 mod s3;
-mod stall;
-mod sealed_scan;
-mod sent_statement;
 mod sql;
-mod unparse;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -27,14 +25,68 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::execution::runtime_env::RuntimeEnv;
 
-use crate::config::{CatalogConfig, SourceConfig};
+use crate::config::{CatalogConfig, ConfigError};
 
 pub use declared_type::DeclaredType;
-pub use dialect::SourceDialect;
-pub use sql::{source_reader, SourceReader};
-pub use remote_cancel::cancels_sent;
 pub use s3::s3_store;
-pub use sent_statement::ShowSentStatements;
+pub use sql::dialect::SourceDialect;
+pub use sql::remote_cancel::cancels_sent;
+pub use sql::sent_statement::ShowSentStatements;
+pub use sql::{source_reader, SourceReader};
+
+/// The kinds a catalog's `connector = "..."` names.
+static KINDS: &[&dyn Kind] = &[&mysql::MySql, &postgres::Postgres, &redshift::Redshift, &parquet::Parquet];
+
+/// One kind of source: its name in `connector = "..."` and how it reads its keys.
+trait Kind: Sync {
+    fn name(&self) -> &'static str;
+    /// Reads a catalog's own keys; relative paths start at `dir`.
+    fn configure(&self, keys: &toml::Table, dir: &Path) -> Result<Arc<dyn Source>, String>;
+    /// The same source reached at `url` (`refresh_url`: a read replica snapshots read).
+    fn at_url(&self, _keys: &toml::Table, _url: &str) -> Result<Arc<dyn Source>, String> {
+        Err(format!("`refresh_url` is not a key of connector `{}`", self.name()))
+    }
+}
+
+/// A configured source, not yet connected.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// Where it reads, for `fedsql check`, with no secret.
+    fn describe(&self) -> String;
+    /// Connections it may hold at once; snapshot refreshes share them.
+    fn max_connections(&self) -> usize;
+    /// Connects one catalog. Object stores are registered on `runtime`.
+    async fn connect(&self, catalog: &str, runtime: &Arc<RuntimeEnv>) -> Result<Arc<dyn Connector>, ConnectorError>;
+}
+
+/// A catalog file with its source configured by its kind.
+#[derive(Clone)]
+pub struct ConfiguredCatalog {
+    pub config: CatalogConfig,
+    pub source: Arc<dyn Source>,
+    /// Where snapshot refreshes read (`refresh_url`), if not the source.
+    pub replica: Option<Arc<dyn Source>>,
+}
+
+/// Has the catalog's connector read its keys; a mistake names the file.
+pub fn configure(config: CatalogConfig) -> Result<ConfiguredCatalog, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid { file: config.file.display().to_string(), message };
+    let names = || KINDS.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ");
+    let connector = config
+        .connector
+        .as_deref()
+        .ok_or_else(|| invalid(format!("missing key `connector` (one of {})", names())))?;
+    let kind = KINDS
+        .iter()
+        .find(|k| k.name() == connector)
+        .ok_or_else(|| invalid(format!("unknown connector `{connector}` (expected one of {})", names())))?;
+    let source = kind.configure(&config.keys, config.dir()).map_err(invalid)?;
+    let replica = match config.refresh_url.as_deref() {
+        Some(url) => Some(kind.at_url(&config.keys, url).map_err(invalid)?),
+        None => None,
+    };
+    Ok(ConfiguredCatalog { config, source, replica })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
@@ -120,48 +172,23 @@ pub struct Key {
 }
 
 /// A connected catalog. Listing is one call so that a refresh costs one round trip per source.
+/// Every method is required: a kind whose source has no keys, comments or sizes says so.
 #[async_trait]
 pub trait Connector: Send + Sync {
     /// Every table and view, across the allowed schemas.
     async fn list_tables(&self) -> Result<Vec<TableEntry>, ConnectorError>;
     /// Primary and foreign keys of those tables (tools show and join on them).
-    async fn list_keys(&self) -> Result<Vec<Key>, ConnectorError> {
-        Ok(Vec::new())
-    }
+    async fn list_keys(&self) -> Result<Vec<Key>, ConnectorError>;
     /// Comments on those tables and their columns (tools show them as descriptions).
-    async fn list_comments(&self) -> Result<Vec<Comment>, ConnectorError> {
-        Ok(Vec::new())
-    }
+    async fn list_comments(&self) -> Result<Vec<Comment>, ConnectorError>;
     /// Sizes of those tables where the source tells them: `(schema, table, size)`.
-    async fn list_sizes(&self) -> Result<Vec<(String, String, TableSize)>, ConnectorError> {
-        Ok(Vec::new())
-    }
+    async fn list_sizes(&self) -> Result<Vec<(String, String, TableSize)>, ConnectorError>;
     /// A read-only provider for one table (federated for SQL sources).
     async fn table_provider(
         &self,
         schema: &str,
         table: &str,
     ) -> Result<Arc<dyn TableProvider>, ConnectorError>;
-}
-
-/// Connects one catalog. Object stores are registered on `runtime`.
-pub async fn connect(
-    cfg: &CatalogConfig,
-    runtime: &Arc<RuntimeEnv>,
-) -> Result<Arc<dyn Connector>, ConnectorError> {
-    match &cfg.source {
-        SourceConfig::Db(db) => match cfg.kind {
-            crate::config::ConnectorKind::Mysql => {
-                Ok(Arc::new(mysql::MySqlConnector::connect(&cfg.name, db).await?))
-            }
-            kind => Ok(Arc::new(
-                postgres::PostgresConnector::connect(&cfg.name, db, kind).await?,
-            )),
-        },
-        SourceConfig::Parquet(p) => Ok(Arc::new(parquet::ParquetConnector::connect(
-            &cfg.name, p, runtime,
-        )?)),
-    }
 }
 
 /// Removes a secret from a message that came back from a driver.

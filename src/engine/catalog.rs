@@ -16,7 +16,7 @@ use super::snapshots::store::StoreRoot;
 use super::snapshots::Snapshot;
 use crate::config::snapshot::BeforeFirstLoad;
 use crate::config::CatalogConfig;
-use crate::connectors::{self, Comment, Connector, ConnectorError, Key, TableSize};
+use crate::connectors::{self, Comment, ConfiguredCatalog, Connector, ConnectorError, Key, TableSize};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const UNAVAILABLE_RETRY: Duration = Duration::from_secs(3);
@@ -44,6 +44,7 @@ struct Listing {
 
 pub struct SourceCatalog {
     config: CatalogConfig,
+    source: Arc<dyn connectors::Source>,
     runtime: Arc<RuntimeEnv>,
     connector: RwLock<Option<Arc<dyn Connector>>>,
     status: RwLock<Status>,
@@ -67,10 +68,11 @@ impl std::fmt::Debug for SourceCatalog {
 }
 
 impl SourceCatalog {
-    pub fn new(config: CatalogConfig, runtime: Arc<RuntimeEnv>) -> Self {
-        let replica = config.refresh_source.clone().map(|source| {
-            let replica = CatalogConfig { source, snapshots: Vec::new(), refresh_source: None, ..config.clone() };
-            Arc::new(SourceCatalog::new(replica, runtime.clone()))
+    pub fn new(catalog: ConfiguredCatalog, runtime: Arc<RuntimeEnv>) -> Self {
+        let ConfiguredCatalog { config, source, replica } = catalog;
+        let replica = replica.map(|source| {
+            let config = CatalogConfig { snapshots: Vec::new(), refresh_url: None, ..config.clone() };
+            Arc::new(SourceCatalog::new(ConfiguredCatalog { config, source, replica: None }, runtime.clone()))
         });
         Self {
             runtime,
@@ -80,10 +82,8 @@ impl SourceCatalog {
             last_refresh: tokio::sync::Mutex::new(None),
             snapshots: RwLock::new(BTreeMap::new()),
             snapshot_store: std::sync::OnceLock::new(),
-            refresh_slots: tokio::sync::Semaphore::new(match &config.source {
-                crate::config::SourceConfig::Db(db) => db.max_connections.max(1),
-                crate::config::SourceConfig::Parquet(_) => 1,
-            }),
+            refresh_slots: tokio::sync::Semaphore::new(source.max_connections().max(1)),
+            source,
             replica,
             config,
         }
@@ -185,6 +185,11 @@ impl SourceCatalog {
         &self.config
     }
 
+    /// Where it reads, with no secret.
+    pub fn describe(&self) -> String {
+        self.source.describe()
+    }
+
     pub fn status(&self) -> Status {
         self.status.read().unwrap().clone()
     }
@@ -224,7 +229,7 @@ impl SourceCatalog {
             None => {
                 let c = tokio::time::timeout(
                     CONNECT_TIMEOUT,
-                    connectors::connect(&self.config, &self.runtime),
+                    self.source.connect(self.name(), &self.runtime),
                 )
                 .await
                 .map_err(|_| ConnectorError::Unreachable {

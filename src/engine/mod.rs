@@ -53,7 +53,8 @@ pub use access::Access;
 pub use admission::Statement as InFlight;
 pub use execution::lower_thread_priority;
 
-use crate::config::{CatalogConfig, ServerConfig};
+use crate::config::ServerConfig;
+use crate::connectors::ConfiguredCatalog;
 use error::{classify, QueryError};
 
 /// The catalog that holds pg_catalog and scratch objects; sources can't use this name.
@@ -125,13 +126,13 @@ impl Engine {
     /// or only reads their stored versions (`fedsql query`, `fedsql check`), so that one
     /// process alone writes a data directory.
     pub async fn start(
-        configs: Vec<CatalogConfig>,
+        configs: Vec<ConfiguredCatalog>,
         server: &ServerConfig,
         cpu: tokio::runtime::Handle,
         refresh_snapshots: bool,
         dialect: Arc<dyn SessionDialect>,
     ) -> Result<Engine, String> {
-        if let Some(c) = configs.iter().find(|c| c.name == DEFAULT_CATALOG) {
+        if let Some(c) = configs.iter().map(|c| &c.config).find(|c| c.name == DEFAULT_CATALOG) {
             return Err(format!(
                 "{}: the catalog name `{DEFAULT_CATALOG}` is reserved; rename the file",
                 c.file.display()

@@ -6,8 +6,7 @@
 //! answers `FETCH n` with them (psqlODBC's cursor mode). datafusion-postgres's cursor
 //! hook planned the query on its own, past the grant check, and described no columns.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::{DFSchema, ParamValues};
@@ -22,32 +21,19 @@ use pgwire::api::store::PortalStore;
 use pgwire::api::ClientInfo;
 use pgwire::error::PgWireResult;
 
-use super::{encode, format_options, user_error, QueryService};
-use crate::engine::error::{sqlstate, QueryError};
+use super::{encode, format_options, refused, user_error, Named, QueryService};
+use crate::engine::error::sqlstate;
 
 /// The result schema of each open cursor of a session, for describing a FETCH before it runs.
-#[derive(Default)]
-struct OpenCursors(Mutex<HashMap<String, SchemaRef>>);
-
-fn open_cursors<C: ClientInfo + ?Sized>(client: &C) -> Arc<OpenCursors> {
-    if let Some(open) = client.session_extensions().get::<OpenCursors>() {
-        return open;
-    }
-    client.session_extensions().insert(OpenCursors::default());
-    client.session_extensions().get::<OpenCursors>().expect("inserted above")
-}
-
-fn error(code: &'static str, message: impl Into<String>) -> pgwire::error::PgWireError {
-    user_error(QueryError::new(code, message))
-}
+type OpenCursors = Named<SchemaRef>;
 
 /// A cursor's query, as a statement of its own.
 fn cursor_query(declare: &Declare) -> PgWireResult<(String, Statement)> {
     if declare.declare_type != Some(DeclareType::Cursor) {
-        return Err(error(sqlstate::FEATURE_NOT_SUPPORTED, "DECLARE is supported for cursors only"));
+        return Err(refused(sqlstate::FEATURE_NOT_SUPPORTED, "DECLARE is supported for cursors only"));
     }
-    let name = declare.names.first().ok_or_else(|| error(sqlstate::SYNTAX_ERROR, "DECLARE needs a cursor name"))?;
-    let query = declare.for_query.as_ref().ok_or_else(|| error(sqlstate::SYNTAX_ERROR, "DECLARE CURSOR needs a FOR query"))?;
+    let name = declare.names.first().ok_or_else(|| refused(sqlstate::SYNTAX_ERROR, "DECLARE needs a cursor name"))?;
+    let query = declare.for_query.as_ref().ok_or_else(|| refused(sqlstate::SYNTAX_ERROR, "DECLARE CURSOR needs a FOR query"))?;
     Ok((name.value.clone(), Statement::Query(query.clone())))
 }
 
@@ -66,10 +52,10 @@ pub(super) async fn parse(
                 Ok((_, query)) => service.plan(ctx, &query).await,
                 Err(e) => Err(e),
             },
-            _ => Err(error(sqlstate::FEATURE_NOT_SUPPORTED, "one cursor per DECLARE")),
+            _ => Err(refused(sqlstate::FEATURE_NOT_SUPPORTED, "one cursor per DECLARE")),
         }),
         Statement::Fetch { name, .. } => {
-            let schema = open_cursors(client).0.lock().unwrap_or_else(|p| p.into_inner()).get(&name.value).cloned();
+            let schema = OpenCursors::of(client).lock().get(&name.value).cloned();
             let schema = schema.map_or_else(|| Ok(DFSchema::empty()), |s| DFSchema::try_from(s.as_ref().clone()));
             Some(schema.map(rows).map_err(super::df_error))
         }
@@ -108,11 +94,11 @@ async fn declare(
     planned: Option<(&LogicalPlan, &ParamValues)>,
 ) -> PgWireResult<Response> {
     let [declare] = stmts else {
-        return Err(error(sqlstate::FEATURE_NOT_SUPPORTED, "one cursor per DECLARE"));
+        return Err(refused(sqlstate::FEATURE_NOT_SUPPORTED, "one cursor per DECLARE"));
     };
     let (name, query) = cursor_query(declare)?;
     if client.portal_store().get_portal(&name).is_some() {
-        return Err(error(sqlstate::DUPLICATE_CURSOR, format!("cursor \"{name}\" already exists")));
+        return Err(refused(sqlstate::DUPLICATE_CURSOR, format!("cursor \"{name}\" already exists")));
     }
     let plan = match planned {
         Some((plan, params)) => plan.clone().replace_params_with_values(params).map_err(super::df_error)?,
@@ -131,21 +117,21 @@ async fn declare(
     let portal = Portal::new_cursor(name.clone(), Arc::new(stored));
     portal.start(rows).await;
     client.portal_store().put_portal(Arc::new(portal));
-    open_cursors(&*client).0.lock().unwrap_or_else(|p| p.into_inner()).insert(name, schema);
+    OpenCursors::of(&*client).lock().insert(name, schema);
     Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
 }
 
 /// How many rows a FETCH asks for: None for all of them.
 fn count(direction: &FetchDirection) -> PgWireResult<Option<usize>> {
     let number = |v: &Value| match v {
-        Value::Number(n, _) => n.parse::<usize>().map_err(|_| error(sqlstate::FEATURE_NOT_SUPPORTED, "cursors scan forward only")),
-        _ => Err(error(sqlstate::SYNTAX_ERROR, "FETCH needs a row count")),
+        Value::Number(n, _) => n.parse::<usize>().map_err(|_| refused(sqlstate::FEATURE_NOT_SUPPORTED, "cursors scan forward only")),
+        _ => Err(refused(sqlstate::SYNTAX_ERROR, "FETCH needs a row count")),
     };
     match direction {
         FetchDirection::Next | FetchDirection::Forward { limit: None } => Ok(Some(1)),
         FetchDirection::Count { limit } | FetchDirection::Forward { limit: Some(limit) } => number(limit).map(Some),
         FetchDirection::All | FetchDirection::ForwardAll => Ok(None),
-        _ => Err(error(sqlstate::FEATURE_NOT_SUPPORTED, "cursors scan forward only (FETCH NEXT, FORWARD, ALL or a count)")),
+        _ => Err(refused(sqlstate::FEATURE_NOT_SUPPORTED, "cursors scan forward only (FETCH NEXT, FORWARD, ALL or a count)")),
     }
 }
 
@@ -155,7 +141,7 @@ async fn fetch(client: &mut dyn HookClient, name: &str, direction: &FetchDirecti
         Some(entry) => entry.value().cloned(),
         None => None,
     }
-    .ok_or_else(|| error(sqlstate::INVALID_CURSOR_NAME, format!("cursor \"{name}\" does not exist")))?;
+    .ok_or_else(|| refused(sqlstate::INVALID_CURSOR_NAME, format!("cursor \"{name}\" does not exist")))?;
     let mut response = match count {
         // pgwire's fetch of 0 rows is a fetch of all.
         Some(0) => QueryResponse::new(Arc::new(vec![]), futures::stream::empty()),
@@ -163,7 +149,7 @@ async fn fetch(client: &mut dyn HookClient, name: &str, direction: &FetchDirecti
     };
     // A finished cursor still answers with its columns.
     if response.row_schema().is_empty() {
-        let schema = open_cursors(&*client).0.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned();
+        let schema = OpenCursors::of(&*client).lock().get(name).cloned();
         if let Some(schema) = schema {
             let (fields, _) = encode::wire_fields(&schema, &Format::UnifiedText, None)?;
             response = QueryResponse::new(Arc::new(fields), futures::stream::empty());
@@ -174,8 +160,8 @@ async fn fetch(client: &mut dyn HookClient, name: &str, direction: &FetchDirecti
 }
 
 fn close(client: &mut dyn HookClient, cursor: &CloseCursor) -> PgWireResult<Response> {
-    let open = open_cursors(&*client);
-    let mut open = open.0.lock().unwrap_or_else(|p| p.into_inner());
+    let open = OpenCursors::of(&*client);
+    let mut open = open.lock();
     match cursor {
         CloseCursor::All => {
             for name in open.drain().map(|(n, _)| n) {
@@ -184,7 +170,7 @@ fn close(client: &mut dyn HookClient, cursor: &CloseCursor) -> PgWireResult<Resp
         }
         CloseCursor::Specific { name } => {
             if open.remove(&name.value).is_none() {
-                return Err(error(sqlstate::INVALID_CURSOR_NAME, format!("cursor \"{}\" does not exist", name.value)));
+                return Err(refused(sqlstate::INVALID_CURSOR_NAME, format!("cursor \"{}\" does not exist", name.value)));
             }
             client.portal_store().rm_portal(&name.value);
         }

@@ -71,6 +71,29 @@ use crate::engine::{plan_statement, Engine, SessionSettings};
 type PlannedStatement = (String, Option<(Statement, LogicalPlan)>);
 
 
+/// What one session keeps by name (its prepared statements, its open cursors), made on
+/// first use in the connection's extensions, so it ends with the connection.
+struct Named<V>(std::sync::Mutex<std::collections::HashMap<String, V>>);
+
+impl<V: Send + Sync + 'static> Named<V> {
+    fn of<C: ClientInfo + ?Sized>(client: &C) -> Arc<Self> {
+        if let Some(named) = client.session_extensions().get::<Self>() {
+            return named;
+        }
+        client.session_extensions().insert(Self(Default::default()));
+        client.session_extensions().get::<Self>().expect("inserted above")
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, V>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// An ErrorResponse of `code` for a statement the session cannot run.
+fn refused(code: &'static str, message: impl Into<String>) -> PgWireError {
+    user_error(QueryError::new(code, message))
+}
+
 fn user_error(e: QueryError) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new(
         "ERROR".into(),

@@ -4,8 +4,7 @@
 //! is planned, so it runs as every other statement does: grants, admission, timeouts,
 //! the audit and cancel.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
@@ -15,8 +14,8 @@ use pgwire::api::results::{Response, Tag};
 use pgwire::api::ClientInfo;
 use pgwire::error::PgWireResult;
 
-use super::{user_error, QueryService};
-use crate::engine::error::{sqlstate, QueryError};
+use super::{refused, user_error, Named, QueryService};
+use crate::engine::error::sqlstate;
 use crate::pg::rewrite::parameters;
 
 /// A prepared statement: its statement with `$n` placeholders, and the declared types.
@@ -26,16 +25,7 @@ struct Prepared {
 }
 
 /// The prepared statements of one session, by name.
-#[derive(Default)]
-struct Session(Mutex<HashMap<String, Arc<Prepared>>>);
-
-fn session<C: ClientInfo + ?Sized>(client: &C) -> Arc<Session> {
-    if let Some(s) = client.session_extensions().get::<Session>() {
-        return s;
-    }
-    client.session_extensions().insert(Session::default());
-    client.session_extensions().get::<Session>().expect("inserted above")
-}
+type Session = Named<Arc<Prepared>>;
 
 /// A statement name as PostgreSQL folds it: unquoted names are lower case.
 fn folded(name: &Ident) -> String {
@@ -45,12 +35,8 @@ fn folded(name: &Ident) -> String {
     }
 }
 
-fn error(code: &'static str, message: impl Into<String>) -> pgwire::error::PgWireError {
-    user_error(QueryError::new(code, message))
-}
-
 fn missing(name: &str) -> pgwire::error::PgWireError {
-    error(sqlstate::INVALID_SQL_STATEMENT_NAME, format!("prepared statement \"{name}\" does not exist"))
+    refused(sqlstate::INVALID_SQL_STATEMENT_NAME, format!("prepared statement \"{name}\" does not exist"))
 }
 
 /// The statement to plan for `stmt`: an EXECUTE's prepared statement with its arguments
@@ -60,14 +46,14 @@ pub(super) fn resolve<C: ClientInfo + ?Sized>(client: &C, stmt: Statement) -> Pg
         return Ok(stmt);
     };
     if !into.is_empty() || !using.is_empty() {
-        return Err(error(sqlstate::FEATURE_NOT_SUPPORTED, "EXECUTE supports only a parameter list"));
+        return Err(refused(sqlstate::FEATURE_NOT_SUPPORTED, "EXECUTE supports only a parameter list"));
     }
     let [part] = name.0.as_slice() else {
-        return Err(error(sqlstate::SYNTAX_ERROR, format!("prepared statement name {name} is qualified")));
+        return Err(refused(sqlstate::SYNTAX_ERROR, format!("prepared statement name {name} is qualified")));
     };
     let Some(ident) = part.as_ident() else { return Err(missing(&part.to_string())) };
     let name = folded(ident);
-    let prepared = session(client).0.lock().unwrap_or_else(|p| p.into_inner()).get(&name).cloned();
+    let prepared = Session::of(client).lock().get(&name).cloned();
     let prepared = prepared.ok_or_else(|| missing(&name))?;
     parameters::bind(&name, &prepared.statement, &prepared.types, parameters).map_err(user_error)
 }
@@ -102,22 +88,22 @@ async fn prepare(
     types: &[DataType],
     statement: &Statement,
 ) -> PgWireResult<Response> {
-    if session(client).0.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&name) {
-        return Err(error(sqlstate::DUPLICATE_PREPARED_STATEMENT, format!("prepared statement \"{name}\" already exists")));
+    if Session::of(client).lock().contains_key(&name) {
+        return Err(refused(sqlstate::DUPLICATE_PREPARED_STATEMENT, format!("prepared statement \"{name}\" already exists")));
     }
     if matches!(statement, Statement::Prepare { .. } | Statement::Execute { .. } | Statement::Deallocate { .. }) {
-        return Err(error(sqlstate::SYNTAX_ERROR, "PREPARE cannot prepare PREPARE, EXECUTE or DEALLOCATE"));
+        return Err(refused(sqlstate::SYNTAX_ERROR, "PREPARE cannot prepare PREPARE, EXECUTE or DEALLOCATE"));
     }
     // Checked now, as PostgreSQL does: a missing table or column fails the PREPARE.
     service.plan(ctx, statement).await?;
     let prepared = Arc::new(Prepared { statement: statement.clone(), types: types.to_vec() });
-    session(client).0.lock().unwrap_or_else(|p| p.into_inner()).insert(name, prepared);
+    Session::of(client).lock().insert(name, prepared);
     Ok(Response::Execution(Tag::new("PREPARE")))
 }
 
 fn deallocate(client: &(dyn ClientInfo + Send + Sync), name: &Ident) -> PgWireResult<Response> {
-    let session = session(client);
-    let mut statements = session.0.lock().unwrap_or_else(|p| p.into_inner());
+    let session = Session::of(client);
+    let mut statements = session.lock();
     if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") {
         statements.clear();
         return Ok(Response::Execution(Tag::new("DEALLOCATE ALL")));

@@ -16,7 +16,7 @@ use pgwire::api::{ClientInfo, Type};
 use pgwire::error::PgWireResult;
 
 use crate::pg::rewrite::REFRESH_SNAPSHOT;
-use crate::engine::error::{sqlstate, QueryError};
+use crate::engine::error::sqlstate;
 use crate::engine::{Access, Engine};
 
 pub struct SnapshotCommands(pub Arc<Engine>);
@@ -47,31 +47,28 @@ fn target(statement: &Statement) -> Option<String> {
     }
 }
 
-fn error(code: &'static str, message: String) -> pgwire::error::PgWireError {
-    super::user_error(QueryError::new(code, message))
-}
 
 impl SnapshotCommands {
     async fn run(&self, name: String, ctx: &SessionContext) -> PgWireResult<Response> {
         let access = ctx.state().config().get_extension::<Access>();
         if !matches!(access.as_deref(), Some(Access::All)) {
-            return Err(error(sqlstate::INSUFFICIENT_PRIVILEGE, "permission denied: REFRESH SNAPSHOT reads the source and needs an admin user".into()));
+            return Err(super::refused(sqlstate::INSUFFICIENT_PRIVILEGE, "permission denied: REFRESH SNAPSHOT reads the source and needs an admin user"));
         }
         let parts: Vec<&str> = name.splitn(3, '.').collect();
         let [catalog_name, schema, table] = parts.as_slice() else {
-            return Err(error(sqlstate::SYNTAX_ERROR, format!("REFRESH SNAPSHOT takes catalog.schema.table, not `{name}`")));
+            return Err(super::refused(sqlstate::SYNTAX_ERROR, format!("REFRESH SNAPSHOT takes catalog.schema.table, not `{name}`")));
         };
         let catalog = self.0.catalogs().iter().find(|c| c.name() == *catalog_name).cloned();
         let Some(catalog) = catalog else {
-            return Err(error(sqlstate::INVALID_CATALOG_NAME, format!("catalog \"{catalog_name}\" does not exist")));
+            return Err(super::refused(sqlstate::INVALID_CATALOG_NAME, format!("catalog \"{catalog_name}\" does not exist")));
         };
         let Some(snapshot) = catalog.snapshot(schema, table) else {
-            return Err(error(sqlstate::UNDEFINED_TABLE, format!("{name} is not snapshotted (no [[snapshot]] in catalog {catalog_name} covers it)")));
+            return Err(super::refused(sqlstate::UNDEFINED_TABLE, format!("{name} is not snapshotted (no [[snapshot]] in catalog {catalog_name} covers it)")));
         };
         let last = snapshot
             .refresh(&catalog)
             .await
-            .map_err(|e| error(sqlstate::CONNECTION_FAILURE, format!("refresh of snapshot {name} failed; the previous version still serves: {e}")))?;
+            .map_err(|e| super::refused(sqlstate::CONNECTION_FAILURE, format!("refresh of snapshot {name} failed; the previous version still serves: {e}")))?;
         let report = snapshot.report();
         let fields: Arc<Vec<FieldInfo>> = Arc::new(
             COLUMNS.iter().map(|(n, t)| FieldInfo::new(n.to_string(), None, None, t.clone(), FieldFormat::Text)).collect(),

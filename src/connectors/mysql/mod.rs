@@ -11,11 +11,44 @@ use datafusion_table_providers::mysql::sql_table::MySQLTable;
 use datafusion_table_providers::sql::db_connection_pool::mysqlpool::MySQLConnectionPool;
 use datafusion_table_providers::util::secrets::to_secret_map;
 
-use super::dialect::SourceDialect;
-use super::remote_cancel::{MySqlCancel, RemoteCancel};
+use super::sql::config::{DbConfig, Defaults};
+use super::sql::dialect::SourceDialect;
+use super::sql::remote_cancel::{MySqlCancel, RemoteCancel};
 use super::sql::{comments_from_rows, federate, keys_from_rows, literal, query_strings, sizes_from_rows, tables_from_rows};
-use super::{redact, Comment, Connector, ConnectorError, DeclaredType, Key, TableEntry, TableSize};
-use crate::config::{DbConfig, SslMode};
+use super::{redact, Comment, Connector, ConnectorError, DeclaredType, Key, Kind, Source, TableEntry, TableSize};
+use crate::config::SslMode;
+
+/// `connector = "mysql"`: MySQL and MariaDB.
+pub(super) struct MySql;
+
+const DEFAULTS: Defaults = Defaults { kind: "mysql", port: 3306, sslmode: SslMode::Prefer, schemes: &["mysql"] };
+
+impl Kind for MySql {
+    fn name(&self) -> &'static str {
+        DEFAULTS.kind
+    }
+    fn configure(&self, keys: &toml::Table, _: &std::path::Path) -> Result<Arc<dyn Source>, String> {
+        Ok(Arc::new(MySqlSource(DbConfig::parse(keys, &DEFAULTS)?)))
+    }
+    fn at_url(&self, keys: &toml::Table, url: &str) -> Result<Arc<dyn Source>, String> {
+        Ok(Arc::new(MySqlSource(DbConfig::at_url(keys, url, &DEFAULTS)?)))
+    }
+}
+
+struct MySqlSource(DbConfig);
+
+#[async_trait]
+impl Source for MySqlSource {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    fn max_connections(&self) -> usize {
+        self.0.max_connections
+    }
+    async fn connect(&self, catalog: &str, _: &Arc<datafusion::execution::runtime_env::RuntimeEnv>) -> Result<Arc<dyn Connector>, ConnectorError> {
+        Ok(Arc::new(MySqlConnector::connect(catalog, &self.0).await?))
+    }
+}
 
 pub struct MySqlConnector {
     catalog: String,

@@ -19,8 +19,75 @@ use object_store::path::Path as StorePath;
 use object_store::ObjectStore;
 use url::Url;
 
-use super::{Connector, ConnectorError, TableEntry};
-use crate::config::ParquetConfig;
+use super::{Comment, Connector, ConnectorError, Key, Kind, Source, TableEntry, TableSize};
+use crate::config::{parse_s3, typed, S3Config};
+
+/// `connector = "parquet"`.
+pub(super) struct Parquet;
+
+impl Kind for Parquet {
+    fn name(&self) -> &'static str {
+        "parquet"
+    }
+    fn configure(&self, keys: &toml::Table, dir: &std::path::Path) -> Result<Arc<dyn Source>, String> {
+        Ok(Arc::new(ParquetConfig::parse(keys, dir)?))
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParquetKeys {
+    location: Option<String>,
+    s3: Option<toml::Table>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ParquetConfig {
+    /// Always ends with '/'.
+    pub location: String,
+    pub s3: S3Config,
+}
+
+impl ParquetConfig {
+    /// Reads a catalog's keys; a plain `location` path is taken from `dir`.
+    fn parse(keys: &toml::Table, dir: &std::path::Path) -> Result<ParquetConfig, String> {
+        let keys: ParquetKeys = typed(keys.clone(), "")?;
+        let mut location = keys.location.ok_or("missing `location` (s3://bucket/prefix/ or file:///abs/path/)")?;
+        if !location.contains("://") {
+            let path = dir.join(&location);
+            let abs = path.canonicalize().map_err(|e| format!("`location` {}: {e}", path.display()))?;
+            location = format!("file://{}", abs.display());
+        }
+        if !location.ends_with('/') {
+            location.push('/');
+        }
+        let is_s3 = location.starts_with("s3://");
+        if !is_s3 && !location.starts_with("file:///") {
+            return Err(format!(
+                "`location` = `{location}` must start with s3:// or file:/// or be a path relative to this file"
+            ));
+        }
+        let s3 = match keys.s3 {
+            None => S3Config::default(),
+            Some(_) if !is_s3 => return Err("`[s3]` is only valid with an s3:// location".into()),
+            Some(s) => parse_s3(&s, "s3.")?,
+        };
+        Ok(ParquetConfig { location, s3 })
+    }
+}
+
+#[async_trait]
+impl Source for ParquetConfig {
+    fn describe(&self) -> String {
+        self.location.clone()
+    }
+    fn max_connections(&self) -> usize {
+        1
+    }
+    async fn connect(&self, catalog: &str, runtime: &Arc<RuntimeEnv>) -> Result<Arc<dyn Connector>, ConnectorError> {
+        Ok(Arc::new(ParquetConnector::connect(catalog, self, runtime)?))
+    }
+}
 
 pub struct ParquetConnector {
     catalog: String,
@@ -133,6 +200,17 @@ impl Connector for ParquetConnector {
         Ok(out)
     }
 
+    // Parquet files declare no keys, comments or sizes a tool would show.
+    async fn list_keys(&self) -> Result<Vec<Key>, ConnectorError> {
+        Ok(Vec::new())
+    }
+    async fn list_comments(&self) -> Result<Vec<Comment>, ConnectorError> {
+        Ok(Vec::new())
+    }
+    async fn list_sizes(&self) -> Result<Vec<(String, String, TableSize)>, ConnectorError> {
+        Ok(Vec::new())
+    }
+
     async fn table_provider(
         &self,
         schema: &str,
@@ -158,5 +236,26 @@ impl Connector for ParquetConnector {
         let table = ListingTable::try_new(config)
             .map_err(|e| self.table_error(format!("table {schema}.{table}: {e}")))?;
         Ok(Arc::new(table))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ParquetConfig, String> {
+        ParquetConfig::parse(&toml::from_str(text).unwrap(), std::path::Path::new("."))
+    }
+
+    #[test]
+    fn s3_location_and_its_endpoint() {
+        let text = "location = \"s3://b/p\"\n[s3]\nendpoint = \"http://127.0.0.1:9000\"\n";
+        assert!(parse(text).unwrap_err().contains("allow_http = true"));
+        let p = parse(&format!("{text}allow_http = true\n")).unwrap();
+        assert_eq!(p.location, "s3://b/p/");
+        let e = parse("location = \"s3://b/\"\n[s3]\nendpint = \"x\"").unwrap_err();
+        assert_eq!(e, "unknown key `s3.endpint` (did you mean `s3.endpoint`?)");
+        let e = parse("location = \"file:///tmp/\"\n[s3]\nregion = \"x\"").unwrap_err();
+        assert!(e.contains("only valid with an s3://"), "{e}");
     }
 }

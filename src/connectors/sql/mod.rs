@@ -1,6 +1,16 @@
 //! What the SQL connectors share: federated providers with dialect rewrites, and
 //! catalog queries run through the table providers' own pools.
 
+pub(crate) mod config;
+pub(crate) mod derived_names;
+pub(crate) mod dialect;
+pub(crate) mod pushdown;
+pub(crate) mod remote_cancel;
+pub(crate) mod sealed_scan;
+pub(crate) mod sent_statement;
+pub(crate) mod stall;
+pub(crate) mod unparse;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -28,10 +38,10 @@ use datafusion_federation::FederatedTableProviderAdaptor;
 use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
 use futures::{StreamExt, TryStreamExt};
 
-use super::dialect::{alias_columns, rewrite_for, travel_names, SourceDialect};
-use super::pushdown::{keep_unpushable_local, scan_filter};
-use super::remote_cancel::{self, CancelOnDrop, RemoteCancel};
-use super::sealed_scan::SealedScanExec;
+use self::dialect::{alias_columns, rewrite_for, travel_names, SourceDialect};
+use self::pushdown::{keep_unpushable_local, scan_filter};
+use self::remote_cancel::{CancelOnDrop, RemoteCancel};
+use self::sealed_scan::SealedScanExec;
 use super::{Comment, ConnectorError, Key, TableEntry, TableSize};
 
 /// Wraps a table provider's own SQL executor, adding our dialect rewrites.
@@ -226,7 +236,7 @@ impl SQLExecutor for DialectExecutor {
             .collect();
         let casts: Vec<Option<&str>> = travel.iter().map(|t| t.as_ref().map(|(sql, _)| *sql)).collect();
         let mut query = alias_columns(query, &names, &casts, self.dialect)?;
-        if super::sent_statement::captured(&query) {
+        if self::sent_statement::captured(&query) {
             return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::empty())));
         }
         let marker = self.cancel.as_ref().map(|_| remote_cancel::marker());
@@ -287,7 +297,7 @@ impl SQLExecutor for DialectExecutor {
             (Some(m), Some(cancel)) => Box::pin(CancelOnDrop::new(stream, m, cancel.clone())),
             _ => stream,
         };
-        Ok(Box::pin(super::stall::StallGuard::new(stream, self.read_timeout, &self.catalog)))
+        Ok(Box::pin(self::stall::StallGuard::new(stream, self.read_timeout, &self.catalog)))
     }
     async fn statistics(&self, plan: &LogicalPlan) -> DfResult<Statistics> {
         self.inner.statistics(plan).await

@@ -19,11 +19,48 @@ use datafusion_table_providers::sql::sql_provider_datafusion::SqlTable;
 use datafusion_table_providers::util::secrets::to_secret_map;
 use datafusion_table_providers::UnsupportedTypeAction;
 
-use super::dialect::SourceDialect;
-use super::remote_cancel::{PostgresCancel, RemoteCancel};
+use super::sql::config::{DbConfig, Defaults};
+use super::sql::dialect::SourceDialect;
+use super::sql::remote_cancel::{PostgresCancel, RemoteCancel};
 use super::sql::{comments_from_rows, federate, keys_from_rows, literal, query_strings, sizes_from_rows, tables_from_rows};
-use super::{redact, Comment, Connector, ConnectorError, DeclaredType, Key, TableEntry, TableSize};
-use crate::config::{ConnectorKind, DbConfig, SslMode};
+use super::{redact, Comment, Connector, ConnectorError, DeclaredType, Key, Kind, Source, TableEntry, TableSize};
+use crate::config::SslMode;
+
+/// `connector = "postgres"`.
+pub(super) struct Postgres;
+
+const DEFAULTS: Defaults = Defaults { kind: "postgres", port: 5432, sslmode: SslMode::Prefer, schemes: &["postgres", "postgresql"] };
+
+impl Kind for Postgres {
+    fn name(&self) -> &'static str {
+        DEFAULTS.kind
+    }
+    fn configure(&self, keys: &toml::Table, _: &std::path::Path) -> Result<Arc<dyn Source>, String> {
+        Ok(Arc::new(PostgresSource { db: DbConfig::parse(keys, &DEFAULTS)?, dialect: SourceDialect::Postgres }))
+    }
+    fn at_url(&self, keys: &toml::Table, url: &str) -> Result<Arc<dyn Source>, String> {
+        Ok(Arc::new(PostgresSource { db: DbConfig::at_url(keys, url, &DEFAULTS)?, dialect: SourceDialect::Postgres }))
+    }
+}
+
+/// A source spoken to over PostgreSQL's protocol: PostgreSQL, or Redshift (`dialect`).
+pub(super) struct PostgresSource {
+    pub db: DbConfig,
+    pub dialect: SourceDialect,
+}
+
+#[async_trait]
+impl Source for PostgresSource {
+    fn describe(&self) -> String {
+        self.db.describe()
+    }
+    fn max_connections(&self) -> usize {
+        self.db.max_connections
+    }
+    async fn connect(&self, catalog: &str, _: &Arc<datafusion::execution::runtime_env::RuntimeEnv>) -> Result<Arc<dyn Connector>, ConnectorError> {
+        Ok(Arc::new(PostgresConnector::connect(catalog, &self.db, self.dialect).await?))
+    }
+}
 
 pub struct PostgresConnector {
     catalog: String,
@@ -39,7 +76,7 @@ impl PostgresConnector {
     pub async fn connect(
         catalog: &str,
         db: &DbConfig,
-        kind: ConnectorKind,
+        dialect: SourceDialect,
     ) -> Result<Self, ConnectorError> {
         let sslmode = match db.sslmode {
             SslMode::Disable => "disable",
@@ -65,7 +102,7 @@ impl PostgresConnector {
             params.insert("sslrootcert".into(), cert.clone());
         }
         params.insert("application_name".into(), "fedsql".into());
-        if kind == ConnectorKind::Postgres {
+        if dialect == SourceDialect::Postgres {
             // Belt and braces: the source itself refuses writes from our sessions.
             // (Redshift takes no startup options.)
             // A fixed zone: text of timestamps never depends on the server's default.
@@ -88,11 +125,7 @@ impl PostgresConnector {
             read_timeout: db.read_timeout,
             pool: Arc::new(pool),
             schemas: db.schemas.clone(),
-            dialect: if kind == ConnectorKind::Redshift {
-                SourceDialect::Redshift
-            } else {
-                SourceDialect::Postgres
-            },
+            dialect,
             password: db.password.expose().to_string(),
             cancel: Arc::new(PostgresCancel::new(cancel_params)),
         })

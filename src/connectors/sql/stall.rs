@@ -14,7 +14,7 @@ use datafusion::physical_plan::{RecordBatchStream, SendableRecordBatchStream};
 use futures::{Future, Stream, StreamExt};
 use tokio::time::{Instant, Sleep};
 
-use super::ConnectorError;
+use crate::connectors::ConnectorError;
 
 pub(crate) struct StallGuard {
     inner: Option<SendableRecordBatchStream>,

@@ -26,7 +26,7 @@ use futures::{Stream, StreamExt};
 use tokio::sync::OnceCell;
 use tokio_util::task::TaskTracker;
 
-use super::sql::{literal, query_strings};
+use super::{literal, query_strings};
 
 /// Finds and cancels the statements that start with a marker.
 #[async_trait]
