@@ -125,6 +125,39 @@ async fn a_source_killed_mid_query_fails_with_a_connection_error() {
     assert_eq!(rows(&c, "SELECT 1").await[0][0], "1");
 }
 
+/// A connection cut while its statement runs is 08006 (connection failure) naming the
+/// catalog, on both drivers, and the catalog answers again on new connections.
+#[tokio::test]
+async fn a_connection_cut_mid_statement_is_08006_naming_the_catalog() {
+    let pg = PgDb::create("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000);").await;
+    let my = MysqlDb::create("CREATE TABLE t (id INT); INSERT INTO t VALUES (1), (2), (3);");
+    let pg_proxy = Proxy::start(5432);
+    let my_proxy = Proxy::start(3306);
+    let cats = Catalogs::new().add("crm", &pg_via(pg_proxy.port, &pg.name, "")).add("live", &mysql_via(my_proxy.port, &my.name, ""));
+    let server = Server::start(&cats);
+    let c = server.client().await;
+    let cases = [
+        ("crm", &pg_proxy, "SELECT count(*) FROM crm.public.t".to_string(), "1000"),
+        ("live", &my_proxy, format!("SELECT sum(id) FROM live.{}.t", my.name), "6"),
+    ];
+    for (catalog, proxy, sql, answer) in cases {
+        assert_eq!(rows(&c, &sql).await[0][0], answer);
+        // Every answer now waits 3 s: the pool's check of the connection it hands out
+        // answers at 3 s, the statement's at 6 s; the cut comes between the two.
+        proxy.slow(Duration::from_secs(3));
+        let cut = async {
+            tokio::time::sleep(Duration::from_millis(4500)).await;
+            proxy.cut();
+        };
+        let (result, ()) = tokio::join!(c.simple_query(&sql), cut);
+        let (code, msg) = code_of(result);
+        assert_eq!(code, "08006", "{catalog}: {msg}");
+        assert!(msg.contains(&format!("catalog `{catalog}`")), "{msg}");
+        proxy.forward();
+        assert_eq!(rows(&c, &sql).await[0][0], answer, "{catalog} answers again");
+    }
+}
+
 #[tokio::test]
 async fn a_pool_held_by_long_queries_makes_others_wait_not_fail() {
     let pg = PgDb::create("CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2); CREATE VIEW slow AS SELECT 5 AS x FROM pg_sleep(3);").await;

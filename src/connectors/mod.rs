@@ -96,6 +96,9 @@ pub enum ConnectorError {
     /// The source answered with an error.
     #[error("catalog `{catalog}`: {message}")]
     Source { catalog: String, message: String },
+    /// The connection to the source broke while a statement was on it.
+    #[error("catalog `{catalog}`: {message}")]
+    Lost { catalog: String, message: String },
     /// The source rejected the statement with this SQLSTATE (a division by zero, an
     /// overflow, ... in a computation it was sent).
     #[error("catalog `{catalog}`: {message}")]

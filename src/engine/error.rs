@@ -54,34 +54,13 @@ impl QueryError {
     }
 }
 
-const CONNECTION_WORDS: &[&str] = &[
-    "connection refused",
-    "connection reset",
-    "broken pipe",
-    "connection closed",
-    "unexpected eof",
-    "timed out",
-    "can't connect",
-    "could not connect",
-    "error connecting",
-    "unavailable",
-    "io error",
-];
-
 fn connector_error(e: &ConnectorError) -> QueryError {
     match e {
         ConnectorError::Unreachable { .. } => {
             QueryError::new(sqlstate::CONNECTION_UNABLE, e.to_string())
         }
-        ConnectorError::Source { message, .. } => {
-            let lower = message.to_lowercase();
-            let code = if CONNECTION_WORDS.iter().any(|w| lower.contains(w)) {
-                sqlstate::CONNECTION_FAILURE
-            } else {
-                sqlstate::INTERNAL_ERROR
-            };
-            QueryError::new(code, e.to_string())
-        }
+        ConnectorError::Source { .. } => QueryError::new(sqlstate::INTERNAL_ERROR, e.to_string()),
+        ConnectorError::Lost { .. } => QueryError::new(sqlstate::CONNECTION_FAILURE, e.to_string()),
         ConnectorError::Rejected { sqlstate, .. } => {
             QueryError::new(data_exception(sqlstate).unwrap_or(sqlstate::INTERNAL_ERROR), e.to_string())
         }

@@ -1,6 +1,6 @@
 //! A small TCP proxy on loopback for fault tests: it forwards to a real source, and can
-//! turn into a blackhole (connections are accepted and kept, nothing passes) or slow
-//! every chunk the source sends.
+//! turn into a blackhole (connections are accepted and kept, nothing passes), slow
+//! every chunk the source sends, or cut the connections it holds.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -82,6 +82,14 @@ impl Proxy {
     /// From now on nothing passes either way; connections stay open.
     pub fn blackhole(&self) {
         self.mode.store(BLACKHOLE, Ordering::SeqCst);
+    }
+
+    /// Every connection open now is cut both ways, as a source that restarts cuts them;
+    /// new ones are forwarded as the mode says.
+    pub fn cut(&self) {
+        for s in self.streams.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
     }
 
     /// Every chunk the source sends waits `delay` first.

@@ -14,7 +14,7 @@ use datafusion_table_providers::util::secrets::to_secret_map;
 use super::sql::config::{DbConfig, Defaults};
 use super::sql::dialect::SourceDialect;
 use super::sql::remote_cancel::{MySqlCancel, RemoteCancel};
-use super::sql::{comments_from_rows, federate, keys_from_rows, literal, query_strings, sizes_from_rows, tables_from_rows};
+use super::sql::{comments_from_rows, federate, Failure, keys_from_rows, literal, query_strings, sizes_from_rows, tables_from_rows};
 use super::{redact, Comment, Connector, ConnectorError, DeclaredType, Key, Kind, Source, TableEntry, TableSize};
 use crate::config::SslMode;
 
@@ -104,11 +104,8 @@ impl MySqlConnector {
         self.schemas.iter().map(|s| literal(s)).collect::<Vec<_>>().join(", ")
     }
 
-    fn source_error(&self, message: String) -> ConnectorError {
-        ConnectorError::Source {
-            catalog: self.catalog.clone(),
-            message: redact(message, &self.password),
-        }
+    fn failed(&self, f: Failure) -> ConnectorError {
+        f.into_error(&self.catalog, &self.password)
     }
 }
 
@@ -124,7 +121,7 @@ impl Connector for MySqlConnector {
         );
         let rows = query_strings(self.pool.as_ref(), &sql)
             .await
-            .map_err(|m| self.source_error(m))?;
+            .map_err(|f| self.failed(f))?;
         Ok(tables_from_rows(rows))
     }
 
@@ -140,7 +137,7 @@ impl Connector for MySqlConnector {
         );
         let rows = query_strings(self.pool.as_ref(), &sql)
             .await
-            .map_err(|m| self.source_error(m))?;
+            .map_err(|f| self.failed(f))?;
         Ok(comments_from_rows(rows))
     }
 
@@ -153,7 +150,7 @@ impl Connector for MySqlConnector {
         );
         let rows = query_strings(self.pool.as_ref(), &sql)
             .await
-            .map_err(|m| self.source_error(m))?;
+            .map_err(|f| self.failed(f))?;
         Ok(sizes_from_rows(rows))
     }
 
@@ -172,7 +169,7 @@ impl Connector for MySqlConnector {
         );
         let rows = query_strings(self.pool.as_ref(), &sql)
             .await
-            .map_err(|m| self.source_error(m))?;
+            .map_err(|f| self.failed(f))?;
         Ok(keys_from_rows(rows))
     }
 
@@ -196,10 +193,10 @@ impl Connector for MySqlConnector {
             ),
         )
         .await
-        .map_err(|m| self.source_error(m))?;
+        .map_err(|f| self.failed(f))?;
         let provider = MySQLTable::new(&self.pool, table_ref.clone())
             .await
-            .map_err(|e| self.source_error(format!("table {schema}.{table}: {e}")))?;
+            .map_err(|e| self.failed(Failure::of(&e).reading(&format!("table {schema}.{table}"))))?;
         let column = |name: &str| columns.iter().find(|r| r[0] == name);
         let fields: Vec<_> = provider
             .schema()

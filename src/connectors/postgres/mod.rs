@@ -22,7 +22,7 @@ use datafusion_table_providers::UnsupportedTypeAction;
 use super::sql::config::{DbConfig, Defaults};
 use super::sql::dialect::SourceDialect;
 use super::sql::remote_cancel::{PostgresCancel, RemoteCancel};
-use super::sql::{comments_from_rows, federate, keys_from_rows, literal, query_strings, sizes_from_rows, tables_from_rows};
+use super::sql::{comments_from_rows, federate, Failure, keys_from_rows, literal, query_strings, sizes_from_rows, tables_from_rows};
 use super::{redact, Comment, Connector, ConnectorError, DeclaredType, Key, Kind, Source, TableEntry, TableSize};
 use crate::config::SslMode;
 
@@ -131,6 +131,10 @@ impl PostgresConnector {
         })
     }
 
+    fn failed(&self, f: Failure) -> ConnectorError {
+        f.into_error(&self.catalog, &self.password)
+    }
+
     fn source_error(&self, message: String) -> ConnectorError {
         ConnectorError::Source {
             catalog: self.catalog.clone(),
@@ -142,7 +146,7 @@ impl PostgresConnector {
     async fn rows_of_shown_schemas(&self, sql: &str) -> Result<Vec<Vec<String>>, ConnectorError> {
         let rows = query_strings(self.pool.as_ref(), sql)
             .await
-            .map_err(|m| self.source_error(m))?;
+            .map_err(|f| self.failed(f))?;
         Ok(rows
             .into_iter()
             .filter(|r| self.schemas.as_ref().is_none_or(|s| s.contains(&r[0])))
@@ -165,7 +169,7 @@ impl PostgresConnector {
         );
         query_strings(self.pool.as_ref(), &sql)
             .await
-            .map_err(|m| self.source_error(m))
+            .map_err(|f| self.failed(f))
     }
 
     /// Redshift-safe schema inference from `information_schema.columns`.
@@ -357,7 +361,7 @@ impl Connector for PostgresConnector {
         } else {
             SqlTable::new("postgres", &self.pool, table_ref.clone())
                 .await
-                .map_err(|e| self.source_error(format!("table {schema}.{table}: {e}")))?
+                .map_err(|e| self.failed(Failure::of(&e).reading(&format!("table {schema}.{table}"))))?
         }
         .with_dialect(Arc::new(PostgreSqlDialect {}));
         let retyped = match self.dialect {

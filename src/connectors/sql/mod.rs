@@ -153,8 +153,82 @@ fn source_error(catalog: &str, e: DataFusionError) -> DataFusionError {
             let message = said.unwrap_or_else(|| e.to_string());
             ConnectorError::Rejected { catalog, sqlstate, message }
         }
-        None => ConnectorError::Source { catalog, message: e.to_string() },
+        None => Failure::of(&e).into_error(&catalog, ""),
     }))
+}
+
+/// Why a statement on a source failed: the connection broke (or never opened), or the
+/// source refused it.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    lost: bool,
+    message: String,
+}
+
+impl Failure {
+    fn connecting(e: impl std::fmt::Display) -> Failure {
+        Failure { lost: true, message: e.to_string() }
+    }
+
+    pub(crate) fn of(e: &(dyn std::error::Error + 'static)) -> Failure {
+        Failure { lost: connection_lost(e), message: e.to_string() }
+    }
+
+    /// The same failure, its message prefixed with what was being read.
+    pub(crate) fn reading(mut self, what: &str) -> Failure {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+
+    /// The error for `catalog`, with `secret` removed from the driver's text.
+    pub(crate) fn into_error(self, catalog: &str, secret: &str) -> ConnectorError {
+        let (catalog, message) = (catalog.to_string(), super::redact(self.message, secret));
+        match self.lost {
+            true => ConnectorError::Lost { catalog, message },
+            false => ConnectorError::Source { catalog, message },
+        }
+    }
+}
+
+impl From<Failure> for String {
+    fn from(f: Failure) -> String {
+        f.message
+    }
+}
+
+/// Whether the connection to the source broke: an I/O error or a closed connection on
+/// the drivers' error types down the chain of causes. Upstream gap: the table providers
+/// turn many driver errors into text (`Execution(String)`, their pools' `Display`), so
+/// what is left of those is the drivers' words for it.
+fn connection_lost(e: &(dyn std::error::Error + 'static)) -> bool {
+    const DRIVER_WORDS: &[&str] = &[
+        "connection refused",
+        "connection reset",
+        "broken pipe",
+        "connection closed",
+        "unexpected eof",
+        "timed out",
+        "can't connect",
+        "could not connect",
+        "error connecting",
+        "unavailable",
+        "io error",
+    ];
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if err.is::<std::io::Error>()
+            || err.downcast_ref::<tokio_postgres::Error>().is_some_and(tokio_postgres::Error::is_closed)
+            || matches!(
+                err.downcast_ref::<mysql_async::Error>(),
+                Some(mysql_async::Error::Io(_) | mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed))
+            )
+        {
+            return true;
+        }
+        cause = err.source();
+    }
+    let text = e.to_string().to_lowercase();
+    DRIVER_WORDS.iter().any(|w| text.contains(w))
 }
 
 /// The SQLSTATE the source answered with, and its own message where the driver kept it,
@@ -500,22 +574,19 @@ pub fn source_reader(provider: &Arc<dyn TableProvider>) -> Option<SourceReader> 
 pub(crate) async fn query_strings<T: 'static, P: 'static>(
     pool: &(dyn DbConnectionPool<T, P> + Send + Sync),
     sql: &str,
-) -> Result<Vec<Vec<String>>, String> {
-    let conn = pool.connect().await.map_err(|e| e.to_string())?;
+) -> Result<Vec<Vec<String>>, Failure> {
+    let conn = pool.connect().await.map_err(Failure::connecting)?;
     let conn = conn
         .as_async()
-        .ok_or_else(|| "connection is not async".to_string())?;
-    let stream = conn
-        .query_arrow(sql, &[], None)
-        .await
-        .map_err(|e| e.to_string())?;
-    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| e.to_string())?;
+        .ok_or_else(|| Failure { lost: false, message: "connection is not async".into() })?;
+    let stream = conn.query_arrow(sql, &[], None).await.map_err(|e| Failure::of(&*e))?;
+    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| Failure::of(&e))?;
     let mut rows = Vec::new();
     for batch in batches {
         let cols = batch
             .columns()
             .iter()
-            .map(|c| cast(c, &DataType::Utf8).map_err(|e| e.to_string()))
+            .map(|c| cast(c, &DataType::Utf8).map_err(|e| Failure::of(&e)))
             .collect::<Result<Vec<_>, _>>()?;
         for i in 0..batch.num_rows() {
             rows.push(
