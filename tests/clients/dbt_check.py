@@ -20,8 +20,10 @@ def eq(got, want, what):
 
 
 def dbt(exe, target, *args, ok=True):
-    env = dict(os.environ, DBT_TARGET_PATH=target, DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-               DBT_PROFILES_DIR=PROJECT)
+    # dbt reads log-path before it renders env_var() in dbt_project.yml: logs go to the
+    # run's own folder through the environment instead.
+    env = dict(os.environ, DBT_TARGET_PATH=target, DBT_LOG_PATH=os.path.join(target, "logs"),
+               DBT_SEND_ANONYMOUS_USAGE_STATS="false", DBT_PROFILES_DIR=PROJECT)
     out = subprocess.run([exe, *args, "--project-dir", PROJECT, "--no-use-colors"], env=env,
                          capture_output=True, text=True, timeout=300)
     if (out.returncode == 0) != ok:
