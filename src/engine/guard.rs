@@ -2,7 +2,7 @@
 //! catalog, schema and table that exist (with the right SQLSTATE when they don't).
 
 use datafusion::common::TableReference;
-use datafusion::prelude::SessionContext;
+use datafusion::execution::SessionState;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 
@@ -41,17 +41,16 @@ fn select_into(q: &datafusion::sql::sqlparser::ast::Query) -> bool {
     matches!(q.body.as_ref(), SetExpr::Select(s) if s.into.is_some())
 }
 
-fn source(ctx: &SessionContext, name: &str) -> Option<std::sync::Arc<super::catalog::SourceCatalog>> {
-    let catalog = ctx.catalog(name)?;
+fn source(state: &SessionState, name: &str) -> Option<std::sync::Arc<super::catalog::SourceCatalog>> {
+    let catalog = state.catalog_list().catalog(name)?;
     (catalog.as_ref() as &dyn std::any::Any)
         .downcast_ref::<SourceCatalogProvider>()
         .map(|p| p.0.clone())
 }
 
 /// Runs every check on one statement.
-pub async fn check(ctx: &SessionContext, stmt: &Statement) -> Result<(), QueryError> {
+pub async fn check(state: &SessionState, stmt: &Statement) -> Result<(), QueryError> {
     let df_stmt = DfStatement::Statement(Box::new(stmt.clone()));
-    let state = ctx.state();
     let refs = state
         .resolve_table_references(&df_stmt)
         .map_err(|e| classify(&e))?;
@@ -73,7 +72,7 @@ pub async fn check(ctx: &SessionContext, stmt: &Statement) -> Result<(), QueryEr
             .iter()
             .chain(&dropped)
             .map(|r| r.clone().resolve(&default_catalog, &default_schema).catalog.to_string())
-            .find(|c| source(ctx, c).is_some());
+            .find(|c| source(state, c).is_some());
         let message = match target {
             Some(c) => format!("catalog `{c}` is read-only: {verb} is not allowed"),
             None => format!("fedsql is read-only: {verb} is not allowed"),
@@ -86,17 +85,17 @@ pub async fn check(ctx: &SessionContext, stmt: &Statement) -> Result<(), QueryEr
         let (mut cat, mut schema, table) = (&*full.catalog, &*full.schema, &*full.table);
         // Tools name source schemas `"catalog.schema"` in the default catalog (pg::catalog).
         if cat == default_catalog {
-            if let Some((c, s)) = schema.split_once('.').filter(|(c, _)| source(ctx, c).is_some()) {
+            if let Some((c, s)) = schema.split_once('.').filter(|(c, _)| source(state, c).is_some()) {
                 (cat, schema) = (c, s);
             }
         }
-        if ctx.catalog(cat).is_none() {
+        if state.catalog_list().catalog(cat).is_none() {
             return Err(QueryError::new(
                 sqlstate::INVALID_CATALOG_NAME,
                 format!("catalog `{cat}` does not exist (in `{cat}.{schema}.{table}`)"),
             ));
         }
-        let Some(src) = source(ctx, cat) else {
+        let Some(src) = source(state, cat) else {
             continue;
         };
         // Refused whether or not it exists: what is not granted is not there to probe.

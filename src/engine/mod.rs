@@ -61,7 +61,7 @@ use error::{classify, QueryError};
 pub const DEFAULT_CATALOG: &str = "fedsql";
 
 /// Settings that belong to one client session.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionSettings {
     pub time_zone: Option<String>,
     /// The session's user: what it may read, and its share of the limits.
@@ -400,8 +400,10 @@ fn optimizer_rules(federate: bool) -> Vec<Arc<dyn datafusion::optimizer::Optimiz
 
 /// Checks and plans one statement: the single path every front uses.
 pub async fn plan_statement(ctx: &SessionContext, stmt: &Statement) -> Result<LogicalPlan, QueryError> {
-    guard::check(ctx, stmt).await?;
+    // One copy of the session's state for the checks and the planning (each copy clones
+    // every function registry).
     let state = ctx.state();
+    guard::check(&state, stmt).await?;
     let plan = state
         .statement_to_plan(DfStatement::Statement(Box::new(stmt.clone())))
         .await
