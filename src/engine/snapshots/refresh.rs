@@ -233,7 +233,7 @@ impl Refresh<'_> {
     }
 
     async fn full(&self, version: u64, cursor: Option<usize>) -> Result<Outcome, String> {
-        let mut sink = PartWriter::new(self.store, version, "part", self.reader.schema.clone());
+        let mut sink = PartWriter::new(self.store, version, "part", self.reader.schema.clone(), &self.key);
         let mut max: Option<i64> = None;
         let (rows, statements) = self
             .read_chunks(None, &self.key, &mut sink, |batch| {
@@ -273,7 +273,7 @@ impl Refresh<'_> {
         let mut position = 0u64;
         let mut duplicated = false;
         let mut max = Some(last);
-        let mut sink = PartWriter::new(self.store, version, "delta", self.reader.schema.clone());
+        let mut sink = PartWriter::new(self.store, version, "delta", self.reader.schema.clone(), &self.key);
         let (rows_read, statements) = self
             .read_chunks(Some(condition), &order, &mut sink, |batch| {
                 max = max.max(cursor_max(batch.column(cursor))?);
@@ -369,7 +369,7 @@ impl Refresh<'_> {
         files: &[FileEntry],
         mut keep: impl FnMut(usize, &RecordBatch) -> Result<BooleanArray, String>,
     ) -> Result<Vec<FileEntry>, String> {
-        let mut sink = PartWriter::new(self.store, version, stem, self.reader.schema.clone());
+        let mut sink = PartWriter::new(self.store, version, stem, self.reader.schema.clone(), &self.key);
         for (n, file) in files.iter().enumerate() {
             let mut stream = self.open(file, None).await?;
             while let Some(batch) = stream.next().await {

@@ -14,6 +14,7 @@ use datafusion::parquet::arrow::async_writer::AsyncArrowWriter;
 use object_store::buffered::BufWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::schema::types::ColumnPath;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::local::LocalFileSystem;
@@ -27,6 +28,10 @@ use serde::{Deserialize, Serialize};
 const ROWS_PER_FILE: usize = 1_000_000;
 /// Rows per row group: the unit of statistics and pruning.
 const ROWS_PER_GROUP: usize = 128 * 1024;
+/// Rows per data page at most: a lookup by key reads the one page the page index names.
+const ROWS_PER_PAGE: usize = 8 * 1024;
+/// A dictionary larger than this falls back to plain pages (parquet's default: 1 MB).
+const DICTIONARY_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FileEntry {
@@ -186,13 +191,16 @@ pub struct PartWriter {
     folder: String,
     stem: &'static str,
     schema: SchemaRef,
+    /// The snapshot's key columns: written without a dictionary.
+    key: Vec<String>,
     current: Option<(String, AsyncArrowWriter<BufWriter>, u64)>,
     pub files: Vec<FileEntry>,
 }
 
 impl PartWriter {
-    pub fn new(table: &TableStore, version: u64, stem: &'static str, schema: SchemaRef) -> Self {
-        PartWriter { table: table.clone(), folder: format!("v{version:06}"), stem, schema, current: None, files: Vec::new() }
+    pub fn new(table: &TableStore, version: u64, stem: &'static str, schema: SchemaRef, key: &[String]) -> Self {
+        let folder = format!("v{version:06}");
+        PartWriter { table: table.clone(), folder, stem, schema, key: key.to_vec(), current: None, files: Vec::new() }
     }
 
     pub fn bytes(&self) -> u64 {
@@ -208,9 +216,18 @@ impl PartWriter {
                 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
                 let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let relative = format!("{}/{}-{n:06}.parquet", self.folder, self.stem);
-                let properties = WriterProperties::builder()
+                // A dictionary page is decoded whole for any row of its group: a key column
+                // (every value distinct) is written plain, and another column falls back to
+                // plain pages once its dictionary passes 64 KB, so that a lookup by key reads
+                // small pages (B3 in BENCHMARKS.md).
+                let properties = self
+                    .key
+                    .iter()
+                    .fold(WriterProperties::builder(), |p, k| p.set_column_dictionary_enabled(ColumnPath::from(k.as_str()), false))
                     .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|e| e.to_string())?))
                     .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
+                    .set_data_page_row_count_limit(ROWS_PER_PAGE)
+                    .set_dictionary_page_size_limit(DICTIONARY_BYTES)
                     .build();
                 let sink = BufWriter::new(self.table.store.clone(), self.table.file_path(&relative));
                 let writer = AsyncArrowWriter::try_new(sink, self.schema.clone(), Some(properties))
