@@ -71,17 +71,27 @@ use crate::engine::{plan_statement, Engine, SessionSettings};
 type PlannedStatement = (String, Option<(Statement, LogicalPlan)>);
 
 
-/// What one session keeps by name (its prepared statements, its open cursors), made on
-/// first use in the connection's extensions, so it ends with the connection.
+/// State one connection keeps, made on first use in its extensions, so it ends with it.
+fn connection_state<T: Default + Send + Sync + 'static, C: ClientInfo + ?Sized>(client: &C) -> Arc<T> {
+    if let Some(state) = client.session_extensions().get::<T>() {
+        return state;
+    }
+    client.session_extensions().insert(T::default());
+    client.session_extensions().get::<T>().expect("inserted above")
+}
+
+/// What one session keeps by name (its prepared statements, its open cursors).
 struct Named<V>(std::sync::Mutex<std::collections::HashMap<String, V>>);
+
+impl<V> Default for Named<V> {
+    fn default() -> Self {
+        Named(Default::default())
+    }
+}
 
 impl<V: Send + Sync + 'static> Named<V> {
     fn of<C: ClientInfo + ?Sized>(client: &C) -> Arc<Self> {
-        if let Some(named) = client.session_extensions().get::<Self>() {
-            return named;
-        }
-        client.session_extensions().insert(Self(Default::default()));
-        client.session_extensions().get::<Self>().expect("inserted above")
+        connection_state(client)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, V>> {
@@ -124,6 +134,7 @@ fn settings<C: ClientInfo + ?Sized>(client: &C) -> SessionSettings {
 use settings::statement_timeout;
 
 /// The connection's last session and the settings it was made with.
+#[derive(Default)]
 struct CachedSession(std::sync::Mutex<Option<(SessionSettings, SessionContext)>>);
 
 /// The session for the client's next statement: the one its previous statement used while
@@ -131,13 +142,7 @@ struct CachedSession(std::sync::Mutex<Option<(SessionSettings, SessionContext)>>
 /// zone-dependent functions: about 5% of a prepared `SELECT 1`).
 fn session<C: ClientInfo + ?Sized>(engine: &Engine, client: &C) -> SessionContext {
     let settings = settings(client);
-    let cached = match client.session_extensions().get::<CachedSession>() {
-        Some(c) => c,
-        None => {
-            client.session_extensions().insert(CachedSession(Default::default()));
-            client.session_extensions().get::<CachedSession>().expect("inserted above")
-        }
-    };
+    let cached = connection_state::<CachedSession, C>(client);
     let mut cached = cached.0.lock().unwrap_or_else(|p| p.into_inner());
     match &*cached {
         Some((made_with, ctx)) if *made_with == settings => ctx.clone(),
