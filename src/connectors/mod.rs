@@ -30,6 +30,7 @@ use crate::config::{CatalogConfig, ConfigError};
 pub use declared_type::DeclaredType;
 pub use s3::s3_store;
 pub use sql::dialect::SourceDialect;
+pub use sql::pushdown::calendar_literal_pushable;
 pub use sql::remote_cancel::cancels_sent;
 pub use sql::sent_statement::ShowSentStatements;
 pub use sql::{source_reader, SourceReader};

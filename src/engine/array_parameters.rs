@@ -4,6 +4,9 @@
 //! (`text[]`), and the text they sent was read as one string: `array_has(Utf8, Utf8)`
 //! failed with 42883. Each such parameter becomes a list of `x`'s type, everywhere it is
 //! named.
+//!
+//! A `LIMIT $1` or `OFFSET $1` parameter, also left untyped, is a bigint, as PostgreSQL
+//! types it (drivers that check types refused to send an integer for `unknown`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -61,6 +64,13 @@ pub fn infer(plan: LogicalPlan) -> Result<LogicalPlan> {
     let mut found: HashMap<String, FieldRef> = HashMap::new();
     let untyped = |e: &Expr| e.exists(|e| Ok(matches!(e, Expr::Placeholder(Placeholder { field: None, .. })))).unwrap_or(false);
     plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::Limit(limit) = node {
+            for e in limit.skip.iter().chain(limit.fetch.iter()) {
+                if let Expr::Placeholder(Placeholder { id, field: None }) = e.as_ref() {
+                    found.entry(id.clone()).or_insert_with(|| Arc::new(Field::new("", DataType::Int64, true)));
+                }
+            }
+        }
         // Most statements have no parameter: no schema is built for them.
         let mut any = false;
         node.apply_expressions(|e| {

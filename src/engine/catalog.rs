@@ -10,13 +10,25 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::runtime_env::RuntimeEnv;
 
-
 use super::error::{sqlstate, QueryError};
 use super::snapshots::store::StoreRoot;
 use super::snapshots::Snapshot;
 use crate::config::snapshot::BeforeFirstLoad;
 use crate::config::CatalogConfig;
 use crate::connectors::{self, Comment, ConfiguredCatalog, Connector, ConnectorError, Key, TableSize};
+
+/// Counts changes to what a table name resolves to (a re-listing, a snapshot's new
+/// version): a plan kept across statements (`plan_cache`) holds only within one count.
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn generation() -> u64 {
+    GENERATION.load(std::sync::atomic::Ordering::Acquire)
+}
+
+/// Marks every kept plan as made from tables that may have changed.
+pub fn tables_changed() {
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+}
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const UNAVAILABLE_RETRY: Duration = Duration::from_secs(3);
@@ -220,6 +232,7 @@ impl SourceCatalog {
             }
         };
         *self.status.write().unwrap() = status.clone();
+        tables_changed();
         status
     }
 

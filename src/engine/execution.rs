@@ -11,7 +11,8 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::DataFrame;
@@ -75,12 +76,42 @@ fn panicked(e: tokio::task::JoinError) -> DataFusionError {
     DataFusionError::Internal(format!("query execution stopped unexpectedly: {e}"))
 }
 
-/// Plans and runs `df` on `cpu` with `runtime` (the query's memory pool), holding
+/// A statement's plan on its way to execution.
+pub struct Query {
+    state: SessionState,
+    plan: LogicalPlan,
+    /// Whether the analyzer and optimizer have made it already (`plan_cache`).
+    optimized: bool,
+}
+
+impl Query {
+    pub fn new(df: DataFrame) -> Self {
+        let (state, plan) = df.into_parts();
+        Self { state, plan, optimized: false }
+    }
+
+    pub fn optimized(state: SessionState, plan: LogicalPlan) -> Self {
+        Self { state, plan, optimized: true }
+    }
+
+    pub async fn physical(&self) -> Result<Arc<dyn ExecutionPlan>> {
+        match self.optimized {
+            true => self.state.query_planner().create_physical_plan(&self.plan, &self.state).await,
+            false => self.state.create_physical_plan(&self.plan).await,
+        }
+    }
+
+    pub fn task_ctx(&self, runtime: Arc<RuntimeEnv>) -> Arc<TaskContext> {
+        Arc::new(TaskContext::from(&self.state).with_runtime(runtime))
+    }
+}
+
+/// Plans and runs `query` on `cpu` with `runtime` (the query's memory pool), holding
 /// `permit` until the work has stopped. Planning errors come back here, before any row.
 pub async fn spawn(
     cpu: &Handle,
     tasks: &TaskTracker,
-    df: DataFrame,
+    query: Query,
     runtime: Arc<RuntimeEnv>,
     permit: Option<Permit>,
 ) -> Result<SendableRecordBatchStream> {
@@ -88,8 +119,8 @@ pub async fn spawn(
     let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(AHEAD);
     let task = tasks.spawn_on(async move {
         let _permit = permit;
-        let task_ctx = Arc::new(df.task_ctx().with_runtime(runtime));
-        let started = match df.create_physical_plan().await {
+        let task_ctx = query.task_ctx(runtime);
+        let started = match query.physical().await {
             Ok(plan) => datafusion::physical_plan::execute_stream(plan, task_ctx),
             Err(e) => Err(e),
         };

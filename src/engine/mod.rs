@@ -23,6 +23,7 @@ mod int4_literal;
 mod shifted_variance;
 mod null_aware_in;
 mod null_in_list;
+pub mod plan_cache;
 mod outer_join_constants;
 pub mod error;
 pub mod guard;
@@ -52,6 +53,7 @@ pub use catalog::{SourceCatalog, SourceCatalogProvider, Status};
 pub use access::Access;
 pub use admission::Statement as InFlight;
 pub use execution::lower_thread_priority;
+use execution::Query;
 
 use crate::config::ServerConfig;
 use crate::connectors::ConfiguredCatalog;
@@ -277,18 +279,35 @@ impl Engine {
     /// Executes `df` for `user`: a query that reads sources waits for its turn and runs on
     /// the execution runtime within its memory share; dropping the stream stops it.
     pub async fn execute(&self, df: DataFrame, user: &str) -> Result<SendableRecordBatchStream, QueryError> {
+        let light = execution::is_light(df.logical_plan());
+        self.run(Query::new(df), light, user).await
+    }
+
+    /// Executes `optimized`, made by `plan_cache` from `plan`, as `execute` would `plan`.
+    pub async fn execute_optimized(
+        &self,
+        state: SessionState,
+        plan: &LogicalPlan,
+        optimized: LogicalPlan,
+        user: &str,
+    ) -> Result<SendableRecordBatchStream, QueryError> {
+        // Whether it reads sources shows in the plan before federation hides its scans.
+        self.run(Query::optimized(state, optimized), execution::is_light(plan), user).await
+    }
+
+    async fn run(&self, query: Query, light: bool, user: &str) -> Result<SendableRecordBatchStream, QueryError> {
         let pool = memory::QueryPool::new(self.runtime.memory_pool.clone(), self.admission.limits().query_memory.as_u64() as usize);
         let runtime = RuntimeEnvBuilder::from_runtime_env(&self.runtime)
             .with_memory_pool(Arc::new(pool))
             .build_arc()
             .map_err(|e| classify(&e))?;
-        if execution::is_light(df.logical_plan()) {
-            let task_ctx = Arc::new(df.task_ctx().with_runtime(runtime));
-            let plan = df.create_physical_plan().await.map_err(|e| classify(&e))?;
+        if light {
+            let task_ctx = query.task_ctx(runtime);
+            let plan = query.physical().await.map_err(|e| classify(&e))?;
             return datafusion::physical_plan::execute_stream(plan, task_ctx).map_err(|e| classify(&e));
         }
         let permit = self.admission.admit(user).await?;
-        execution::spawn(&self.cpu, &self.tasks, df, runtime, Some(permit)).await.map_err(|e| classify(&e))
+        execution::spawn(&self.cpu, &self.tasks, query, runtime, Some(permit)).await.map_err(|e| classify(&e))
     }
 
     /// Counts one statement as in flight (for a shutdown's drain) until dropped.

@@ -1,11 +1,13 @@
 //! The Postgres wire front. Each statement runs in a session built for its client, so a
 //! SET in one connection is invisible to the others.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
@@ -20,7 +22,7 @@ use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldInfo, Response};
-use pgwire::api::stmt::QueryParser;
+use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::portal::PortalExecutionState;
 use pgwire::api::query::{send_execution_response, send_query_response, send_ready_for_query};
@@ -66,9 +68,46 @@ pub fn random_salt() -> Vec<u8> {
 use crate::pg::{parse_sql, SqlParser};
 
 use crate::engine::error::{classify, sqlstate, QueryError};
+use crate::engine::plan_cache::PlanCache;
 use crate::engine::{plan_statement, Engine, SessionSettings};
 
 type PlannedStatement = (String, Option<(Statement, LogicalPlan)>);
+
+/// The kept plans (`engine::plan_cache`) of a connection's named statements, each with
+/// the statement it was made for: a name parsed again is another statement.
+#[derive(Default)]
+struct KeptPlans(std::sync::Mutex<HashMap<String, (Arc<StoredStatement<PlannedStatement>>, Arc<PlanCache>)>>);
+
+/// Statements a connection may keep plans for before those closed are let go.
+const KEPT_PLANS: usize = 64;
+
+/// Where `statement` keeps its plan; None for the unnamed statement, parsed for one run.
+fn plan_cache<C>(client: &C, statement: &Arc<StoredStatement<PlannedStatement>>) -> Option<Arc<PlanCache>>
+where
+    C: ClientInfo + ClientPortalStore,
+    C::PortalStore: PortalStore,
+{
+    if statement.id.is_empty() {
+        return None;
+    }
+    let plans = connection_state::<KeptPlans, _>(client);
+    let mut plans = plans.0.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((kept, cache)) = plans.get(&statement.id) {
+        if Arc::ptr_eq(kept, statement) {
+            return Some(cache.clone());
+        }
+    }
+    if plans.len() >= KEPT_PLANS {
+        // The held statements keep their addresses, so an address match is that statement.
+        plans.retain(|name, (kept, _)| match client.portal_store().get_statement(name) {
+            Some(Entry::Value(current)) => std::ptr::eq(Arc::as_ptr(&current).cast::<()>(), Arc::as_ptr(kept).cast::<()>()),
+            _ => false,
+        });
+    }
+    let cache = Arc::new(PlanCache::default());
+    plans.insert(statement.id.clone(), (statement.clone(), cache.clone()));
+    Some(cache)
+}
 
 
 /// State one connection keeps, made on first use in its extensions, so it ends with it.
@@ -206,14 +245,46 @@ impl QueryService {
     ) -> PgWireResult<pgwire::api::results::QueryResponse> {
         let df = ctx.execute_logical_plan(plan).await.map_err(df_error)?;
         let plan = df.logical_plan().clone();
+        let user = client.metadata().get(pgwire::api::METADATA_USER).map_or("", String::as_str);
+        let batches = self.engine.execute(df, user);
+        self.respond(client, &plan, batches, format, options, deadline).await
+    }
+
+    /// Runs `optimized`, the kept plan of `plan` with its parameters bound, as `run`
+    /// runs a plan.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_optimized<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+        ctx: &SessionContext,
+        plan: &LogicalPlan,
+        optimized: LogicalPlan,
+        format: &Format,
+        options: Arc<FormatOptions>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> PgWireResult<pgwire::api::results::QueryResponse> {
+        let user = client.metadata().get(pgwire::api::METADATA_USER).map_or("", String::as_str);
+        let batches = self.engine.execute_optimized(ctx.state(), plan, optimized, user);
+        self.respond(client, plan, batches, format, options, deadline).await
+    }
+
+    /// The rows of `plan` as the client asked for them, counted for the audit.
+    async fn respond<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+        plan: &LogicalPlan,
+        batches: impl std::future::Future<Output = Result<SendableRecordBatchStream, QueryError>>,
+        format: &Format,
+        options: Arc<FormatOptions>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> PgWireResult<pgwire::api::results::QueryResponse> {
         let draft = client.session_extensions().get::<AuditDraft>();
         if let Some(d) = &draft {
-            d.catalogs.lock().unwrap_or_else(|p| p.into_inner()).extend(crate::engine::audit::catalogs_read(&plan));
+            d.catalogs.lock().unwrap_or_else(|p| p.into_inner()).extend(crate::engine::audit::catalogs_read(plan));
         }
-        let user = client.metadata().get(pgwire::api::METADATA_USER).map_or("", String::as_str);
-        let batches = self.engine.execute(df, user).await.map_err(user_error)?;
+        let batches = batches.await.map_err(user_error)?;
         let counted = draft.map(|d| Box::new(move |n: u64| { d.rows.fetch_add(n, std::sync::atomic::Ordering::Relaxed); }) as encode::RowCounter);
-        encode::encode(&plan, batches, format, options, deadline, counted)
+        encode::encode(plan, batches, format, options, deadline, counted)
     }
 
     /// Checks and plans one statement.
@@ -271,6 +342,10 @@ impl SimpleQueryHandler for QueryService {
             let ctx = session(&self.engine, client);
             if let Some(r) = cursors::answer(self, &stmt, &ctx, client, None).await {
                 results.push(r?);
+                continue 'statements;
+            }
+            if let Some(r) = prepared::deallocate_parsed(client.portal_store(), &stmt) {
+                results.push(r);
                 continue 'statements;
             }
             if let Some(r) = prepared::answer(self, &stmt, &ctx, client).await {
@@ -487,12 +562,12 @@ impl QueryParser for StatementParser {
         }
         // Session functions are evaluated again at each Execute; this plan describes.
         // A COPY TO STDOUT keeps its statement and is planned as its query.
-        let mut planned = match copy::request(&stmt) {
+        let mut statement = match copy::request(&stmt) {
             Some(request) => request.map_err(user_error)?.0,
             None => stmt.clone(),
         };
-        settings::inline_session_functions(&mut planned, &mut client.metadata().clone(), None)?;
-        let plan = service.plan(&ctx, &planned).await?;
+        settings::inline_session_functions(&mut statement, &mut client.metadata().clone(), None)?;
+        let plan = service.plan(&ctx, &statement).await?;
         Ok(Some((query, Some((stmt, plan)))))
     }
 
@@ -594,6 +669,9 @@ impl ExtendedQueryHandler for ExtendedService {
         if let Some(r) = cursors::answer(&self.service, stmt, &ctx, client, Some((plan, &params))).await {
             return r;
         }
+        if let Some(r) = prepared::deallocate_parsed(client.portal_store(), stmt) {
+            return Ok(r);
+        }
         if let Some(r) = prepared::answer(&self.service, stmt, &ctx, client).await {
             return r;
         }
@@ -626,12 +704,33 @@ impl ExtendedQueryHandler for ExtendedService {
         let deadline = encode::deadline(timeout);
         let options = format_options(client);
         with_timeout(timeout, async {
-            let plan = match types.is_empty() {
-                true => plan.clone(),
-                false => plan.clone().replace_params_with_values(&params).map_err(df_error)?,
-            };
             let format = if copy_format.is_some() { &Format::UnifiedText } else { &portal.result_column_format };
-            let rows = self.service.run(client, &ctx, plan, format, options, deadline).await?;
+            let custom = client.metadata().get("plan_cache_mode").is_some_and(|m| m.eq_ignore_ascii_case("force_custom_plan"));
+            let cache = match replanned {
+                Some(_) => None,
+                None if custom => None,
+                None => plan_cache(client, &portal.statement),
+            };
+            let kept = match cache {
+                Some(cache) => {
+                    let types: Vec<Option<DataType>> = types.iter().map(|(_, t)| t.clone()).collect();
+                    cache.bound(&ctx, plan, &types, &params).map_err(df_error)?
+                }
+                None => None,
+            };
+            let rows = match kept {
+                Some(optimized) => {
+                    tracing::debug!("ran the kept plan");
+                    self.service.run_optimized(client, &ctx, plan, optimized, format, options, deadline).await?
+                }
+                None => {
+                    let plan = match types.is_empty() {
+                        true => plan.clone(),
+                        false => plan.clone().replace_params_with_values(&params).map_err(df_error)?,
+                    };
+                    self.service.run(client, &ctx, plan, format, options, deadline).await?
+                }
+            };
             Ok(match copy_format {
                 Some(format) => Response::CopyOut(copy::response(rows, format)),
                 None => Response::Query(rows),

@@ -11,6 +11,7 @@ use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{DataType, Ident, Statement};
 use pgwire::api::results::{Response, Tag};
+use pgwire::api::store::PortalStore;
 use pgwire::api::ClientInfo;
 use pgwire::error::PgWireResult;
 
@@ -99,6 +100,17 @@ async fn prepare(
     let prepared = Arc::new(Prepared { statement: statement.clone(), types: types.to_vec() });
     Session::of(client).lock().insert(name, prepared);
     Ok(Response::Execution(Tag::new("PREPARE")))
+}
+
+/// A DEALLOCATE of a statement the protocol prepared (Parse), as psycopg 3 on a libpq
+/// older than 17 closes the statements it evicts: PostgreSQL keeps both kinds in one
+/// namespace.
+pub(super) fn deallocate_parsed<S: PortalStore>(store: &S, stmt: &Statement) -> Option<Response> {
+    let Statement::Deallocate { name, .. } = stmt else { return None };
+    let folded = folded(name);
+    store.get_statement(&folded)?;
+    store.rm_statement(&folded);
+    Some(Response::Execution(Tag::new("DEALLOCATE")))
 }
 
 fn deallocate(client: &(dyn ClientInfo + Send + Sync), name: &Ident) -> PgWireResult<Response> {

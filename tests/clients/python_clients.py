@@ -236,6 +236,17 @@ def psycopg3_test():
         eq(([d.name for d in cur.description], cur.fetchall()), (["count"], [(2,)]), "psycopg EXECUTE result named as PostgreSQL names it")
         cur.execute("DEALLOCATE ALL")
         eq(cur.statusmessage, "DEALLOCATE ALL", "psycopg DEALLOCATE ALL tag")
+        # Prepared statements past psycopg's cache are closed with `DEALLOCATE _pg3_N` when
+        # its libpq is older than 17 (Debian 12's is 15), as SQL on protocol statements.
+        import psycopg._connection_base as base
+        has_close, base._HAS_SEND_CLOSE = base._HAS_SEND_CLOSE, False
+        try:
+            conn.prepared_max = 2
+            for n in range(1, 6):
+                cur.execute(f"SELECT count(*) + {n} FROM crm.public.members", prepare=True)
+                eq(cur.fetchall(), [(2 + n,)], f"psycopg prepared statement {n} of 5, two kept")
+        finally:
+            base._HAS_SEND_CLOSE = has_close
 
 
 def sqlalchemy_test(url, name):

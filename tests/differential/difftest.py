@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 import decimal
 from decimal import Decimal
 
+import psycopg
 import psycopg2
 import psycopg2.extensions
 import pymysql
@@ -233,6 +234,40 @@ class Conn:
             except psycopg2.Error as e:
                 if e.pgcode:
                     return None, (e.pgcode, e.pgerror.strip().splitlines()[0] if e.pgerror else str(e))
+                self.c = None
+                if attempt == 1:
+                    return None, ("CONN", str(e).strip())
+        raise AssertionError("unreachable")
+
+
+class PreparedConn(Conn):
+    """A session that runs each query as a prepared statement, executed twice: the
+    second Execute reads the plan the first one kept (engine/plan_cache.rs)."""
+
+    # A new session before psycopg's cache of prepared statements would evict one.
+    PER_SESSION = 90
+
+    def run(self, sql):
+        self.runs = getattr(self, "runs", 0) + 1
+        if self.runs % self.PER_SESSION == 0 and self.c is not None:
+            self.c.close()
+        for attempt in range(2):
+            try:
+                if self.c is None or self.c.closed:
+                    self.c = self.connect()
+                    for s in self.setup:
+                        self.c.execute(s)
+                with self.c.cursor() as cur:
+                    cur.execute(sql, prepare=True)
+                    first = cur.fetchall()
+                    cur.execute(sql, prepare=True)
+                    second = cur.fetchall()
+                if first != second:
+                    return None, ("KEPT", f"the kept plan answered {second!r}, the first Execute {first!r}")
+                return second, None
+            except psycopg.Error as e:
+                if e.sqlstate:
+                    return None, (e.sqlstate, str(e).strip().splitlines()[0])
                 self.c = None
                 if attempt == 1:
                     return None, ("CONN", str(e).strip())
@@ -492,6 +527,8 @@ class Runner:
         # Without the second oracle (a fedsql older than the setting), "off" is "on" again.
         self.off = Conn(fed, common + (["SET fedsql.pushdown = off"] if pushdown_off else []))
         self.oracle = Conn(oracle, common + [f"SET search_path = {SCHEMA}"])
+        prepared = lambda: psycopg.connect(host="127.0.0.1", port=port, user="difftest", dbname="fedsql", autocommit=True)
+        self.prepared = PreparedConn(prepared, common)
 
     def check(self, fed_sql, oracle_sql, ordered, limited=None):
         """(outcome, detail) for one query."""
@@ -499,6 +536,7 @@ class Runner:
         want, oerr = self.oracle.run(exact_statistics(oracle_sql))
         got, ferr = self.fed.run(fed_sql)
         off, offerr = self.off.run(fed_sql)
+        kept, kepterr = self.prepared.run(fed_sql)
         if oerr is not None:
             # PostgreSQL can't run it: pushdown on must still equal pushdown off.
             if ferr is None and offerr is None and not same_rows(off, got, ordered, limited, noise):
@@ -508,9 +546,9 @@ class Runner:
             # A data exception where fedsql answered: a wrapped overflow, or PostgreSQL
             # evaluating a row that fedsql's plan never reaches. Listed, for a person.
             return Outcome.SKIP, {"oracle": oerr, "answered": ferr is None and oerr[0].startswith("22")}
-        for res, err, mode in ((got, ferr, "on"), (off, offerr, "off")):
+        for res, err, mode in ((got, ferr, "on"), (off, offerr, "off"), (kept, kepterr, "prepared")):
             if err is not None:
-                if err[0] == "XX000" or err[0] == "CONN":
+                if err[0] in ("XX000", "CONN", "KEPT"):
                     return Outcome.INTERNAL, {"error": err, "pushdown": mode}
                 if err[0] == "0A000":
                     return Outcome.UNSUPPORTED, {"error": err, "pushdown": mode}

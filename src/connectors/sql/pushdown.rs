@@ -94,7 +94,9 @@ const LAST_DAY: i64 = 2_932_896;
 /// and reads as the engine does. DataFusion turns `EXTRACT(YEAR FROM d) = 0` into a range
 /// from `'0000-01-01'`, a date PostgreSQL rejects (it has no year 0 and spells earlier
 /// years with BC), and MySQL's dates end at 9999.
-fn calendar_literal_pushable(v: &datafusion::common::ScalarValue) -> bool {
+/// This is the one test here that reads a value rather than a type, so a plan made for a
+/// parameter (`plan_cache`) is kept only for values that pass it.
+pub fn calendar_literal_pushable(v: &datafusion::common::ScalarValue) -> bool {
     use datafusion::common::ScalarValue as V;
     let day = |units: i64, per_day: i64| units.div_euclid(per_day);
     let days = match v {
@@ -201,7 +203,10 @@ fn expr_pushable(expr: &Expr, schema: &DFSchema, dialect: SourceDialect) -> bool
             Expr::BinaryExpr(BinaryExpr { op: Operator::Divide | Operator::Modulo, .. })
                 if dialect == SourceDialect::MySql => false,
             Expr::WindowFunction(_) | Expr::ScalarSubquery(_) | Expr::Exists(_)
-            | Expr::InSubquery(_) | Expr::Placeholder(_) => false,
+            | Expr::InSubquery(_) => false,
+            // Bound before the plan runs; a kept plan is bound only to values that pass
+            // the literal tests above (`engine::plan_cache`).
+            Expr::Placeholder(_) => true,
             _ => true,
         };
         Ok(if ok { TreeNodeRecursion::Continue } else { TreeNodeRecursion::Stop })

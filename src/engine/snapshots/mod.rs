@@ -199,6 +199,7 @@ impl Snapshot {
                         humantime::format_duration(Duration::from_secs(age.as_secs()))
                     );
                     self.state.write().unwrap().current = Some((manifest, provider));
+                    super::catalog::tables_changed();
                     said
                 }
                 Err(e) => format!("stored version {} unreadable ({e}); loading again", manifest.version),
@@ -229,6 +230,7 @@ impl Snapshot {
                 Err(e) => LastRefresh { at: Some(SystemTime::now()), took: started.elapsed(), error: Some(e), ..state.last.clone() },
             };
             state.last = last.clone();
+            super::catalog::tables_changed();
             self.settled.send_replace(true);
             let keep: Vec<Manifest> = state.current.iter().map(|(m, _)| m.clone()).chain(state.previous.clone()).collect();
             (last, keep)

@@ -72,6 +72,8 @@ const PARAMS: &[Param] = &[
     p("lock_timeout", "lock_timeout", "0", false, "Sets the maximum allowed duration of any wait for a lock."),
     fixed("max_identifier_length", "max_identifier_length", "63", false, "Shows the maximum identifier length."),
     // Redshift's workload label; Redash sends `set query_group to ...` before each query.
+    // force_custom_plan plans each Execute with its values instead of keeping the plan.
+    p("plan_cache_mode", "plan_cache_mode", "auto", false, "Controls the planner's selection of custom or generic plan."),
     p("query_group", "query_group", "default", false, "Redshift: the query group of the session (accepted, not used)."),
     p("search_path", "search_path", "\"$user\", public", true, "Sets the schema search order for names that are not schema-qualified."),
     fixed("server_encoding", "server_encoding", "UTF8", true, "Shows the server (database) character set encoding."),
@@ -205,6 +207,10 @@ fn normalize(p: &Param, value: &str) -> Result<String, QueryError> {
         "statement_timeout" | "lock_timeout" | "idle_in_transaction_session_timeout" | "idle_session_timeout" => {
             duration_ms(value).map(|ms| ms.to_string()).ok_or_else(|| invalid(p.name, value))?
         }
+        "plan_cache_mode" => match lower.as_str() {
+            "auto" | "force_generic_plan" | "force_custom_plan" => lower,
+            _ => return Err(invalid(p.name, value)),
+        },
         "fedsql.pushdown" => match lower.as_str() {
             "on" | "true" | "1" | "yes" => "on".into(),
             "off" | "false" | "0" | "no" => "off".into(),

@@ -1,0 +1,163 @@
+//! Prepared statements planned once. The optimized plan of a statement a session runs
+//! again is kept with its `$n` placeholders and bound at each Execute, so an Execute costs
+//! physical planning only: the analyzer and optimizer were a quarter of a prepared
+//! `SELECT 1` (BENCHMARKS.md "B3 profiled").
+//!
+//! A kept plan serves while what it was made from holds: the same session state (new
+//! settings make a new one) and no catalog re-listed nor snapshot replaced since
+//! ([`catalog::generation`]). Plans whose optimized form depends on more than the
+//! parameters' types are planned whole at each Execute, as every statement was before:
+//! - those reading fedsql's own tables (their rows belong to the moment and the session)
+//!   or a table not named by its source catalog;
+//! - those calling a function that is not immutable (the optimizer folds `now()`);
+//! - an Execute with a NULL, nested or untyped value, or a value a source can't be sent
+//!   (`calendar_literal_pushable`): the analyzer rewrites NULL literals, and which parts go
+//!   to a source was decided for any value of the parameter's type.
+
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::ParamValues;
+use datafusion::error::Result;
+use datafusion::logical_expr::{Expr, Extension, LogicalPlan, Volatility};
+use datafusion::prelude::SessionContext;
+use datafusion_federation::FederatedPlanNode;
+
+use super::catalog;
+use super::DEFAULT_CATALOG;
+use crate::connectors::calendar_literal_pushable;
+
+/// The kept plan of one prepared statement.
+#[derive(Default)]
+pub struct PlanCache(Mutex<Option<Kept>>);
+
+struct Kept {
+    /// The session it was optimized in, held so that no other session takes its address.
+    session: SessionContext,
+    generation: u64,
+    /// None: the statement is planned whole each time.
+    optimized: Option<LogicalPlan>,
+}
+
+impl std::fmt::Debug for PlanCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlanCache")
+    }
+}
+
+impl PlanCache {
+    /// `plan` (as planned at Parse) optimized once and bound to `params`, ready for
+    /// physical planning in `ctx`; None when this Execute plans it whole.
+    pub fn bound(
+        &self,
+        ctx: &SessionContext,
+        plan: &LogicalPlan,
+        types: &[Option<DataType>],
+        params: &ParamValues,
+    ) -> Result<Option<LogicalPlan>> {
+        if !values_bindable(types, params) {
+            return Ok(None);
+        }
+        let generation = catalog::generation();
+        let kept = {
+            let kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            kept.as_ref()
+                .filter(|k| Arc::ptr_eq(&k.session.state_ref(), &ctx.state_ref()) && k.generation == generation)
+                .map(|k| k.optimized.clone())
+        };
+        let optimized = match kept {
+            Some(optimized) => optimized,
+            None => {
+                let optimized = match cacheable(plan) {
+                    true => Some(ctx.state().optimize(plan)?),
+                    false => None,
+                };
+                let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+                *kept = Some(Kept { session: ctx.clone(), generation, optimized: optimized.clone() });
+                optimized
+            }
+        };
+        let Some(optimized) = optimized else { return Ok(None) };
+        let bound = bind(optimized, params)?;
+        Ok((!has_placeholders(&bound)).then_some(bound))
+    }
+}
+
+/// Whether every value has its parameter's type and means the same at every source.
+fn values_bindable(types: &[Option<DataType>], params: &ParamValues) -> bool {
+    let ParamValues::List(values) = params else { return false };
+    values.len() == types.len()
+        && values.iter().zip(types).all(|(v, t)| {
+            let v = v.value();
+            t.as_ref() == Some(&v.data_type()) && !v.is_null() && !v.data_type().is_nested() && calendar_literal_pushable(v)
+        })
+}
+
+/// Whether the optimized form of `plan` holds for every value of its parameters, in this
+/// session, until the catalogs change.
+fn cacheable(plan: &LogicalPlan) -> bool {
+    let query = matches!(
+        plan,
+        LogicalPlan::Projection(_) | LogicalPlan::Union(_) | LogicalPlan::Sort(_) | LogicalPlan::Limit(_)
+            | LogicalPlan::Aggregate(_) | LogicalPlan::Distinct(_) | LogicalPlan::Filter(_) | LogicalPlan::Window(_)
+            | LogicalPlan::Join(_) | LogicalPlan::SubqueryAlias(_) | LogicalPlan::Values(_)
+    );
+    let mut ok = query;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            ok &= scan.table_name.catalog().is_some_and(|c| c != DEFAULT_CATALOG);
+        }
+        ok &= !matches!(node, LogicalPlan::Extension(_));
+        let _ = node.apply_expressions(|e| {
+            e.apply(|e| {
+                if let Expr::ScalarFunction(f) = e {
+                    ok &= f.func.signature().volatility == Volatility::Immutable;
+                }
+                Ok(if ok { TreeNodeRecursion::Continue } else { TreeNodeRecursion::Stop })
+            })
+        });
+        Ok(if ok { TreeNodeRecursion::Continue } else { TreeNodeRecursion::Stop })
+    });
+    ok
+}
+
+/// `plan` with its placeholders replaced by `params`, in the subtrees sent to sources too
+/// (DataFusion's binding does not look inside a federated node).
+fn bind(plan: LogicalPlan, params: &ParamValues) -> Result<LogicalPlan> {
+    if matches!(params, ParamValues::List(v) if v.is_empty()) {
+        return Ok(plan);
+    }
+    plan.transform_up_with_subqueries(|node| match federated(&node) {
+        Some(f) => {
+            let inner = bind(f.plan.clone(), params)?;
+            let node = FederatedPlanNode::new(inner, f.planner.clone());
+            Ok(Transformed::yes(LogicalPlan::Extension(Extension { node: Arc::new(node) })))
+        }
+        None => Ok(Transformed::no(node)),
+    })?
+    .data
+    .replace_params_with_values(params)
+}
+
+fn federated(node: &LogicalPlan) -> Option<&FederatedPlanNode> {
+    match node {
+        LogicalPlan::Extension(e) => e.node.as_any().downcast_ref::<FederatedPlanNode>(),
+        _ => None,
+    }
+}
+
+fn has_placeholders(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let Some(f) = federated(node) {
+            found |= has_placeholders(&f.plan);
+        }
+        let _ = node.apply_expressions(|e| {
+            found |= e.exists(|e| Ok(matches!(e, Expr::Placeholder(_))))?;
+            Ok(TreeNodeRecursion::Continue)
+        });
+        Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+    });
+    found
+}
