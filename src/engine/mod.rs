@@ -419,6 +419,15 @@ fn optimizer_rules(federate: bool) -> Vec<Arc<dyn datafusion::optimizer::Optimiz
 
 /// Checks and plans one statement: the single path every front uses.
 pub async fn plan_statement(ctx: &SessionContext, stmt: &Statement) -> Result<LogicalPlan, QueryError> {
+    plan_typed_statement(ctx, stmt, &[]).await
+}
+
+/// `plan_statement`, with `$n` of the type the client declared at `declared[n - 1]`.
+pub async fn plan_typed_statement(
+    ctx: &SessionContext,
+    stmt: &Statement,
+    declared: &[Option<datafusion::arrow::datatypes::DataType>],
+) -> Result<LogicalPlan, QueryError> {
     // One copy of the session's state for the checks and the planning (each copy clones
     // every function registry).
     let state = ctx.state();
@@ -430,7 +439,8 @@ pub async fn plan_statement(ctx: &SessionContext, stmt: &Statement) -> Result<Lo
     // Result types are described to the client from this plan: rules that change a
     // column's type run here, not among the analyzer's.
     use datafusion::optimizer::AnalyzerRule;
-    array_parameters::infer(plan)
+    array_parameters::declared(plan, declared)
+        .and_then(array_parameters::infer)
         .and_then(|plan| exact_sum::ExactSums.analyze(plan, state.config_options()))
         .and_then(exact_arithmetic::widen)
         .and_then(wide_comparison::widen)

@@ -10,7 +10,8 @@
 //! - those reading fedsql's own tables (their rows belong to the moment and the session)
 //!   or a table not named by its source catalog;
 //! - those calling a function that is not immutable (the optimizer folds `now()`);
-//! - an Execute with a NULL, nested or untyped value, or a value a source can't be sent
+//! - an Execute with a NULL, nested or untyped value, one its parameter's type does not hold
+//!   exactly, or a value a source can't be sent
 //!   (`calendar_literal_pushable`): the analyzer rewrites NULL literals, and which parts go
 //!   to a source was decided for any value of the parameter's type.
 
@@ -56,9 +57,9 @@ impl PlanCache {
         types: &[Option<DataType>],
         params: &ParamValues,
     ) -> Result<Option<LogicalPlan>> {
-        if !values_bindable(types, params) {
+        let Some(params) = typed_values(types, params) else {
             return Ok(None);
-        }
+        };
         let generation = catalog::generation();
         let kept = {
             let kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -79,19 +80,40 @@ impl PlanCache {
             }
         };
         let Some(optimized) = optimized else { return Ok(None) };
-        let bound = bind(optimized, params)?;
+        let bound = bind(optimized, &params)?;
         Ok((!has_placeholders(&bound)).then_some(bound))
     }
 }
 
-/// Whether every value has its parameter's type and means the same at every source.
-fn values_bindable(types: &[Option<DataType>], params: &ParamValues) -> bool {
-    let ParamValues::List(values) = params else { return false };
-    values.len() == types.len()
-        && values.iter().zip(types).all(|(v, t)| {
-            let v = v.value();
-            t.as_ref() == Some(&v.data_type()) && !v.is_null() && !v.data_type().is_nested() && calendar_literal_pushable(v)
-        })
+/// The values in their parameters' types, when each converts there exactly (a numeric
+/// comes at its own scale, which must be the parameter's: 100.50 for a numeric(12,2)
+/// parameter, not 100.5) and means the same at every source; None when the statement must
+/// be planned with these values.
+fn typed_values(types: &[Option<DataType>], params: &ParamValues) -> Option<ParamValues> {
+    let ParamValues::List(values) = params else { return None };
+    if values.len() != types.len() {
+        return None;
+    }
+    let typed = values.iter().zip(types).map(|(v, t)| {
+        let (v, t) = (v.value(), t.as_ref()?);
+        if v.is_null() || v.data_type().is_nested() || !calendar_literal_pushable(v) {
+            return None;
+        }
+        if &v.data_type() == t {
+            return Some(v.clone().into());
+        }
+        // A numeric's scale shows in results (`$1 * m`): only its precision may widen.
+        let scale = |t: &DataType| match t {
+            DataType::Decimal128(_, s) | DataType::Decimal256(_, s) => Some(*s),
+            _ => None,
+        };
+        if scale(&v.data_type()) != scale(t) {
+            return None;
+        }
+        let converted = v.cast_to(t).ok()?;
+        (converted.cast_to(&v.data_type()).ok()? == *v).then(|| converted.into())
+    });
+    typed.collect::<Option<Vec<_>>>().map(ParamValues::List)
 }
 
 /// Whether the optimized form of `plan` holds for every value of its parameters, in this

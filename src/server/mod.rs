@@ -12,7 +12,6 @@ use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::Statement;
-use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
 use datafusion_postgres::arrow_pg::datatypes::into_pg_type;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::QueryHook;
@@ -46,6 +45,7 @@ mod copy;
 mod cursors;
 mod encode;
 mod idle;
+mod parameters;
 mod prepared;
 mod scram;
 mod settings;
@@ -69,7 +69,7 @@ use crate::pg::{parse_sql, SqlParser};
 
 use crate::engine::error::{classify, sqlstate, QueryError};
 use crate::engine::plan_cache::PlanCache;
-use crate::engine::{plan_statement, Engine, SessionSettings};
+use crate::engine::{plan_statement, plan_typed_statement, Engine, SessionSettings};
 
 type PlannedStatement = (String, Option<(Statement, LogicalPlan)>);
 
@@ -291,6 +291,13 @@ impl QueryService {
     async fn plan(&self, ctx: &SessionContext, stmt: &Statement) -> PgWireResult<LogicalPlan> {
         plan_statement(ctx, stmt).await.map_err(user_error)
     }
+
+    /// Checks and plans one statement of the extended protocol, its parameters of the
+    /// types the client declared.
+    async fn plan_typed(&self, ctx: &SessionContext, stmt: &Statement, types: &[Option<Type>]) -> PgWireResult<LogicalPlan> {
+        let declared: Vec<_> = types.iter().map(|t| t.as_ref().and_then(crate::pg::types::declared_parameter)).collect();
+        plan_typed_statement(ctx, stmt, &declared).await.map_err(user_error)
+    }
 }
 
 fn format_options<C: ClientInfo + ?Sized>(client: &C) -> Arc<FormatOptions> {
@@ -501,7 +508,6 @@ where
     }
 }
 
-/// Parameter types in `$1, $2, ...` order; unknown ones are left to the client.
 /// The `oid[]` parameter of asyncpg's type lookup, as an int4 array.
 fn oid_array_parameter<S: Clone>(portal: &Portal<S>) -> PgWireResult<ParamValues> {
     let oids: Option<Vec<Option<u32>>> = portal.parameter(0, &Type::OID_ARRAY)?;
@@ -514,13 +520,19 @@ fn oid_array_parameter<S: Clone>(portal: &Portal<S>) -> PgWireResult<ParamValues
     Ok(ParamValues::List(vec![list.into()]))
 }
 
+/// The types of `$1` to the highest `$n` the plan names, by position: a parameter the
+/// plan no longer names (a rewrite dropped the expression that read it) is untyped, so
+/// that the others keep their places.
 fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<(String, Option<DataType>)>> {
-    let mut params: Vec<_> = plan
-        .get_parameter_types()
-        .map_err(df_error)?
-        .into_iter()
-        .collect();
-    params.sort_by_key(|(id, _)| id.trim_start_matches('$').parse::<u32>().unwrap_or(u32::MAX));
+    let named = plan.get_parameter_types().map_err(df_error)?;
+    let position = |id: &str| id.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).filter(|n| *n > 0);
+    let count = named.keys().filter_map(|id| position(id)).max().unwrap_or(0);
+    let mut params: Vec<(String, Option<DataType>)> = (1..=count).map(|n| (format!("${n}"), None)).collect();
+    for (id, t) in named {
+        if let Some(n) = position(&id) {
+            params[n - 1].1 = t;
+        }
+    }
     Ok(params)
 }
 
@@ -536,7 +548,7 @@ impl QueryParser for StatementParser {
         &self,
         client: &C,
         sql: &str,
-        _types: &[Option<Type>],
+        types: &[Option<Type>],
     ) -> PgWireResult<Option<Self::Statement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
@@ -567,7 +579,7 @@ impl QueryParser for StatementParser {
             None => stmt.clone(),
         };
         settings::inline_session_functions(&mut statement, &mut client.metadata().clone(), None)?;
-        let plan = service.plan(&ctx, &statement).await?;
+        let plan = service.plan_typed(&ctx, &statement, types).await?;
         Ok(Some((query, Some((stmt, plan)))))
     }
 
@@ -663,7 +675,7 @@ impl ExtendedQueryHandler for ExtendedService {
         let params: ParamValues = if crate::pg::rewrite::is_type_lookup(stmt) {
             oid_array_parameter(portal)?
         } else {
-            deserialize_parameters(portal, &type_refs)?
+            parameters::decode(portal, &type_refs)?
         };
         let ctx = session(&self.service.engine, client);
         if let Some(r) = cursors::answer(&self.service, stmt, &ctx, client, Some((plan, &params))).await {

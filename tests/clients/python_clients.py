@@ -236,6 +236,20 @@ def psycopg3_test():
         eq(([d.name for d in cur.description], cur.fetchall()), (["count"], [(2,)]), "psycopg EXECUTE result named as PostgreSQL names it")
         cur.execute("DEALLOCATE ALL")
         eq(cur.statusmessage, "DEALLOCATE ALL", "psycopg DEALLOCATE ALL tag")
+        # Parameters keep every digit the client sent, in the type it sent them as, as in
+        # PostgreSQL: a numeric is not rounded to the column's scale (numeric(30,10) here),
+        # nor a float truncated into an integer column's type; psycopg writes large and
+        # small Decimals with an exponent.
+        for binary in (False, True):
+            c = conn.cursor(binary=binary)
+            c.execute("SELECT member_id FROM crm.public.members WHERE balance < %s ORDER BY 1", (Decimal("-0.00000000005"),))
+            eq(c.fetchall(), [(2,)], f"psycopg numeric parameter past the column's scale (binary={binary})")
+            c.execute("SELECT member_id FROM crm.public.members WHERE balance > %s ORDER BY 1", (Decimal("1E+19"),))
+            eq(c.fetchall(), [(1,)], f"psycopg numeric parameter with an exponent (binary={binary})")
+            c.execute("SELECT member_id FROM crm.public.members WHERE member_id < %s ORDER BY 1", (1.5,))
+            eq(c.fetchall(), [(1,)], f"psycopg float parameter against a bigint column (binary={binary})")
+            c.execute("SELECT score * %s FROM crm.public.members WHERE member_id = 1", (Decimal("0.333"),))
+            eq(c.fetchall(), [(Decimal("3.330"),)], f"psycopg numeric parameter times an integer (binary={binary})")
         # Prepared statements past psycopg's cache are closed with `DEALLOCATE _pg3_N` when
         # its libpq is older than 17 (Debian 12's is 15), as SQL on protocol statements.
         import psycopg._connection_base as base

@@ -23,6 +23,24 @@ pub fn pg_type(dt: &DataType) -> Type {
     }
 }
 
+/// The Arrow type of a parameter the client declared as `t`, for the types whose values
+/// mean the same in both; None leaves the parameter's type to the statement (a text
+/// value for a numeric column, as pgjdbc's setString sends it, is read as a number, not
+/// compared as text). A numeric is a decimal of DataFusion's default width: its values
+/// keep their own scale.
+pub fn declared_parameter(t: &Type) -> Option<DataType> {
+    Some(match *t {
+        Type::BOOL => DataType::Boolean,
+        Type::INT2 => DataType::Int16,
+        Type::INT4 => DataType::Int32,
+        Type::INT8 => DataType::Int64,
+        Type::FLOAT4 => DataType::Float32,
+        Type::FLOAT8 => DataType::Float64,
+        Type::NUMERIC => DataType::Decimal128(38, 10),
+        _ => return None,
+    })
+}
+
 /// information_schema's character_octet_length of unbounded text.
 const UNBOUNDED_OCTETS: i32 = 1_073_741_824;
 
