@@ -6,6 +6,8 @@ the oracle). Every node can also list smaller variants of itself (`shrink`), whi
 minimizer walks to find the smallest query that still differs.
 """
 
+import datetime
+import decimal
 import random
 
 from data import DATE, DEC, FLOAT, INT, TEXT, TS, TSTZ, TEXTS, KEYWORDS, column_kinds
@@ -19,14 +21,37 @@ def q(s):
     return "'" + s.replace("'", "''") + "'"
 
 
-class Expr:
-    """`fmt` with `{0}`, `{1}`, ... filled by the rendered `args`."""
+# Where `render` collects literal values as parameters (`%s`), or None: literals inline.
+PARAMS = None
 
-    def __init__(self, kind, fmt, *args, agg=False):
-        self.kind, self.fmt, self.args, self.agg = kind, fmt, list(args), agg
+
+def render_with_parameters(node, names):
+    """`node` rendered for a driver's placeholders (`%s`; a `%` of the SQL doubled), and
+    the values of its literals in order."""
+    global PARAMS
+    PARAMS = []
+    try:
+        return node.render(names), PARAMS
+    finally:
+        PARAMS = None
+
+
+class Expr:
+    """`fmt` with `{0}`, `{1}`, ... filled by the rendered `args`; a literal also has the
+    Python `value` a driver sends for it as a parameter."""
+
+    NO_VALUE = object()
+
+    def __init__(self, kind, fmt, *args, agg=False, value=NO_VALUE):
+        self.kind, self.fmt, self.args, self.agg, self.value = kind, fmt, list(args), agg, value
 
     def render(self, names):
-        return self.fmt.format(*[a.render(names) for a in self.args])
+        if PARAMS is None:
+            return self.fmt.format(*[a.render(names) for a in self.args])
+        if self.value is not Expr.NO_VALUE:
+            PARAMS.append(self.value)
+            return "%s"
+        return self.fmt.replace("%", "%%").format(*[a.render(names) for a in self.args])
 
     def shrink(self):
         for a in self.args:
@@ -39,8 +64,8 @@ class Expr:
                 yield Expr(self.kind, self.fmt, *args, agg=self.agg)
 
 
-def lit(kind, text):
-    return Expr(kind, text.replace("{", "{{").replace("}", "}}"))
+def lit(kind, text, value=Expr.NO_VALUE):
+    return Expr(kind, text.replace("{", "{{").replace("}", "}}"), value=value)
 
 
 TRUE = lit(BOOL, "TRUE")
@@ -310,21 +335,27 @@ class Generator:
     def literal(self, kind):
         r = self.r
         if kind == INT:
-            return lit(INT, str(self.pick([0, 1, -1, 3, 7, 42, 100, -42, 2147483647, 5, 10])))
+            v = self.pick([0, 1, -1, 3, 7, 42, 100, -42, 2147483647, 5, 10])
+            return lit(INT, str(v), v)
         if kind == DEC:
-            return lit(DEC, self.pick(["1.5", "-2.5", "0.01", "10.50", "0.0000000001", "3.33",
-                                       "12345678901234567890.0123456789", "0", "-10.50"]))
+            v = self.pick(["1.5", "-2.5", "0.01", "10.50", "0.0000000001", "3.33",
+                           "12345678901234567890.0123456789", "0", "-10.50"])
+            return lit(DEC, v, decimal.Decimal(v))
         if kind == FLOAT:
-            return lit(FLOAT, f"CAST({self.pick(['1.5', '0.1', '-1.5', '3.141592653589793', '0', '1e15'])} AS DOUBLE PRECISION)")
+            v = self.pick(['1.5', '0.1', '-1.5', '3.141592653589793', '0', '1e15'])
+            return lit(FLOAT, f"CAST({v} AS DOUBLE PRECISION)", float(v))
         if kind == TEXT:
-            return lit(TEXT, q(self.pick(TEXTS + KEYWORDS)))
+            v = self.pick(TEXTS + KEYWORDS)
+            return lit(TEXT, q(v), v)
         if kind == DATE:
-            return lit(DATE, f"DATE '{self.pick(['2024-01-19', '2024-03-01', '2024-02-29', '2024-06-15', '2023-12-31'])}'")
+            v = self.pick(['2024-01-19', '2024-03-01', '2024-02-29', '2024-06-15', '2023-12-31'])
+            return lit(DATE, f"DATE '{v}'", datetime.date.fromisoformat(v))
         if kind == TS:
-            return lit(TS, f"TIMESTAMP '{self.pick(['2024-03-05 00:00:00', '2024-03-10 12:30:00', '2024-02-29 23:59:59.999999', '2024-04-01 06:00:00'])}'")
+            v = self.pick(['2024-03-05 00:00:00', '2024-03-10 12:30:00', '2024-02-29 23:59:59.999999', '2024-04-01 06:00:00'])
+            return lit(TS, f"TIMESTAMP '{v}'", datetime.datetime.fromisoformat(v))
         if kind == TSTZ:
             v = self.pick(['2025-01-02 00:00:00+00', '2025-01-05 12:00:00+00', '2025-01-03 09:00:00+09', '2025-01-10 00:00:00+00'])
-            return lit(TSTZ, f"CAST('{v}' AS TIMESTAMP WITH TIME ZONE)")
+            return lit(TSTZ, f"CAST('{v}' AS TIMESTAMP WITH TIME ZONE)", datetime.datetime.fromisoformat(v + ":00"))
         raise ValueError(kind)
 
     # ---- scalar expressions
