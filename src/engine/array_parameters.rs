@@ -5,11 +5,6 @@
 //! failed with 42883. Each such parameter becomes a list of `x`'s type, everywhere it is
 //! named.
 //!
-//! A parameter the client declared a type for (in its Parse) has that type, whatever
-//! the statement would infer: `score * $1` with a numeric `$1` is numeric, as in
-//! PostgreSQL. A declared numeric keeps an inferred decimal's precision and scale: its
-//! value is read at its own scale anyway (server/parameters.rs).
-//!
 //! A `LIMIT $1` or `OFFSET $1` parameter, also left untyped, is a bigint, as PostgreSQL
 //! types it (drivers that check types refused to send an integer for `unknown`).
 
@@ -65,44 +60,6 @@ fn input_schema(plan: &LogicalPlan) -> Option<DFSchema> {
 }
 
 /// Types the array parameters of `plan` as lists of what they are compared with.
-pub fn declared(plan: LogicalPlan, declared: &[Option<DataType>]) -> Result<LogicalPlan> {
-    if declared.iter().all(Option::is_none) {
-        return Ok(plan);
-    }
-    let declared_for = |id: &str| {
-        let n = id.strip_prefix('$')?.parse::<usize>().ok()?.checked_sub(1)?;
-        declared.get(n).cloned().flatten()
-    };
-    plan.transform_up_with_subqueries(|node| {
-        let typed = node.map_expressions(|e| {
-            e.transform(|e| match e {
-                Expr::Placeholder(Placeholder { id, field }) => {
-                    let Some(t) = declared_for(&id) else {
-                        return Ok(Transformed::no(Expr::Placeholder(Placeholder { id, field })));
-                    };
-                    let inferred = field.as_ref().map(|f| f.data_type().clone());
-                    let keeps = matches!(
-                        (&t, &inferred),
-                        (DataType::Decimal128(..) | DataType::Decimal256(..), Some(DataType::Decimal128(..) | DataType::Decimal256(..)))
-                    );
-                    if keeps || inferred.as_ref() == Some(&t) {
-                        return Ok(Transformed::no(Expr::Placeholder(Placeholder { id, field })));
-                    }
-                    let field = Arc::new(Field::new("", t, true));
-                    Ok(Transformed::yes(Expr::Placeholder(Placeholder { id, field: Some(field) })))
-                }
-                e => Ok(Transformed::no(e)),
-            })
-        })?;
-        if typed.transformed {
-            typed.data.recompute_schema().map(Transformed::yes)
-        } else {
-            Ok(typed)
-        }
-    })
-    .map(|t| t.data)
-}
-
 pub fn infer(plan: LogicalPlan) -> Result<LogicalPlan> {
     let mut found: HashMap<String, FieldRef> = HashMap::new();
     let untyped = |e: &Expr| e.exists(|e| Ok(matches!(e, Expr::Placeholder(Placeholder { field: None, .. })))).unwrap_or(false);

@@ -422,25 +422,40 @@ pub async fn plan_statement(ctx: &SessionContext, stmt: &Statement) -> Result<Lo
     plan_typed_statement(ctx, stmt, &[]).await
 }
 
-/// `plan_statement`, with `$n` of the type the client declared at `declared[n - 1]`.
+/// `plan_statement`, a query's `$n` of the type the client declared at `declared[n - 1]`
+/// (as `PREPARE p(types) AS ...` declares them; from the first undeclared one on, the
+/// statement infers them).
 pub async fn plan_typed_statement(
     ctx: &SessionContext,
     stmt: &Statement,
-    declared: &[Option<datafusion::arrow::datatypes::DataType>],
+    declared: &[Option<datafusion::sql::sqlparser::ast::DataType>],
 ) -> Result<LogicalPlan, QueryError> {
     // One copy of the session's state for the checks and the planning (each copy clones
     // every function registry).
     let state = ctx.state();
     guard::check(&state, stmt).await?;
+    let types: Vec<_> = declared.iter().map_while(Option::clone).collect();
+    let typed = !types.is_empty() && matches!(stmt, Statement::Query(_));
+    let planned = match typed {
+        true => Statement::Prepare {
+            name: datafusion::sql::sqlparser::ast::Ident::new("fedsql_parse"),
+            data_types: types,
+            statement: Box::new(stmt.clone()),
+        },
+        false => stmt.clone(),
+    };
     let plan = state
-        .statement_to_plan(DfStatement::Statement(Box::new(stmt.clone())))
+        .statement_to_plan(DfStatement::Statement(Box::new(planned)))
         .await
         .map_err(|e| classify(&e))?;
+    let plan = match plan {
+        LogicalPlan::Statement(datafusion::logical_expr::Statement::Prepare(p)) if typed => Arc::unwrap_or_clone(p.input),
+        plan => plan,
+    };
     // Result types are described to the client from this plan: rules that change a
     // column's type run here, not among the analyzer's.
     use datafusion::optimizer::AnalyzerRule;
-    array_parameters::declared(plan, declared)
-        .and_then(array_parameters::infer)
+    array_parameters::infer(plan)
         .and_then(|plan| exact_sum::ExactSums.analyze(plan, state.config_options()))
         .and_then(exact_arithmetic::widen)
         .and_then(wide_comparison::widen)

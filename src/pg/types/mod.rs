@@ -2,6 +2,7 @@
 
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion_postgres::arrow_pg::datatypes::into_pg_type;
+use datafusion::sql::sqlparser::ast;
 use pgwire::api::Type;
 
 use crate::connectors::DeclaredType;
@@ -23,20 +24,24 @@ pub fn pg_type(dt: &DataType) -> Type {
     }
 }
 
-/// The Arrow type of a parameter the client declared as `t`, for the types whose values
-/// mean the same in both; None leaves the parameter's type to the statement (a text
-/// value for a numeric column, as pgjdbc's setString sends it, is read as a number, not
-/// compared as text). A numeric is a decimal of DataFusion's default width: its values
-/// keep their own scale.
-pub fn declared_parameter(t: &Type) -> Option<DataType> {
+/// The SQL type of a parameter the client declared as `t` (in its Parse), for the types
+/// whose values mean the same in both; None leaves the parameter's type to the statement
+/// (a text value for a numeric column, as pgjdbc's setString sends it, is read as a
+/// number, not compared as text). A declared type wins over the statement's, as in
+/// PostgreSQL: `score * $1` with a numeric `$1` is numeric.
+pub fn declared_parameter(t: &Type) -> Option<ast::DataType> {
+    use ast::{ExactNumberInfo, TimezoneInfo};
     Some(match *t {
-        Type::BOOL => DataType::Boolean,
-        Type::INT2 => DataType::Int16,
-        Type::INT4 => DataType::Int32,
-        Type::INT8 => DataType::Int64,
-        Type::FLOAT4 => DataType::Float32,
-        Type::FLOAT8 => DataType::Float64,
-        Type::NUMERIC => DataType::Decimal128(38, 10),
+        Type::BOOL => ast::DataType::Boolean,
+        Type::INT2 => ast::DataType::SmallInt(None),
+        Type::INT4 => ast::DataType::Integer(None),
+        Type::INT8 => ast::DataType::BigInt(None),
+        Type::FLOAT4 => ast::DataType::Real,
+        Type::FLOAT8 => ast::DataType::DoublePrecision,
+        Type::NUMERIC => ast::DataType::Numeric(ExactNumberInfo::None),
+        Type::DATE => ast::DataType::Date,
+        Type::TIMESTAMP => ast::DataType::Timestamp(None, TimezoneInfo::None),
+        Type::TIMESTAMPTZ => ast::DataType::Timestamp(None, TimezoneInfo::WithTimeZone),
         _ => return None,
     })
 }
