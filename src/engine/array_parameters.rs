@@ -5,6 +5,11 @@
 //! failed with 42883. Each such parameter becomes a list of `x`'s type, everywhere it is
 //! named.
 //!
+//! A parameter the client declared a type for (in its Parse) has that type in the plan,
+//! whatever the statement would infer, as in PostgreSQL (`engine::plan_typed_statement`
+//! plans those before the first undeclared one with their types; `declared` gives the
+//! others theirs).
+//!
 //! A `LIMIT $1` or `OFFSET $1` parameter, also left untyped, is a bigint, as PostgreSQL
 //! types it (drivers that check types refused to send an integer for `unknown`).
 
@@ -60,6 +65,39 @@ fn input_schema(plan: &LogicalPlan) -> Option<DFSchema> {
 }
 
 /// Types the array parameters of `plan` as lists of what they are compared with.
+pub fn declared(plan: LogicalPlan, declared: &[Option<DataType>]) -> Result<LogicalPlan> {
+    if declared.iter().all(Option::is_none) {
+        return Ok(plan);
+    }
+    let declared_for = |id: &str| {
+        let n = id.strip_prefix('$')?.parse::<usize>().ok()?.checked_sub(1)?;
+        declared.get(n).cloned().flatten()
+    };
+    plan.transform_up_with_subqueries(|node| {
+        let typed = node.map_expressions(|e| {
+            e.transform(|e| match e {
+                Expr::Placeholder(Placeholder { id, field }) => {
+                    let Some(t) = declared_for(&id) else {
+                        return Ok(Transformed::no(Expr::Placeholder(Placeholder { id, field })));
+                    };
+                    if field.as_ref().is_some_and(|f| f.data_type() == &t) {
+                        return Ok(Transformed::no(Expr::Placeholder(Placeholder { id, field })));
+                    }
+                    let field = Arc::new(Field::new("", t, true));
+                    Ok(Transformed::yes(Expr::Placeholder(Placeholder { id, field: Some(field) })))
+                }
+                e => Ok(Transformed::no(e)),
+            })
+        })?;
+        if typed.transformed {
+            typed.data.recompute_schema().map(Transformed::yes)
+        } else {
+            Ok(typed)
+        }
+    })
+    .map(|t| t.data)
+}
+
 pub fn infer(plan: LogicalPlan) -> Result<LogicalPlan> {
     let mut found: HashMap<String, FieldRef> = HashMap::new();
     let untyped = |e: &Expr| e.exists(|e| Ok(matches!(e, Expr::Placeholder(Placeholder { field: None, .. })))).unwrap_or(false);

@@ -423,19 +423,21 @@ pub async fn plan_statement(ctx: &SessionContext, stmt: &Statement) -> Result<Lo
 }
 
 /// `plan_statement`, a query's `$n` of the type the client declared at `declared[n - 1]`
-/// (as `PREPARE p(types) AS ...` declares them; from the first undeclared one on, the
-/// statement infers them).
+/// (SQL, Arrow). Those before the first undeclared one are planned with their types, as
+/// `PREPARE p(types) AS ...` declares them (`sum($1)` needs one); the others are given
+/// theirs in the plan.
 pub async fn plan_typed_statement(
     ctx: &SessionContext,
     stmt: &Statement,
-    declared: &[Option<datafusion::sql::sqlparser::ast::DataType>],
+    declared: &[Option<(datafusion::sql::sqlparser::ast::DataType, datafusion::arrow::datatypes::DataType)>],
 ) -> Result<LogicalPlan, QueryError> {
     // One copy of the session's state for the checks and the planning (each copy clones
     // every function registry).
     let state = ctx.state();
     guard::check(&state, stmt).await?;
-    let types: Vec<_> = declared.iter().map_while(Option::clone).collect();
+    let types: Vec<_> = declared.iter().map_while(|t| t.as_ref().map(|(sql, _)| sql.clone())).collect();
     let typed = !types.is_empty() && matches!(stmt, Statement::Query(_));
+    let planned_with = if typed { types.len() } else { 0 };
     let planned = match typed {
         true => Statement::Prepare {
             name: datafusion::sql::sqlparser::ast::Ident::new("fedsql_parse"),
@@ -455,7 +457,16 @@ pub async fn plan_typed_statement(
     // Result types are described to the client from this plan: rules that change a
     // column's type run here, not among the analyzer's.
     use datafusion::optimizer::AnalyzerRule;
-    array_parameters::infer(plan)
+    let declared: Vec<_> = match stmt {
+        Statement::Query(_) => declared
+            .iter()
+            .enumerate()
+            .map(|(i, t)| t.as_ref().filter(|_| i >= planned_with).map(|(_, arrow)| arrow.clone()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    array_parameters::declared(plan, &declared)
+        .and_then(array_parameters::infer)
         .and_then(|plan| exact_sum::ExactSums.analyze(plan, state.config_options()))
         .and_then(exact_arithmetic::widen)
         .and_then(wide_comparison::widen)

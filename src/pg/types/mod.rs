@@ -24,24 +24,28 @@ pub fn pg_type(dt: &DataType) -> Type {
     }
 }
 
-/// The SQL type of a parameter the client declared as `t` (in its Parse), for the types
+/// The SQL and Arrow types of a parameter the client declared as `t` (in its Parse), for the types
 /// whose values mean the same in both; None leaves the parameter's type to the statement
 /// (a text value for a numeric column, as pgjdbc's setString sends it, is read as a
 /// number, not compared as text). A declared type wins over the statement's, as in
 /// PostgreSQL: `score * $1` with a numeric `$1` is numeric.
-pub fn declared_parameter(t: &Type) -> Option<ast::DataType> {
+pub fn declared_parameter(t: &Type) -> Option<(ast::DataType, DataType)> {
     use ast::{ExactNumberInfo, TimezoneInfo};
+    use datafusion::arrow::datatypes::TimeUnit::Microsecond;
     Some(match *t {
-        Type::BOOL => ast::DataType::Boolean,
-        Type::INT2 => ast::DataType::SmallInt(None),
-        Type::INT4 => ast::DataType::Integer(None),
-        Type::INT8 => ast::DataType::BigInt(None),
-        Type::FLOAT4 => ast::DataType::Real,
-        Type::FLOAT8 => ast::DataType::DoublePrecision,
-        Type::NUMERIC => ast::DataType::Numeric(ExactNumberInfo::None),
-        Type::DATE => ast::DataType::Date,
-        Type::TIMESTAMP => ast::DataType::Timestamp(None, TimezoneInfo::None),
-        Type::TIMESTAMPTZ => ast::DataType::Timestamp(None, TimezoneInfo::WithTimeZone),
+        Type::BOOL => (ast::DataType::Boolean, DataType::Boolean),
+        Type::INT2 => (ast::DataType::SmallInt(None), DataType::Int16),
+        Type::INT4 => (ast::DataType::Integer(None), DataType::Int32),
+        Type::INT8 => (ast::DataType::BigInt(None), DataType::Int64),
+        Type::FLOAT4 => (ast::DataType::Real, DataType::Float32),
+        Type::FLOAT8 => (ast::DataType::DoublePrecision, DataType::Float64),
+        Type::NUMERIC => (ast::DataType::Numeric(ExactNumberInfo::None), DataType::Decimal128(38, 10)),
+        Type::DATE => (ast::DataType::Date, DataType::Date32),
+        Type::TIMESTAMP => (ast::DataType::Timestamp(None, TimezoneInfo::None), DataType::Timestamp(Microsecond, None)),
+        Type::TIMESTAMPTZ => (
+            ast::DataType::Timestamp(None, TimezoneInfo::WithTimeZone),
+            DataType::Timestamp(Microsecond, Some("+00:00".into())),
+        ),
         _ => return None,
     })
 }
