@@ -64,40 +64,21 @@ fn input_schema(plan: &LogicalPlan) -> Option<DFSchema> {
     Some(schema)
 }
 
-/// Types the array parameters of `plan` as lists of what they are compared with.
+/// `plan` with its placeholders of the types the client declared (`declared[n - 1]` for
+/// `$n`).
 pub fn declared(plan: LogicalPlan, declared: &[Option<DataType>]) -> Result<LogicalPlan> {
     if declared.iter().all(Option::is_none) {
         return Ok(plan);
     }
-    let declared_for = |id: &str| {
+    retype(plan, |id, field| {
         let n = id.strip_prefix('$')?.parse::<usize>().ok()?.checked_sub(1)?;
-        declared.get(n).cloned().flatten()
-    };
-    plan.transform_up_with_subqueries(|node| {
-        let typed = node.map_expressions(|e| {
-            e.transform(|e| match e {
-                Expr::Placeholder(Placeholder { id, field }) => {
-                    let Some(t) = declared_for(&id) else {
-                        return Ok(Transformed::no(Expr::Placeholder(Placeholder { id, field })));
-                    };
-                    if field.as_ref().is_some_and(|f| f.data_type() == &t) {
-                        return Ok(Transformed::no(Expr::Placeholder(Placeholder { id, field })));
-                    }
-                    let field = Arc::new(Field::new("", t, true));
-                    Ok(Transformed::yes(Expr::Placeholder(Placeholder { id, field: Some(field) })))
-                }
-                e => Ok(Transformed::no(e)),
-            })
-        })?;
-        if typed.transformed {
-            typed.data.recompute_schema().map(Transformed::yes)
-        } else {
-            Ok(typed)
-        }
+        let t = declared.get(n).cloned().flatten()?;
+        let same = field.as_ref().is_some_and(|f| f.data_type() == &t);
+        (!same).then(|| Arc::new(Field::new("", t, true)))
     })
-    .map(|t| t.data)
 }
 
+/// Types the array parameters of `plan` as lists of what they are compared with.
 pub fn infer(plan: LogicalPlan) -> Result<LogicalPlan> {
     let mut found: HashMap<String, FieldRef> = HashMap::new();
     let untyped = |e: &Expr| e.exists(|e| Ok(matches!(e, Expr::Placeholder(Placeholder { field: None, .. })))).unwrap_or(false);
@@ -134,13 +115,19 @@ pub fn infer(plan: LogicalPlan) -> Result<LogicalPlan> {
     if found.is_empty() {
         return Ok(plan);
     }
+    retype(plan, |id, field| field.is_none().then(|| found.get(id).cloned()).flatten())
+}
+
+/// `plan` with each placeholder `type_of` gives a field (from its id and its field) of
+/// that field, and the schemas above it made again.
+fn retype(plan: LogicalPlan, type_of: impl Fn(&str, &Option<FieldRef>) -> Option<FieldRef>) -> Result<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| {
         let typed = node.map_expressions(|e| {
             e.transform(|e| match e {
-                Expr::Placeholder(Placeholder { id, field: None }) if found.contains_key(&id) => {
-                    let field = found[&id].clone();
-                    Ok(Transformed::yes(Expr::Placeholder(Placeholder { id, field: Some(field) })))
-                }
+                Expr::Placeholder(Placeholder { id, field }) => match type_of(&id, &field) {
+                    Some(typed) => Ok(Transformed::yes(Expr::Placeholder(Placeholder { id, field: Some(typed) }))),
+                    None => Ok(Transformed::no(Expr::Placeholder(Placeholder { id, field }))),
+                },
                 e => Ok(Transformed::no(e)),
             })
         })?;
