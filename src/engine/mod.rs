@@ -485,6 +485,17 @@ pub fn check_no_parameters(plan: &LogicalPlan) -> Result<(), QueryError> {
     }
 }
 
+/// Whether `plan` is a query (rows computed), not a command.
+fn is_query(plan: &LogicalPlan) -> bool {
+    matches!(
+        plan,
+        LogicalPlan::Projection(_) | LogicalPlan::Union(_) | LogicalPlan::Sort(_) | LogicalPlan::Limit(_)
+            | LogicalPlan::Aggregate(_) | LogicalPlan::Distinct(_) | LogicalPlan::Filter(_) | LogicalPlan::Window(_)
+            // INTERSECT and EXCEPT are planned as semi and anti joins.
+            | LogicalPlan::Join(_) | LogicalPlan::SubqueryAlias(_) | LogicalPlan::Values(_)
+    )
+}
+
 /// `plan` with its result columns in the types execution produces. Clients are told the
 /// types of this plan, while execution runs it through the analyzer first, whose type
 /// coercion can change a column's type (`SELECT 0 UNION ALL SELECT 1.5` is numeric, not
@@ -494,14 +505,7 @@ fn described_as_executed(state: &SessionState, plan: LogicalPlan) -> datafusion:
     use datafusion::arrow::datatypes::DataType;
     use datafusion::common::Column;
     use datafusion::logical_expr::{cast, Expr, LogicalPlanBuilder};
-    let query = matches!(
-        plan,
-        LogicalPlan::Projection(_) | LogicalPlan::Union(_) | LogicalPlan::Sort(_) | LogicalPlan::Limit(_)
-            | LogicalPlan::Aggregate(_) | LogicalPlan::Distinct(_) | LogicalPlan::Filter(_) | LogicalPlan::Window(_)
-            // INTERSECT and EXCEPT are planned as semi and anti joins.
-            | LogicalPlan::Join(_) | LogicalPlan::SubqueryAlias(_) | LogicalPlan::Values(_)
-    );
-    if !query {
+    if !is_query(&plan) {
         return Ok(plan);
     }
     let analyzed = state.analyzer().execute_and_check(plan.clone(), state.config_options(), |_, _| {})?;

@@ -119,13 +119,7 @@ fn typed_values(types: &[Option<DataType>], params: &ParamValues) -> Option<Para
 /// Whether the optimized form of `plan` holds for every value of its parameters, in this
 /// session, until the catalogs change.
 fn cacheable(plan: &LogicalPlan) -> bool {
-    let query = matches!(
-        plan,
-        LogicalPlan::Projection(_) | LogicalPlan::Union(_) | LogicalPlan::Sort(_) | LogicalPlan::Limit(_)
-            | LogicalPlan::Aggregate(_) | LogicalPlan::Distinct(_) | LogicalPlan::Filter(_) | LogicalPlan::Window(_)
-            | LogicalPlan::Join(_) | LogicalPlan::SubqueryAlias(_) | LogicalPlan::Values(_)
-    );
-    let mut ok = query;
+    let mut ok = super::is_query(plan);
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             ok &= scan.table_name.catalog().is_some_and(|c| c != DEFAULT_CATALOG);

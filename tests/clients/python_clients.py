@@ -250,6 +250,9 @@ def psycopg3_test():
             eq(c.fetchall(), [(1,)], f"psycopg float parameter against a bigint column (binary={binary})")
             c.execute("SELECT score * %s FROM crm.public.members WHERE member_id = 1", (Decimal("0.333"),))
             eq(c.fetchall(), [(Decimal("3.330"),)], f"psycopg numeric parameter times an integer (binary={binary})")
+            # A typed parameter after an untyped one (psycopg sends str untyped) keeps its type.
+            c.execute("SELECT %s AS s, %s AS d, %s AS t", ("x", datetime.date(2024, 2, 29), datetime.datetime(2024, 2, 29, 23, 30)))
+            eq(c.fetchall(), [("x", datetime.date(2024, 2, 29), datetime.datetime(2024, 2, 29, 23, 30))], f"psycopg typed parameters after a str (binary={binary})")
         # Prepared statements past psycopg's cache are closed with `DEALLOCATE _pg3_N` when
         # its libpq is older than 17 (Debian 12's is 15), as SQL on protocol statements.
         import psycopg._connection_base as base
