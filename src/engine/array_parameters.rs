@@ -12,6 +12,10 @@
 //!
 //! A `LIMIT $1` or `OFFSET $1` parameter, also left untyped, is a bigint, as PostgreSQL
 //! types it (drivers that check types refused to send an integer for `unknown`).
+//!
+//! A parameter nothing gives a type to (`SELECT $1 AS s`) is text, as PostgreSQL resolves
+//! `unknown`: it was described as `unknown` (705), which psycopg reads as bytes in binary
+//! results. Its value was read as text already.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -78,9 +82,11 @@ pub fn declared(plan: LogicalPlan, declared: &[Option<DataType>]) -> Result<Logi
     })
 }
 
-/// Types the array parameters of `plan` as lists of what they are compared with.
+/// Types the array parameters of `plan` as lists of what they are compared with, a
+/// `LIMIT`/`OFFSET` one as bigint, and the others nothing types as text.
 pub fn infer(plan: LogicalPlan) -> Result<LogicalPlan> {
     let mut found: HashMap<String, FieldRef> = HashMap::new();
+    let mut untyped_found = false;
     let untyped = |e: &Expr| e.exists(|e| Ok(matches!(e, Expr::Placeholder(Placeholder { field: None, .. })))).unwrap_or(false);
     plan.apply_with_subqueries(|node| {
         if let LogicalPlan::Limit(limit) = node {
@@ -99,6 +105,7 @@ pub fn infer(plan: LogicalPlan) -> Result<LogicalPlan> {
         if !any {
             return Ok(TreeNodeRecursion::Continue);
         }
+        untyped_found = true;
         if let Some(schema) = input_schema(node) {
             node.apply_expressions(|e| {
                 e.apply(|e| {
@@ -112,10 +119,11 @@ pub fn infer(plan: LogicalPlan) -> Result<LogicalPlan> {
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
-    if found.is_empty() {
+    if !untyped_found && found.is_empty() {
         return Ok(plan);
     }
-    retype(plan, |id, field| field.is_none().then(|| found.get(id).cloned()).flatten())
+    let text = Arc::new(Field::new("", DataType::Utf8, true));
+    retype(plan, |id, field| field.is_none().then(|| found.get(id).cloned().unwrap_or_else(|| text.clone())))
 }
 
 /// `plan` with each placeholder `type_of` gives a field (from its id and its field) of
