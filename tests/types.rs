@@ -251,6 +251,15 @@ async fn arithmetic_computed_by_a_parquet_scan_is_checked_too() {
         "SELECT v * 9223372036854775807 AS g, count(*) FROM history.s.t GROUP BY 1",
         "SELECT sum(v * 9223372036854775807) FROM history.s.t",
         "SELECT DISTINCT -(v - 9223372036854775807 - 2) FROM history.s.t",
+        // Nodes that compute expressions themselves: a nested-loop join's filter (the
+        // tester's cross-source `b.a_id < a.bi - b.a_id` counted wrapped rows), a hash
+        // join's filter, a sort key, an aggregate's FILTER, window functions.
+        "SELECT count(*) FROM history.s.t a CROSS JOIN history.s.t b WHERE a.v < b.v * 9223372036854775807",
+        "SELECT count(*) FROM history.s.t a JOIN history.s.t b ON a.id = b.id AND a.v * 9223372036854775807 > 0",
+        "SELECT id FROM history.s.t ORDER BY v * 9223372036854775807 LIMIT 2",
+        "SELECT count(*) FILTER (WHERE v * 9223372036854775807 > 0) FROM history.s.t",
+        "SELECT id, rank() OVER (PARTITION BY v * 9223372036854775807 ORDER BY id) FROM history.s.t",
+        "SELECT id, sum(v * 9223372036854775807) OVER (ORDER BY id ROWS 1 PRECEDING) FROM history.s.t",
     ] {
         let err = c.simple_query(sql).await.err().unwrap_or_else(|| panic!("{sql}: answered"));
         assert_eq!(sqlstate(&err).0, "22003", "{sql}: {err:?}");

@@ -1,9 +1,12 @@
 //! Integer arithmetic that fails on overflow, as PostgreSQL's does (22003). DataFusion's
 //! `+ - *` wrap at the type's width unless told otherwise, and its negation always wraps:
 //! `-i` of a MySQL INT holding -2147483648 answered -2147483648 (the differential tester).
-//! Projections, filters and aggregates (their group keys and arguments: `GROUP BY -bi`
-//! and `var_samp(-bi)` answered where PostgreSQL raises) get checked operators; a
-//! negation becomes `0 - x`, checked.
+//! Every expression a node evaluates on rows gets checked operators (a negation becomes
+//! `0 - x`, checked): projections, filters, aggregates (`GROUP BY -bi` and
+//! `var_samp(-bi)` answered where PostgreSQL raises), join keys and join filters (a
+//! cross-source `WHERE b.a_id < a.bi - b.a_id` evaluated in a nested-loop join counted
+//! wrapped rows), sort keys (`ORDER BY bi - 5` sorted the wrapped value) and window
+//! functions where DataFusion lets them be rebuilt (see `Checker::windows`).
 //!
 //! A double product, quotient, remainder or negation that is -0.0 becomes 0.0: PostgreSQL
 //! orders and compares -0 equal to 0, while DataFusion's sort puts -0.0 first (`ORDER BY
@@ -21,9 +24,15 @@ use datafusion::physical_expr::expressions::{BinaryExpr, Literal, NegativeExpr};
 use datafusion::physical_expr::projection::ProjectionExpr;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_expr::window::{SlidingAggregateWindowExpr, StandardWindowExpr, WindowExpr};
+use datafusion::physical_expr::{LexOrdering, PhysicalExprRef, PhysicalSortExpr};
 use datafusion::physical_plan::aggregates::{AggregateExec, PhysicalGroupBy};
 use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
+use datafusion::physical_plan::joins::utils::JoinFilter;
+use datafusion::physical_plan::joins::{HashJoinExec, NestedLoopJoinExec, NestedLoopJoinExecBuilder, SortMergeJoinExec};
 use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec};
 use datafusion::physical_plan::ExecutionPlan;
 
 #[derive(Debug)]
@@ -68,35 +77,185 @@ fn without_negative_zero(e: Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Ar
     Ok(Arc::new(BinaryExpr::new(e, Operator::Plus, zero)))
 }
 
-/// `a` with its group keys and aggregate arguments checked, if any changed. Only an
-/// aggregate that reads rows computes them: a final one merges states, and its argument
-/// expressions still name the columns of the partial aggregate's input.
+/// Checks expressions, remembering whether any changed.
+#[derive(Default)]
+struct Checker {
+    changed: bool,
+}
+
+impl Checker {
+    fn expr(&mut self, e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Arc<dyn PhysicalExpr>> {
+        let c = checked(e, schema)?;
+        self.changed |= c.transformed;
+        Ok(c.data)
+    }
+
+    fn exprs(&mut self, es: &[Arc<dyn PhysicalExpr>], schema: &Schema) -> Result<Vec<Arc<dyn PhysicalExpr>>> {
+        es.iter().map(|e| self.expr(e, schema)).collect()
+    }
+
+    fn ordering(&mut self, o: &LexOrdering, schema: &Schema) -> Result<LexOrdering> {
+        let sorts = o
+            .iter()
+            .map(|s| Ok(PhysicalSortExpr { expr: self.expr(&s.expr, schema)?, options: s.options }))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(LexOrdering::new(sorts).expect("an ordering stays non-empty"))
+    }
+
+    /// A join's filter, evaluated over its own intermediate schema.
+    fn join_filter(&mut self, f: Option<&JoinFilter>) -> Result<Option<JoinFilter>> {
+        f.map(|f| Ok(JoinFilter::new(self.expr(f.expression(), f.schema())?, f.column_indices().to_vec(), f.schema().clone())))
+            .transpose()
+    }
+
+    fn join_on(&mut self, on: &[(PhysicalExprRef, PhysicalExprRef)], left: &Schema, right: &Schema) -> Result<Vec<(PhysicalExprRef, PhysicalExprRef)>> {
+        on.iter().map(|(l, r)| Ok((self.expr(l, left)?, self.expr(r, right)?))).collect()
+    }
+
+    /// Window functions with their arguments, partition and order keys checked, where
+    /// DataFusion lets them be rebuilt whole: a sliding aggregate (its FILTER kept by
+    /// `with_new_expressions`) and a built-in function's keys (`lag(x)` keeps its
+    /// arguments). An aggregate over a frame from UNBOUNDED PRECEDING stays as it is: its
+    /// FILTER can't be read back (DataFusion 55 doesn't export `AggregateWindowExpr`).
+    fn windows(&mut self, ws: &[Arc<dyn WindowExpr>], schema: &Schema) -> Result<Vec<Arc<dyn WindowExpr>>> {
+        ws.iter().map(|w| self.window(w, schema)).collect()
+    }
+
+    fn window(&mut self, w: &Arc<dyn WindowExpr>, schema: &Schema) -> Result<Arc<dyn WindowExpr>> {
+        let mut check = Checker::default();
+        let any = w.as_any();
+        let rebuilt = if any.is::<SlidingAggregateWindowExpr>() {
+            let all = w.all_expressions();
+            let args = check.exprs(&all.args, schema)?;
+            let partition_by = check.exprs(&all.partition_by_exprs, schema)?;
+            let order_by = check.exprs(&all.order_by_exprs, schema)?;
+            w.with_new_expressions(args, partition_by, order_by)
+        } else if let Some(p) = any.downcast_ref::<StandardWindowExpr>() {
+            let partition_by = check.exprs(w.partition_by(), schema)?;
+            let order_by = w
+                .order_by()
+                .iter()
+                .map(|s| Ok(PhysicalSortExpr { expr: check.expr(&s.expr, schema)?, options: s.options }))
+                .collect::<Result<Vec<_>>>()?;
+            let frame = w.get_window_frame().clone();
+            Some(Arc::new(StandardWindowExpr::new(p.get_standard_func_expr().clone(), &partition_by, &order_by, frame)) as _)
+        } else {
+            None
+        };
+        Ok(match rebuilt {
+            Some(r) if check.changed => {
+                self.changed = true;
+                r
+            }
+            _ => w.clone(),
+        })
+    }
+}
+
+/// `a` with its group keys, aggregate arguments, orderings and filters checked, if any
+/// changed. Only an aggregate that reads rows computes them: a final one merges states,
+/// and its argument expressions still name the columns of the partial aggregate's input.
 fn checked_aggregate(a: &AggregateExec) -> Result<Option<AggregateExec>> {
     use datafusion::physical_plan::aggregates::AggregateMode;
     if !matches!(a.mode(), AggregateMode::Partial | AggregateMode::Single | AggregateMode::SinglePartitioned) {
         return Ok(None);
     }
     let schema = a.input().schema();
-    let mut changed = false;
-    let mut check = |e: &Arc<dyn PhysicalExpr>| -> Result<Arc<dyn PhysicalExpr>> {
-        let c = checked(e, &schema)?;
-        changed |= c.transformed;
-        Ok(c.data)
-    };
+    let mut check = Checker::default();
     let g = a.group_expr();
-    let keys = g.expr().iter().map(|(e, name)| Ok((check(e)?, name.clone()))).collect::<Result<Vec<_>>>()?;
+    let keys = g.expr().iter().map(|(e, name)| Ok((check.expr(e, &schema)?, name.clone()))).collect::<Result<Vec<_>>>()?;
     let group_by = PhysicalGroupBy::new(keys, g.null_expr().to_vec(), g.groups().to_vec(), g.has_grouping_set());
     let mut aggregates = Vec::with_capacity(a.aggr_expr().len());
     for f in a.aggr_expr() {
-        let args = f.expressions().iter().map(&mut check).collect::<Result<Vec<_>>>()?;
-        let order = f.order_bys().iter().map(|o| o.expr.clone()).collect();
+        let args = check.exprs(&f.expressions(), &schema)?;
+        let order = f.order_bys().iter().map(|o| check.expr(&o.expr, &schema)).collect::<Result<Vec<_>>>()?;
         aggregates.push(f.with_new_expressions(args, order).map_or_else(|| f.clone(), Arc::new));
     }
-    if !changed {
+    let filters =
+        a.filter_expr().iter().map(|f| f.as_ref().map(|f| check.expr(f, &schema)).transpose()).collect::<Result<Vec<_>>>()?;
+    if !check.changed {
         return Ok(None);
     }
-    let rebuilt = AggregateExec::try_new(*a.mode(), group_by, aggregates, a.filter_expr().to_vec(), a.input().clone(), a.input_schema())?;
+    let rebuilt = AggregateExec::try_new(*a.mode(), group_by, aggregates, filters, a.input().clone(), a.input_schema())?;
     Ok(Some(rebuilt.with_limit_options(a.limit_options())))
+}
+
+/// `node` with its expressions checked, if it has any that changed: projections, filters,
+/// aggregates, join keys and filters, sort keys and window functions. This rule runs
+/// before DataFusion's own, so joins carry no dynamic filters yet and sorts no TopK.
+fn checked_node(node: &Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let mut check = Checker::default();
+    let rebuilt: Arc<dyn ExecutionPlan> = if let Some(p) = node.downcast_ref::<ProjectionExec>() {
+        let schema = p.input().schema();
+        let exprs = p
+            .expr()
+            .iter()
+            .map(|pe| Ok(ProjectionExpr { expr: check.expr(&pe.expr, &schema)?, alias: pe.alias.clone() }))
+            .collect::<Result<Vec<_>>>()?;
+        if !check.changed {
+            return Ok(None);
+        }
+        Arc::new(ProjectionExec::try_new(exprs, p.input().clone())?)
+    } else if let Some(a) = node.downcast_ref::<AggregateExec>() {
+        return Ok(checked_aggregate(a)?.map(|a| Arc::new(a) as Arc<dyn ExecutionPlan>));
+    } else if let Some(f) = node.downcast_ref::<FilterExec>() {
+        let predicate = check.expr(f.predicate(), &f.input().schema())?;
+        if !check.changed {
+            return Ok(None);
+        }
+        // Selectivity, projection and batch size stay as they were.
+        Arc::new(FilterExecBuilder::from(f).with_predicate(predicate).build()?)
+    } else if let Some(j) = node.downcast_ref::<NestedLoopJoinExec>() {
+        let filter = check.join_filter(j.filter())?;
+        if !check.changed {
+            return Ok(None);
+        }
+        Arc::new(NestedLoopJoinExecBuilder::from(j).with_filter(filter).build()?)
+    } else if let Some(j) = node.downcast_ref::<HashJoinExec>() {
+        let on = check.join_on(j.on(), &j.left().schema(), &j.right().schema())?;
+        let filter = check.join_filter(j.filter())?;
+        if !check.changed {
+            return Ok(None);
+        }
+        Arc::new(j.builder().with_on(on).with_filter(filter).build()?)
+    } else if let Some(j) = node.downcast_ref::<SortMergeJoinExec>() {
+        let on = check.join_on(j.on(), &j.left().schema(), &j.right().schema())?;
+        let filter = check.join_filter(j.filter().as_ref())?;
+        if !check.changed {
+            return Ok(None);
+        }
+        let (left, right) = (j.left().clone(), j.right().clone());
+        Arc::new(SortMergeJoinExec::try_new(left, right, on, filter, j.join_type(), j.sort_options().to_vec(), j.null_equality())?)
+    } else if let Some(s) = node.downcast_ref::<SortExec>() {
+        let ordering = check.ordering(s.expr(), &s.input().schema())?;
+        if !check.changed {
+            return Ok(None);
+        }
+        let sort = SortExec::new(ordering, s.input().clone()).with_preserve_partitioning(s.preserve_partitioning());
+        Arc::new(sort.with_fetch(s.fetch()))
+    } else if let Some(w) = node.downcast_ref::<BoundedWindowAggExec>() {
+        let windows = check.windows(w.window_expr(), &w.input().schema())?;
+        if !check.changed {
+            return Ok(None);
+        }
+        let mode = w.input_order_mode.clone();
+        let rebuilt = BoundedWindowAggExec::try_new(windows, w.input().clone(), mode, can_repartition_windows(config))?;
+        Arc::new(rebuilt.with_state_observer(w.state_observer().cloned())?)
+    } else if let Some(w) = node.downcast_ref::<WindowAggExec>() {
+        let windows = check.windows(w.window_expr(), &w.input().schema())?;
+        if !check.changed {
+            return Ok(None);
+        }
+        Arc::new(WindowAggExec::try_new(windows, w.input().clone(), can_repartition_windows(config))?)
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(rebuilt))
+}
+
+/// What DataFusion's planner gives a window node it builds.
+fn can_repartition_windows(config: &ConfigOptions) -> bool {
+    config.execution.target_partitions > 1 && config.optimizer.repartition_windows
 }
 
 impl PhysicalOptimizerRule for CheckedArithmetic {
@@ -104,36 +263,12 @@ impl PhysicalOptimizerRule for CheckedArithmetic {
         "checked_arithmetic"
     }
 
-    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
+    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
         plan.transform_up(|node| {
-            if let Some(p) = node.downcast_ref::<ProjectionExec>() {
-                let schema = p.input().schema();
-                let mut changed = false;
-                let exprs = p
-                    .expr()
-                    .iter()
-                    .map(|pe| {
-                        let c = checked(&pe.expr, &schema)?;
-                        changed |= c.transformed;
-                        Ok(ProjectionExpr { expr: c.data, alias: pe.alias.clone() })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                if changed {
-                    return Ok(Transformed::yes(Arc::new(ProjectionExec::try_new(exprs, p.input().clone())?) as Arc<dyn ExecutionPlan>));
-                }
-            } else if let Some(a) = node.downcast_ref::<AggregateExec>() {
-                if let Some(rebuilt) = checked_aggregate(a)? {
-                    return Ok(Transformed::yes(Arc::new(rebuilt) as Arc<dyn ExecutionPlan>));
-                }
-            } else if let Some(f) = node.downcast_ref::<FilterExec>() {
-                let c = checked(f.predicate(), &f.input().schema())?;
-                if c.transformed {
-                    // Selectivity, projection and batch size stay as they were.
-                    let rebuilt = FilterExecBuilder::from(f).with_predicate(c.data).build()?;
-                    return Ok(Transformed::yes(Arc::new(rebuilt) as Arc<dyn ExecutionPlan>));
-                }
-            }
-            Ok(Transformed::no(node))
+            Ok(match checked_node(&node, config)? {
+                Some(rebuilt) => Transformed::yes(rebuilt),
+                None => Transformed::no(node),
+            })
         })
         .map(|t| t.data)
     }
