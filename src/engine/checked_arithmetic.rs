@@ -5,8 +5,8 @@
 //! `0 - x`, checked): projections, filters, aggregates (`GROUP BY -bi` and
 //! `var_samp(-bi)` answered where PostgreSQL raises), join keys and join filters (a
 //! cross-source `WHERE b.a_id < a.bi - b.a_id` evaluated in a nested-loop join counted
-//! wrapped rows), sort keys (`ORDER BY bi - 5` sorted the wrapped value) and window
-//! functions where DataFusion lets them be rebuilt (see `Checker::windows`).
+//! wrapped rows) and sort keys (`ORDER BY bi - 5` sorted the wrapped value). Window
+//! functions read theirs from a projection (`window_inputs`).
 //!
 //! A double product, quotient, remainder or negation that is -0.0 becomes 0.0: PostgreSQL
 //! orders and compares -0 equal to 0, while DataFusion's sort puts -0.0 first (`ORDER BY
@@ -24,7 +24,6 @@ use datafusion::physical_expr::expressions::{BinaryExpr, Literal, NegativeExpr};
 use datafusion::physical_expr::projection::ProjectionExpr;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
-use datafusion::physical_expr::window::{SlidingAggregateWindowExpr, StandardWindowExpr, WindowExpr};
 use datafusion::physical_expr::{LexOrdering, PhysicalExprRef, PhysicalSortExpr};
 use datafusion::physical_plan::aggregates::{AggregateExec, PhysicalGroupBy};
 use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
@@ -32,7 +31,6 @@ use datafusion::physical_plan::joins::utils::JoinFilter;
 use datafusion::physical_plan::joins::{HashJoinExec, NestedLoopJoinExec, NestedLoopJoinExecBuilder, SortMergeJoinExec};
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
-use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec};
 use datafusion::physical_plan::ExecutionPlan;
 
 #[derive(Debug)]
@@ -111,45 +109,6 @@ impl Checker {
     fn join_on(&mut self, on: &[(PhysicalExprRef, PhysicalExprRef)], left: &Schema, right: &Schema) -> Result<Vec<(PhysicalExprRef, PhysicalExprRef)>> {
         on.iter().map(|(l, r)| Ok((self.expr(l, left)?, self.expr(r, right)?))).collect()
     }
-
-    /// Window functions with their arguments, partition and order keys checked, where
-    /// DataFusion lets them be rebuilt whole: a sliding aggregate (its FILTER kept by
-    /// `with_new_expressions`) and a built-in function's keys (`lag(x)` keeps its
-    /// arguments). An aggregate over a frame from UNBOUNDED PRECEDING stays as it is: its
-    /// FILTER can't be read back (DataFusion 55 doesn't export `AggregateWindowExpr`).
-    fn windows(&mut self, ws: &[Arc<dyn WindowExpr>], schema: &Schema) -> Result<Vec<Arc<dyn WindowExpr>>> {
-        ws.iter().map(|w| self.window(w, schema)).collect()
-    }
-
-    fn window(&mut self, w: &Arc<dyn WindowExpr>, schema: &Schema) -> Result<Arc<dyn WindowExpr>> {
-        let mut check = Checker::default();
-        let any = w.as_any();
-        let rebuilt = if any.is::<SlidingAggregateWindowExpr>() {
-            let all = w.all_expressions();
-            let args = check.exprs(&all.args, schema)?;
-            let partition_by = check.exprs(&all.partition_by_exprs, schema)?;
-            let order_by = check.exprs(&all.order_by_exprs, schema)?;
-            w.with_new_expressions(args, partition_by, order_by)
-        } else if let Some(p) = any.downcast_ref::<StandardWindowExpr>() {
-            let partition_by = check.exprs(w.partition_by(), schema)?;
-            let order_by = w
-                .order_by()
-                .iter()
-                .map(|s| Ok(PhysicalSortExpr { expr: check.expr(&s.expr, schema)?, options: s.options }))
-                .collect::<Result<Vec<_>>>()?;
-            let frame = w.get_window_frame().clone();
-            Some(Arc::new(StandardWindowExpr::new(p.get_standard_func_expr().clone(), &partition_by, &order_by, frame)) as _)
-        } else {
-            None
-        };
-        Ok(match rebuilt {
-            Some(r) if check.changed => {
-                self.changed = true;
-                r
-            }
-            _ => w.clone(),
-        })
-    }
 }
 
 /// `a` with its group keys, aggregate arguments, orderings and filters checked, if any
@@ -181,9 +140,9 @@ fn checked_aggregate(a: &AggregateExec) -> Result<Option<AggregateExec>> {
 }
 
 /// `node` with its expressions checked, if it has any that changed: projections, filters,
-/// aggregates, join keys and filters, sort keys and window functions. This rule runs
+/// aggregates, join keys and filters, and sort keys. This rule runs
 /// before DataFusion's own, so joins carry no dynamic filters yet and sorts no TopK.
-fn checked_node(node: &Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+fn checked_node(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     let mut check = Checker::default();
     let rebuilt: Arc<dyn ExecutionPlan> = if let Some(p) = node.downcast_ref::<ProjectionExec>() {
         let schema = p.input().schema();
@@ -233,29 +192,10 @@ fn checked_node(node: &Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> Result
         }
         let sort = SortExec::new(ordering, s.input().clone()).with_preserve_partitioning(s.preserve_partitioning());
         Arc::new(sort.with_fetch(s.fetch()))
-    } else if let Some(w) = node.downcast_ref::<BoundedWindowAggExec>() {
-        let windows = check.windows(w.window_expr(), &w.input().schema())?;
-        if !check.changed {
-            return Ok(None);
-        }
-        let mode = w.input_order_mode.clone();
-        let rebuilt = BoundedWindowAggExec::try_new(windows, w.input().clone(), mode, can_repartition_windows(config))?;
-        Arc::new(rebuilt.with_state_observer(w.state_observer().cloned())?)
-    } else if let Some(w) = node.downcast_ref::<WindowAggExec>() {
-        let windows = check.windows(w.window_expr(), &w.input().schema())?;
-        if !check.changed {
-            return Ok(None);
-        }
-        Arc::new(WindowAggExec::try_new(windows, w.input().clone(), can_repartition_windows(config))?)
     } else {
         return Ok(None);
     };
     Ok(Some(rebuilt))
-}
-
-/// What DataFusion's planner gives a window node it builds.
-fn can_repartition_windows(config: &ConfigOptions) -> bool {
-    config.execution.target_partitions > 1 && config.optimizer.repartition_windows
 }
 
 impl PhysicalOptimizerRule for CheckedArithmetic {
@@ -263,9 +203,9 @@ impl PhysicalOptimizerRule for CheckedArithmetic {
         "checked_arithmetic"
     }
 
-    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
+    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
         plan.transform_up(|node| {
-            Ok(match checked_node(&node, config)? {
+            Ok(match checked_node(&node)? {
                 Some(rebuilt) => Transformed::yes(rebuilt),
                 None => Transformed::no(node),
             })

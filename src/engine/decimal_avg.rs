@@ -4,7 +4,8 @@
 //! is 0.006666 where the sources answer 0.006667. Locally computed averages therefore
 //! run one digit wider (input cast to scale s+1, so the average is truncated at s+5) and
 //! are then cast to the usual type, which rounds half away from zero: exactly the
-//! rounded value. The rule runs after federation, so pushed-down SQL is untouched (the
+//! rounded value. `avg(x) OVER (...)` the same (it truncated: the tester's
+//! `avg(amt) OVER ()`). The rule runs after federation, so pushed-down SQL is untouched (the
 //! sources round by themselves).
 
 use std::sync::Arc;
@@ -13,8 +14,9 @@ use datafusion::arrow::datatypes::{DataType, DECIMAL128_MAX_PRECISION, DECIMAL25
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::Column;
 use datafusion::error::Result;
-use datafusion::logical_expr::expr::AggregateFunction;
-use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan, Projection};
+use datafusion::common::DFSchema;
+use datafusion::logical_expr::expr::{AggregateFunction, AggregateFunctionParams, WindowFunction, WindowFunctionParams};
+use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan, Projection, Window, WindowFunctionDefinition};
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 #[derive(Debug, Default)]
@@ -33,54 +35,30 @@ fn wider(t: &DataType) -> Option<DataType> {
     }
 }
 
-fn rewrite(agg: &Aggregate) -> Result<Option<LogicalPlan>> {
-    if agg.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
+/// The argument of `avg(args)` cast one digit wider, if it is a decimal with room. An
+/// argument already cast that way was widened by an earlier pass (a user's
+/// `avg(CAST(id AS NUMERIC(20,2)))` is not: it truncated).
+fn widened_avg(name: &str, args: &[Expr], distinct: bool, input: &DFSchema) -> Result<Option<Vec<Expr>>> {
+    let [arg] = args else { return Ok(None) };
+    if name != "avg" || distinct {
         return Ok(None);
     }
-    let input_schema = agg.input.schema();
-    let mut changed = false;
-    let mut aggr_expr = Vec::with_capacity(agg.aggr_expr.len());
-    let n_groups = agg.group_expr.len();
-    for (i, e) in agg.aggr_expr.iter().enumerate() {
-        let name = agg.schema.field(n_groups + i).name().clone();
-        let (inner, _alias) = match e {
-            Expr::Alias(a) => (a.expr.as_ref(), Some(a.name.clone())),
-            other => (other, None),
-        };
-        let new = match inner {
-            // An argument cast to one digit wider than its own decimal was widened by an
-            // earlier pass (a user's `avg(CAST(id AS NUMERIC(20,2)))` is not: it truncated).
-            Expr::AggregateFunction(AggregateFunction { func, params })
-                if func.name() == "avg"
-                    && params.args.len() == 1
-                    && !params.distinct
-                    && !matches!(&params.args[0], Expr::Cast(c)
-                        if c.expr.get_type(input_schema).ok().as_ref().and_then(wider).as_ref() == Some(c.field.data_type())) =>
-            {
-                let arg_type = params.args[0].get_type(input_schema)?;
-                match wider(&arg_type) {
-                    Some(t) => {
-                        changed = true;
-                        let mut params = params.clone();
-                        params.args = vec![params.args[0].clone().cast_to(&t, input_schema)?];
-                        Expr::AggregateFunction(AggregateFunction { func: func.clone(), params })
-                            .alias(name)
-                    }
-                    None => e.clone(),
-                }
-            }
-            _ => e.clone(),
-        };
-        aggr_expr.push(new);
+    if let Expr::Cast(c) = arg {
+        if c.expr.get_type(input).ok().as_ref().and_then(wider).as_ref() == Some(c.field.data_type()) {
+            return Ok(None);
+        }
     }
-    if !changed {
-        return Ok(None);
+    match wider(&arg.get_type(input)?) {
+        Some(t) => Ok(Some(vec![arg.clone().cast_to(&t, input)?])),
+        None => Ok(None),
     }
-    let new_agg = Aggregate::try_new(agg.input.clone(), agg.group_expr.clone(), aggr_expr)?;
-    let new_schema = new_agg.schema.clone();
-    // Cast back to the types the rest of the plan expects, under the same names.
-    let exprs = agg
-        .schema
+}
+
+/// `plan` under a projection casting its columns back to the types of `schema` (the
+/// rest of the plan expects them), under the same names.
+fn cast_back(schema: &DFSchema, plan: LogicalPlan) -> Result<LogicalPlan> {
+    let new_schema = plan.schema().clone();
+    let exprs = schema
         .iter()
         .zip(new_schema.iter())
         .map(|((q, old), (nq, new))| {
@@ -93,8 +71,80 @@ fn rewrite(agg: &Aggregate) -> Result<Option<LogicalPlan>> {
             Ok(e.alias_qualified(q.cloned(), old.name()))
         })
         .collect::<Result<Vec<_>>>()?;
-    let projection = Projection::try_new(exprs, Arc::new(LogicalPlan::Aggregate(new_agg)))?;
-    Ok(Some(LogicalPlan::Projection(projection)))
+    Ok(LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(plan))?))
+}
+
+fn rewrite(agg: &Aggregate) -> Result<Option<LogicalPlan>> {
+    if agg.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
+        return Ok(None);
+    }
+    let input_schema = agg.input.schema();
+    let mut changed = false;
+    let mut aggr_expr = Vec::with_capacity(agg.aggr_expr.len());
+    let n_groups = agg.group_expr.len();
+    for (i, e) in agg.aggr_expr.iter().enumerate() {
+        let name = agg.schema.field(n_groups + i).name().clone();
+        let inner = match e {
+            Expr::Alias(a) => a.expr.as_ref(),
+            other => other,
+        };
+        let new = match inner {
+            Expr::AggregateFunction(AggregateFunction { func, params }) => {
+                match widened_avg(func.name(), &params.args, params.distinct, input_schema)? {
+                    Some(args) => {
+                        changed = true;
+                        let params = AggregateFunctionParams { args, ..params.clone() };
+                        Expr::AggregateFunction(AggregateFunction { func: func.clone(), params }).alias(name)
+                    }
+                    None => e.clone(),
+                }
+            }
+            _ => e.clone(),
+        };
+        aggr_expr.push(new);
+    }
+    if !changed {
+        return Ok(None);
+    }
+    let new_agg = Aggregate::try_new(agg.input.clone(), agg.group_expr.clone(), aggr_expr)?;
+    cast_back(&agg.schema, LogicalPlan::Aggregate(new_agg)).map(Some)
+}
+
+/// `avg(x) OVER (...)` as the aggregate: one digit wider, then rounded back.
+fn rewrite_window(w: &Window) -> Result<Option<LogicalPlan>> {
+    let input_schema = w.input.schema();
+    let first = input_schema.fields().len();
+    let mut changed = false;
+    let mut exprs = Vec::with_capacity(w.window_expr.len());
+    for (i, e) in w.window_expr.iter().enumerate() {
+        let inner = match e {
+            Expr::Alias(a) => a.expr.as_ref(),
+            other => other,
+        };
+        let widened = match inner {
+            Expr::WindowFunction(f) => match &f.fun {
+                WindowFunctionDefinition::AggregateUDF(u) => {
+                    widened_avg(u.name(), &f.params.args, f.params.distinct, input_schema)?.map(|args| (f, args))
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        exprs.push(match widened {
+            Some((f, args)) => {
+                changed = true;
+                let params = WindowFunctionParams { args, ..f.params.clone() };
+                let wf = WindowFunction { fun: f.fun.clone(), params };
+                Expr::WindowFunction(Box::new(wf)).alias(w.schema.field(first + i).name())
+            }
+            None => e.clone(),
+        });
+    }
+    if !changed {
+        return Ok(None);
+    }
+    let window = Window::try_new(exprs, w.input.clone())?;
+    cast_back(&w.schema, LogicalPlan::Window(window)).map(Some)
 }
 
 impl OptimizerRule for RoundDecimalAvg {
@@ -113,6 +163,10 @@ impl OptimizerRule for RoundDecimalAvg {
     ) -> Result<Transformed<LogicalPlan>> {
         plan.transform_up_with_subqueries(|node| match &node {
             LogicalPlan::Aggregate(agg) => match rewrite(agg)? {
+                Some(p) => Ok(Transformed::yes(p)),
+                None => Ok(Transformed::no(node)),
+            },
+            LogicalPlan::Window(w) => match rewrite_window(w)? {
                 Some(p) => Ok(Transformed::yes(p)),
                 None => Ok(Transformed::no(node)),
             },

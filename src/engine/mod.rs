@@ -31,6 +31,7 @@ mod rounding_cast;
 pub mod snapshots;
 mod timezone;
 mod topk;
+mod window_inputs;
 mod yielding;
 
 use std::sync::Arc;
@@ -406,6 +407,7 @@ fn optimizer_rules(federate: bool) -> Vec<Arc<dyn datafusion::optimizer::Optimiz
     let mut rules = datafusion::optimizer::Optimizer::new().rules;
     if !federate {
         rules.push(Arc::new(decimal_avg::RoundDecimalAvg));
+        rules.push(Arc::new(window_inputs::WindowInputsProjected));
         return rules;
     }
     let after = rules
@@ -414,6 +416,7 @@ fn optimizer_rules(federate: bool) -> Vec<Arc<dyn datafusion::optimizer::Optimiz
         .map_or(rules.len(), |p| p + 1);
     rules.insert(after, Arc::new(datafusion_federation::FederationOptimizerRule::new()));
     rules.push(Arc::new(decimal_avg::RoundDecimalAvg));
+    rules.push(Arc::new(window_inputs::WindowInputsProjected));
     rules
 }
 

@@ -11,6 +11,7 @@ use datafusion::common::{Column, DFSchema};
 use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Cast, Expr, ExprSchemable, LogicalPlan, Projection};
 use datafusion::optimizer::AnalyzerRule;
 
@@ -118,7 +119,13 @@ impl AnalyzerRule for SessionTimeZone {
                 [one] => one.schema().clone(),
                 _ => node.schema().clone(),
             };
-            let t = node.map_expressions(|e| e.transform_up(|e| rewrite(e, &schema, &tz)))?;
+            // Columns keep their names: nodes above read them by name (a window
+            // function's `ORDER BY date_part(..)` was renamed and not found, 42703).
+            let names = NamePreserver::new(&node);
+            let t = node.map_expressions(|e| {
+                let saved = names.save(&e);
+                Ok(e.transform_up(|e| rewrite(e, &schema, &tz))?.update_data(|e| saved.restore(e)))
+            })?;
             if t.transformed {
                 Ok(Transformed::yes(t.data.recompute_schema()?))
             } else {

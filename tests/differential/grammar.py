@@ -565,11 +565,46 @@ class Generator:
         where = self.pred(scope, 0, sources) if self.chance(0.7) else None
         if allow_agg and kinds is None and self.chance(0.35):
             return self.aggregate(from_, scope, where)
+        free = nitems is None and kinds is None  # not a set operation's branch
         n = nitems or self.r.randint(1, 4)
         kinds = kinds or [self.pick(self.kinds_in(scope)) for _ in range(n)]
         items = [(self.expr(k, scope), f"c{i + 1}") for i, k in enumerate(kinds)]
+        if free and self.chance(0.2):
+            items.append((self.window(scope), f"c{len(items) + 1}"))
         distinct = self.chance(0.15)
         return Select(items, from_, where, distinct=distinct)
+
+    def window(self, scope):
+        """A window function whose answer doesn't depend on how ties are broken: ranks,
+        and aggregates over the whole partition or up to the current row's peers (the
+        default RANGE frame); never row_number, lag or a ROWS frame."""
+        keys = [self.expr(self.pick(self.kinds_in(scope)), scope, 1) for _ in range(self.r.choice([0, 1, 1, 2]))]
+        order = [(self.expr(self.pick(self.kinds_in(scope)), scope, 1), self.pick(["", " ASC", " DESC"]),
+                  self.pick(["", " NULLS FIRST", " NULLS LAST"])) for _ in range(self.r.choice([0, 1, 1, 2]))]
+        f = self.pick(["rank", "dense_rank", "count*", "count", "sum", "avg", "min", "max"])
+        if f in ("rank", "dense_rank") and not order:
+            order = [(self.expr(self.pick(self.kinds_in(scope)), scope, 1), "", "")]
+        args = []
+        if f in ("rank", "dense_rank"):
+            kind, call = INT, f + "()"
+        elif f == "count*":
+            kind, call = INT, "count(*)"
+        else:
+            numeric = [k for k in self.kinds_in(scope) if k in NUMERIC]
+            if not numeric:
+                f = "count"
+            x = self.expr(self.pick(numeric if f in ("sum", "avg") else self.kinds_in(scope)), scope, 1)
+            args.append(x)
+            kind = INT if f == "count" else x.kind if f in ("min", "max") else DEC if x.kind != FLOAT else FLOAT
+            call = f + "({0})"
+        spec = []
+        if keys:
+            spec.append("PARTITION BY " + ", ".join("{%d}" % (len(args) + i) for i in range(len(keys))))
+            args += keys
+        if order:
+            spec.append("ORDER BY " + ", ".join("{%d}%s%s" % (len(args) + i, d, n) for i, (_, d, n) in enumerate(order)))
+            args += [e for e, _, _ in order]
+        return Expr(kind, call + " OVER (" + " ".join(spec) + ")", *args)
 
     def aggregate(self, from_, scope, where):
         keys = []

@@ -309,3 +309,15 @@ SELECT count(*) FROM {t_a} AS a WHERE a.u NOT IN (100, 100, -42, 10, NULL) AND a
 
 -- name: issue 17: IN and NOT IN lists with NULLs, as values
 SELECT a.id, a.i IN (1, NULL), a.i NOT IN (1, NULL), a.i IN (NULL) FROM {t_a} AS a ORDER BY a.id;
+
+-- name: windows: avg of a decimal over a window truncated at scale + 4 where the aggregate rounds
+SELECT avg(b1.amt) OVER () AS c5 FROM {t_b} AS b1;
+
+-- name: windows: running avg of a decimal
+SELECT avg(b1.amt) OVER (ORDER BY b1.k DESC NULLS FIRST) AS c3 FROM {t_b} AS b1;
+
+-- name: windows: a partition key computed as -0.0 and 0.0 is one partition
+SELECT count(*) OVER (PARTITION BY (q2.f * CAST(0 AS DOUBLE PRECISION)) ORDER BY q2.m, q2.id NULLS FIRST) AS c2 FROM (SELECT a1.f AS f, a1.m AS m, a1.id AS id FROM {t_a} AS a1) AS q2;
+
+-- name: windows: an ORDER BY of a calendar function in the session's zone keeps its name (was 42703)
+SELECT rank() OVER (PARTITION BY b1.amt ORDER BY CAST(EXTRACT(HOUR FROM CAST('2025-01-10 00:00:00+00' AS TIMESTAMP WITH TIME ZONE)) AS INTEGER)) AS c5 FROM {t_b} AS b1;
