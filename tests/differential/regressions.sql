@@ -321,3 +321,10 @@ SELECT count(*) OVER (PARTITION BY (q2.f * CAST(0 AS DOUBLE PRECISION)) ORDER BY
 
 -- name: windows: an ORDER BY of a calendar function in the session's zone keeps its name (was 42703)
 SELECT rank() OVER (PARTITION BY b1.amt ORDER BY CAST(EXTRACT(HOUR FROM CAST('2025-01-10 00:00:00+00' AS TIMESTAMP WITH TIME ZONE)) AS INTEGER)) AS c5 FROM {t_b} AS b1;
+
+-- name: a constant ORDER BY key folded to a number was sent as a column position (other rows under the LIMIT)
+-- ordered: yes
+SELECT a.id, a.s FROM {t_a} AS a ORDER BY 1 + 1, a.id LIMIT 3;
+
+-- name: a constant GROUP BY key folded to a number
+SELECT count(*) FROM {t_a} AS a GROUP BY 1 + 1;

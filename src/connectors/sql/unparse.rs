@@ -1,11 +1,14 @@
 //! Plan shapes DataFusion's unparser spells wrongly, rewritten into ones it spells right.
 //!
 //! Decorrelated subqueries group by a constant (`true AS __always_true`); PostgreSQL
-//! rejects `GROUP BY true` ("non-integer constant in GROUP BY") and MySQL would read a
-//! number there as a column position. `CASE WHEN true THEN true END` is the same constant
-//! as an expression, which both group by as DataFusion does, and which the engine can
-//! still run where the aggregate stays local (DataFusion's `coalesce` cannot: it expects
-//! to be simplified first, and failed XX000 there).
+//! rejects `GROUP BY true` ("non-integer constant in GROUP BY") and both read a number
+//! there, or in ORDER BY, as a column position: `ORDER BY 1 + 1, id`, folded to
+//! `ORDER BY 2, id`, sorted by the second column and a LIMIT returned other rows (the
+//! differential tester), and a kept plan's `ORDER BY $1` is bound to a number after
+//! this rewrite. `CASE WHEN true THEN true END` is the same constant as an expression,
+//! which both group and sort by as DataFusion does, and which the engine can still run
+//! where the aggregate stays local (DataFusion's `coalesce` cannot: it expects to be
+//! simplified first, and failed XX000 there).
 //!
 //! `push_down_filter` moves a filter below a `SubqueryAlias`, renaming its columns to the
 //! inner relation's (`t.id` becomes `sales.id`). Over a derived table (a LIMIT, an
@@ -63,6 +66,7 @@ pub fn for_unparser(plan: LogicalPlan) -> Result<LogicalPlan> {
             .transform_data(aggregate_over_picked_columns)?
             .transform_data(lift_filter_over_alias)?
             .transform_data(constant_group_keys_as_expressions)?
+            .transform_data(constant_sort_keys_as_expressions)?
             .transform_data(merged_column_projection)?
             .transform_data(named_aggregates)?
             .transform_data(named_projection)
@@ -341,12 +345,34 @@ fn named_aggregates(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
     Ok(Transformed::yes(LogicalPlan::Projection(projection)))
 }
 
+/// A literal, or a parameter (bound to one later).
 fn is_constant(e: &Expr) -> bool {
     match e {
-        Expr::Literal(..) => true,
+        Expr::Literal(..) | Expr::Placeholder(_) => true,
         Expr::Alias(a) => is_constant(&a.expr),
         _ => false,
     }
+}
+
+/// `e` as an expression no source reads as a column position.
+fn constant_as_expression(e: Expr) -> Expr {
+    Expr::Case(Case::new(None, vec![(Box::new(lit(true)), Box::new(e))], None))
+}
+
+fn constant_sort_keys_as_expressions(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let LogicalPlan::Sort(sort) = &node else {
+        return Ok(Transformed::no(node));
+    };
+    if !sort.expr.iter().any(|s| is_constant(&s.expr)) {
+        return Ok(Transformed::no(node));
+    }
+    let LogicalPlan::Sort(mut sort) = node else { unreachable!() };
+    for s in &mut sort.expr {
+        if is_constant(&s.expr) {
+            s.expr = constant_as_expression(s.expr.clone().unalias());
+        }
+    }
+    Ok(Transformed::yes(LogicalPlan::Sort(sort)))
 }
 
 fn constant_group_keys_as_expressions(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
@@ -364,9 +390,8 @@ fn constant_group_keys_as_expressions(node: LogicalPlan) -> Result<Transformed<L
             if !is_constant(e) {
                 return e.clone();
             }
-            let value = e.clone().unalias();
             let (q, f) = agg.schema.qualified_field(i);
-            Expr::Case(Case::new(None, vec![(Box::new(lit(true)), Box::new(value))], None)).alias_qualified(q.cloned(), f.name())
+            constant_as_expression(e.clone().unalias()).alias_qualified(q.cloned(), f.name())
         })
         .collect();
     let keyed = Aggregate::try_new(agg.input.clone(), keys, agg.aggr_expr.clone())?;
