@@ -7,6 +7,8 @@
 //! at Decimal128's 38: the sum of numeric(38,20) values is kept in 18 integer digits, and
 //! overflowed (for AVG as an internal error). Where the cap bites, the values are summed
 //! as Decimal256 instead, which holds the 10 digits more.
+//!
+//! Window functions `sum` and `avg` are widened the same way.
 
 use std::sync::Arc;
 
@@ -14,8 +16,8 @@ use datafusion::arrow::datatypes::{DataType, DECIMAL128_MAX_PRECISION};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
-use datafusion::logical_expr::expr::AggregateFunction;
-use datafusion::logical_expr::{Aggregate, Cast, Expr, ExprSchemable, LogicalPlan};
+use datafusion::logical_expr::expr::{AggregateFunction, WindowFunction};
+use datafusion::logical_expr::{Aggregate, Cast, Expr, ExprSchemable, LogicalPlan, Window, WindowFunctionDefinition};
 use datafusion::optimizer::analyzer::type_coercion::TypeCoercionRewriter;
 use datafusion::optimizer::AnalyzerRule;
 
@@ -82,12 +84,39 @@ fn exact(agg: Aggregate) -> Result<Transformed<LogicalPlan>> {
     Ok(Transformed::yes(LogicalPlan::Aggregate(rewritten)))
 }
 
+/// `sum(x) OVER (...)` and `avg(x) OVER (...)` as the aggregates: a running sum of
+/// bigints wrapped, one of numeric(38,20) overflowed into another number (the tester).
+fn exact_window(w: Window) -> Result<Transformed<LogicalPlan>> {
+    let widened = |e: &Expr| {
+        let inner = match e {
+            Expr::Alias(a) => a.expr.as_ref(),
+            e => e,
+        };
+        let Expr::WindowFunction(f) = inner else { return None };
+        let WindowFunctionDefinition::AggregateUDF(func) = &f.fun else { return None };
+        if !matches!(func.name(), "sum" | "avg") || f.params.args.len() != 1 {
+            return None;
+        }
+        let (to, arg) = exact_sum_type(func.name(), &f.params.args[0], &w.input)?;
+        let mut params = f.params.clone();
+        params.args[0] = Expr::Cast(Cast::new(Box::new(arg), to));
+        let name = e.schema_name().to_string();
+        Some(Expr::WindowFunction(Box::new(WindowFunction { fun: f.fun.clone(), params })).alias(name))
+    };
+    if !w.window_expr.iter().any(|e| widened(e).is_some()) {
+        return Ok(Transformed::no(LogicalPlan::Window(w)));
+    }
+    let exprs = w.window_expr.iter().map(|e| widened(e).unwrap_or_else(|| e.clone())).collect();
+    Ok(Transformed::yes(LogicalPlan::Window(Window::try_new(exprs, Arc::clone(&w.input))?)))
+}
+
 impl AnalyzerRule for ExactSums {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         let mut changed = false;
         plan.transform_up_with_subqueries(|node| {
             let node = match node {
                 LogicalPlan::Aggregate(agg) => exact(agg)?,
+                LogicalPlan::Window(w) => exact_window(w)?,
                 other => Transformed::no(other),
             };
             changed |= node.transformed;

@@ -406,8 +406,8 @@ fn physical_rules() -> Vec<Arc<dyn datafusion::physical_optimizer::PhysicalOptim
 fn optimizer_rules(federate: bool) -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
     let mut rules = datafusion::optimizer::Optimizer::new().rules;
     if !federate {
-        rules.push(Arc::new(decimal_avg::RoundDecimalAvg));
         rules.push(Arc::new(window_inputs::WindowInputsProjected));
+        rules.push(Arc::new(decimal_avg::RoundDecimalAvg));
         return rules;
     }
     let after = rules
@@ -415,8 +415,11 @@ fn optimizer_rules(federate: bool) -> Vec<Arc<dyn datafusion::optimizer::Optimiz
         .position(|r| r.name() == "push_down_filter")
         .map_or(rules.len(), |p| p + 1);
     rules.insert(after, Arc::new(datafusion_federation::FederationOptimizerRule::new()));
-    rules.push(Arc::new(decimal_avg::RoundDecimalAvg));
+    // Window inputs first: `avg` widens its argument with a cast it recognises on the
+    // next pass, and a cast over arithmetic moved into a projection would be widened
+    // again (rounded twice: ...045|45 became ...046).
     rules.push(Arc::new(window_inputs::WindowInputsProjected));
+    rules.push(Arc::new(decimal_avg::RoundDecimalAvg));
     rules
 }
 

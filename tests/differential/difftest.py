@@ -364,6 +364,18 @@ def exact_statistics(sql):
         i = j
 
 
+def unpadded(d):
+    """`d` without the zeros that end its fraction."""
+    if d.as_tuple().exponent >= 0 or not d.is_finite():
+        return d
+    t = d.as_tuple()
+    digits, exp = list(t.digits), t.exponent
+    while exp < 0 and len(digits) > 1 and digits[-1] == 0:
+        digits.pop()
+        exp += 1
+    return Decimal((t.sign, tuple(digits), exp))
+
+
 def same_value(a, b, scale=0.0, noise=0.0):
     """Equal values; a float is compared within 1e-9 relative, or 1e-12 of the largest
     magnitude in its column (`scale`), or both within `noise` of zero."""
@@ -382,7 +394,10 @@ def same_value(a, b, scale=0.0, noise=0.0):
         # AVG of a decimal of scale s has scale s+4 here, as in MySQL. Equal when one value
         # could round to both: they differ by at most half a unit in each one's last place.
         # The shorter must have at least 4 fractional digits or 16 significant ones, so
-        # that a value rounded to the wrong scale still fails.
+        # that a value rounded to the wrong scale still fails. Trailing zeros are not
+        # digits of the quotient: an AVG PostgreSQL computed (pushed down) to fewer
+        # decimals than the engine's arrives padded to the engine's scale.
+        a, b = unpadded(a), unpadded(b)
         ea, eb = a.as_tuple().exponent, b.as_tuple().exponent
         short = a if ea > eb else b
         exp = short.as_tuple().exponent

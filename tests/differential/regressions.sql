@@ -328,3 +328,12 @@ SELECT a.id, a.s FROM {t_a} AS a ORDER BY 1 + 1, a.id LIMIT 3;
 
 -- name: a constant GROUP BY key folded to a number
 SELECT count(*) FROM {t_a} AS a GROUP BY 1 + 1;
+
+-- name: windows: running avg of a decimal product, rounded once (widened twice, it was rounded twice: ...045|45 became ...046)
+SELECT avg((a1.m * -1.25)) OVER (ORDER BY a1.d DESC NULLS FIRST, a1.tz ASC NULLS LAST) AS c3 FROM {t_a} AS a1;
+
+-- name: windows: a running sum of bigints is a numeric, as the aggregate (it wrapped)
+SELECT sum(a1.bi) OVER (PARTITION BY a1.f ORDER BY a1.s2 NULLS LAST) AS c5 FROM {t_a} AS a1;
+
+-- name: windows: a sum of numeric(38,20) past 18 integer digits (it overflowed into another number)
+SELECT sum(c2.nv) OVER (PARTITION BY c2.nv ORDER BY 0) AS c5 FROM {t_b} AS b1 CROSS JOIN {t_c} AS c2;
