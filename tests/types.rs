@@ -336,6 +336,14 @@ async fn pg_typeof_names_types_as_postgresql_does() {
     let names = "SELECT 'fedsql'::name = 'fedsql', CAST('crm.public' AS name) || '.orgs'";
     assert_eq!(rows(&client, names).await, vec![vec!["t".to_string(), "crm.public.orgs".to_string()]]);
     assert_eq!(theirs[0][8], "timestamp with time zone");
+    // Ranking window functions are bigint (DataFusion's UInt64 travelled as numeric).
+    let ranks = |from: &str| format!(
+        "SELECT row_number() OVER (ORDER BY i), rank() OVER (ORDER BY i), dense_rank() OVER (ORDER BY i), ntile(2) OVER (ORDER BY i) FROM {from}");
+    let ours = client.prepare(&ranks("crm.public.t")).await.unwrap();
+    let theirs = source.prepare(&ranks("t")).await.unwrap();
+    let types = |s: &tokio_postgres::Statement| s.columns().iter().map(|c| c.type_().name().to_string()).collect::<Vec<_>>();
+    assert_eq!(types(&ours), types(&theirs));
+    assert_eq!(types(&theirs), ["int8", "int8", "int8", "int4"]);
 }
 
 /// Type names and literals answered as PostgreSQL answers them: `to_regtype` by any

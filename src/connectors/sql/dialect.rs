@@ -166,6 +166,11 @@ pub fn alias_columns(
         _ => format!("\"{}\"", name.replace('"', "\"\"")),
     };
     if let ast::SetExpr::Select(select) = body {
+        // `SELECT FROM t` (rows without columns) is PostgreSQL's alone; elsewhere the
+        // statement selects the one constant the caller named.
+        if select.projection.is_empty() && names.len() == 1 {
+            select.projection.push(ast::SelectItem::UnnamedExpr(ast::Expr::value(ast::Value::Number("1".into(), false))));
+        }
         if select.projection.len() == names.len() {
             for (item, name) in select.projection.iter_mut().zip(names) {
                 let alias = Ident::with_quote(if dialect == SourceDialect::MySql { '`' } else { '"' }, *name);
@@ -262,6 +267,9 @@ mod tests {
     fn wide_numerics_travel_as_text() {
         let sql = alias_columns("SELECT \"t\".\"n\" FROM \"t\"", &["n"], &[Some("TEXT")], SourceDialect::Postgres).unwrap();
         assert_eq!(sql, "SELECT CAST(fedsql_q.\"n\" AS TEXT) AS \"n\" FROM (SELECT \"t\".\"n\" AS \"n\" FROM \"t\") AS fedsql_q");
+        // Rows without columns select the one constant named (MySQL has no `SELECT FROM`).
+        let sql = alias_columns("SELECT FROM `d`.`t`", &["fedsql_row"], &[None], SourceDialect::MySql).unwrap();
+        assert_eq!(sql, "SELECT 1 AS `fedsql_row` FROM `d`.`t`");
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub(crate) mod unparse;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, StringArray};
 use datafusion::arrow::compute::{cast, cast_with_options, CastOptions};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -267,6 +267,9 @@ fn source_answer(e: &(dyn std::error::Error + 'static)) -> Option<(String, Optio
         .map(|s| (s.to_string(), said))
 }
 
+/// The column a statement whose rows have no columns selects at a MySQL source.
+const ROW_PLACEHOLDER: &str = "fedsql_row";
+
 #[async_trait]
 impl SQLExecutor for DialectExecutor {
     fn name(&self) -> &str {
@@ -301,13 +304,18 @@ impl SQLExecutor for DialectExecutor {
         filters: &[Arc<dyn PhysicalExpr>],
     ) -> DfResult<SendableRecordBatchStream> {
         let fields: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-        let names = travel_names(&fields, self.dialect);
+        // Rows without columns (a filter on parameters over a table): MySQL has no
+        // `SELECT FROM t`, so one constant column travels and is dropped on arrival.
+        let placeholder_column = fields.is_empty() && self.dialect == SourceDialect::MySql;
+        let names = match placeholder_column {
+            true => vec![ROW_PLACEHOLDER.to_string()],
+            false => travel_names(&fields, self.dialect),
+        };
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let travel: Vec<Option<(&str, DataType)>> = schema
-            .fields()
-            .iter()
-            .map(|f| transport(self.dialect, f.data_type()))
-            .collect();
+        let travel: Vec<Option<(&str, DataType)>> = match placeholder_column {
+            true => vec![None],
+            false => schema.fields().iter().map(|f| transport(self.dialect, f.data_type())).collect(),
+        };
         let casts: Vec<Option<&str>> = travel.iter().map(|t| t.as_ref().map(|(sql, _)| *sql)).collect();
         let mut query = alias_columns(query, &names, &casts, self.dialect)?;
         if self::sent_statement::captured(&query) {
@@ -320,18 +328,21 @@ impl SQLExecutor for DialectExecutor {
         tracing::debug!(source = self.inner.name(), sql = %query, "remote statement");
         // Sent as another type, or typed differently by the provider (MySQL TIMESTAMP arrives
         // without its zone): every column is brought to the type the engine planned.
-        let sent = Arc::new(Schema::new(
-            schema
-                .fields()
-                .iter()
-                .zip(&travel)
-                .zip(&names)
-                .map(|((f, t), name)| match t {
-                    Some((_, arrow)) => Arc::new(Field::new(*name, arrow.clone(), true)),
-                    None => Arc::new(f.as_ref().clone().with_name(*name)),
-                })
-                .collect::<Vec<_>>(),
-        ));
+        let sent = match placeholder_column {
+            true => Arc::new(Schema::new(vec![Field::new(ROW_PLACEHOLDER, DataType::Int64, true)])),
+            false => Arc::new(Schema::new(
+                schema
+                    .fields()
+                    .iter()
+                    .zip(&travel)
+                    .zip(&names)
+                    .map(|((f, t), name)| match t {
+                        Some((_, arrow)) => Arc::new(Field::new(*name, arrow.clone(), true)),
+                        None => Arc::new(f.as_ref().clone().with_name(*name)),
+                    })
+                    .collect::<Vec<_>>(),
+            )),
+        };
         let stream = self.inner.execute(&query, sent, filters).map_err(|e| source_error(&self.catalog, e))?;
         let target = schema.clone();
         let catalog = self.catalog.clone();
@@ -364,7 +375,8 @@ impl SQLExecutor for DialectExecutor {
                     cast_with_options(&c, f.data_type(), &options).map_err(DataFusionError::from)
                 })
                 .collect::<DfResult<Vec<_>>>()?;
-            Ok(RecordBatch::try_new(target.clone(), columns)?)
+            let rows = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+            Ok(RecordBatch::try_new_with_options(target.clone(), columns, &rows)?)
         });
         let stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(schema, batches));
         let stream = match (marker, &self.cancel) {

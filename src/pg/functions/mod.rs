@@ -18,6 +18,7 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
 
+mod ranking;
 pub mod format;
 mod function_text;
 mod privileges;
@@ -368,6 +369,7 @@ impl ScalarUDFImpl for CurrentSchema {
 }
 
 pub fn register(ctx: &SessionContext, access: &crate::engine::Access) {
+    ranking::register(ctx);
     ctx.register_udf(ScalarUDF::new_from_impl(CurrentSchema::new("public")));
     for name in [SUBSCRIPTS, EXPANDARRAY] {
         let signature = Signature::one_of(vec![TypeSignature::Any(1), TypeSignature::Any(2)], Volatility::Immutable);
