@@ -3,8 +3,9 @@
 //! int8 (JavaScript drivers read it as the string "1") and `i * 100` over an int4 column
 //! computed in int8 where PostgreSQL's int4 arithmetic raises 22003 on overflow.
 //!
-//! Arithmetic of integer literals is done here, checked: DataFusion's simplifier folds it
-//! wrapping (`2147483647 + 1` was -2147483648 where PostgreSQL raises 22003).
+//! Arithmetic of integer literals, and of immutable functions of them, is done here,
+//! checked: DataFusion's simplifier folds it wrapping (`2147483647 + 1` was -2147483648
+//! and `abs(2147483647) * 100` was -100 where PostgreSQL raises 22003).
 //!
 //! Runs first among the analyzer rules, before type coercion reads the literals. LIMIT
 //! and OFFSET keep their int8 (DataFusion reads them as such), as does `count(*)`'s
@@ -14,7 +15,16 @@ use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::ScalarValue;
 use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
-use datafusion::logical_expr::expr::AggregateFunction;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
+use datafusion::arrow::datatypes::Schema;
+use datafusion::common::DFSchema;
+use datafusion::execution::context::ExecutionProps;
+use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction};
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{ColumnarValue, Volatility};
+use datafusion::physical_expr::create_physical_expr;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, LogicalPlanBuilder, Operator, Values};
 
@@ -42,8 +52,43 @@ fn out_of_range(kind: &str) -> datafusion::error::DataFusionError {
     datafusion::error::DataFusionError::External(Box::new(QueryError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, format!("{kind} out of range"))))
 }
 
-/// `a op b` of two integer literals of one type, computed checked.
+/// `e` as an integer literal when it is a constant (`abs(2147483647)`): DataFusion's
+/// simplifier would fold the arithmetic over it wrapping (`abs(2147483647) * 100` was
+/// -100). Anything that is not a constant, or fails, stays as it is.
+fn constant_integer(e: &Expr) -> Option<Expr> {
+    if matches!(e, Expr::Literal(..)) {
+        return Some(e.clone());
+    }
+    let Expr::ScalarFunction(f) = e else { return None };
+    if f.func.signature().volatility != Volatility::Immutable {
+        return None;
+    }
+    let args = f.args.iter().map(constant_integer).collect::<Option<Vec<_>>>()?;
+    let call = Expr::ScalarFunction(ScalarFunction { func: f.func.clone(), args });
+    let empty = DFSchema::empty();
+    let physical = create_physical_expr(&call, &empty, &ExecutionProps::new(), &PhysicalPlanningContext::default()).ok()?;
+    let one_row = RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &RecordBatchOptions::new().with_row_count(Some(1))).ok()?;
+    let value = match physical.evaluate(&one_row).ok()? {
+        ColumnarValue::Scalar(v) => v,
+        ColumnarValue::Array(a) if a.len() == 1 => ScalarValue::try_from_array(&a, 0).ok()?,
+        ColumnarValue::Array(_) => return None,
+    };
+    matches!(value, ScalarValue::Int32(Some(_)) | ScalarValue::Int64(Some(_))).then(|| Expr::Literal(value, None))
+}
+
+/// `a op b` of two integer constants of one type, computed checked.
 fn folded(e: Expr) -> Result<Transformed<Expr>> {
+    let e = match &e {
+        Expr::BinaryExpr(BinaryExpr { left, op: op @ (Operator::Plus | Operator::Minus | Operator::Multiply), right })
+            if !matches!((left.as_ref(), right.as_ref()), (Expr::Literal(..), Expr::Literal(..))) =>
+        {
+            match (constant_integer(left), constant_integer(right)) {
+                (Some(l), Some(r)) => Expr::BinaryExpr(BinaryExpr::new(Box::new(l), *op, Box::new(r))),
+                _ => e,
+            }
+        }
+        _ => e,
+    };
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
         if let Expr::Negative(inner) = &e {
             return Ok(match inner.as_ref() {
@@ -113,5 +158,23 @@ impl AnalyzerRule for Int4Literals {
 
     fn name(&self) -> &str {
         "fedsql_int4_literals"
+    }
+}
+
+#[cfg(test)]
+mod constant_tests {
+    use super::*;
+    use datafusion::execution::FunctionRegistry;
+    use datafusion::prelude::*;
+
+    #[test]
+    fn constant_function_calls_are_folded_checked() {
+        let ctx = SessionContext::new();
+        let abs = ctx.udf("abs").unwrap();
+        let call = abs.call(vec![lit(2147483647i32)]);
+        assert_eq!(constant_integer(&call), Some(lit(2147483647i32)));
+        let product = call * lit(100i32);
+        let err = folded(product).unwrap_err();
+        assert!(err.to_string().contains("integer out of range"), "{err}");
     }
 }

@@ -337,3 +337,6 @@ SELECT sum(a1.bi) OVER (PARTITION BY a1.f ORDER BY a1.s2 NULLS LAST) AS c5 FROM 
 
 -- name: windows: a sum of numeric(38,20) past 18 integer digits (it overflowed into another number)
 SELECT sum(c2.nv) OVER (PARTITION BY c2.nv ORDER BY 0) AS c5 FROM {t_b} AS b1 CROSS JOIN {t_c} AS c2;
+
+-- name: arithmetic over a constant function call is folded checked (abs(-5) * 100; abs(2147483647) * 100 was -100 where PostgreSQL raises)
+SELECT a.id, abs(-5) * 100 AS k FROM {t_a} AS a WHERE a.id < 3;
