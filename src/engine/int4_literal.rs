@@ -21,7 +21,7 @@ use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::DFSchema;
 use datafusion::execution::context::ExecutionProps;
-use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction};
+use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{ColumnarValue, Volatility};
 use datafusion::physical_expr::create_physical_expr;
@@ -52,21 +52,30 @@ fn out_of_range(kind: &str) -> datafusion::error::DataFusionError {
     datafusion::error::DataFusionError::External(Box::new(QueryError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, format!("{kind} out of range"))))
 }
 
-/// `e` as an integer literal when it is a constant (`abs(2147483647)`): DataFusion's
+/// `e` as an integer literal when it is a constant (`abs(2147483647)`,
+/// `CAST(2147483647 AS INTEGER)`): DataFusion's
 /// simplifier would fold the arithmetic over it wrapping (`abs(2147483647) * 100` was
 /// -100). Anything that is not a constant, or fails, stays as it is.
 fn constant_integer(e: &Expr) -> Option<Expr> {
     if matches!(e, Expr::Literal(..)) {
         return Some(e.clone());
     }
-    let Expr::ScalarFunction(f) = e else { return None };
-    if f.func.signature().volatility != Volatility::Immutable {
+    // Built of literals by immutable scalar functions, casts, CASE and operators only.
+    let mut constant = true;
+    let _ = e.apply(|x| {
+        constant &= match x {
+            Expr::Literal(..) | Expr::Cast(_) | Expr::TryCast(_) | Expr::Case(_) | Expr::BinaryExpr(_) | Expr::Negative(_)
+            | Expr::Not(_) | Expr::IsNull(_) | Expr::IsNotNull(_) => true,
+            Expr::ScalarFunction(f) => f.func.signature().volatility == Volatility::Immutable,
+            _ => false,
+        };
+        Ok(if constant { TreeNodeRecursion::Continue } else { TreeNodeRecursion::Stop })
+    });
+    if !constant {
         return None;
     }
-    let args = f.args.iter().map(constant_integer).collect::<Option<Vec<_>>>()?;
-    let call = Expr::ScalarFunction(ScalarFunction { func: f.func.clone(), args });
     let empty = DFSchema::empty();
-    let physical = create_physical_expr(&call, &empty, &ExecutionProps::new(), &PhysicalPlanningContext::default()).ok()?;
+    let physical = create_physical_expr(e, &empty, &ExecutionProps::new(), &PhysicalPlanningContext::default()).ok()?;
     let one_row = RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &RecordBatchOptions::new().with_row_count(Some(1))).ok()?;
     let value = match physical.evaluate(&one_row).ok()? {
         ColumnarValue::Scalar(v) => v,
@@ -176,5 +185,11 @@ mod constant_tests {
         let product = call * lit(100i32);
         let err = folded(product).unwrap_err();
         assert!(err.to_string().contains("integer out of range"), "{err}");
+        let cast = cast(lit(2147483647i32), datafusion::arrow::datatypes::DataType::Int32);
+        assert!(folded(cast * lit(100i32)).is_err());
+        let case = when(lit(true), lit(2147483647i32)).end().unwrap();
+        assert!(folded(case * lit(100i32)).is_err());
+        assert_eq!(folded(abs.call(vec![lit(-5i32)]) * lit(100i32)).unwrap().data, lit(500i32));
+        assert_eq!(constant_integer(&col("x")), None);
     }
 }
